@@ -1,0 +1,279 @@
+"""The adapter contract (``BaseModelAdapter``) and what a running notebook talks to (``RunContext``)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import InvalidInput
+from .store import Store, now
+
+TASKS = ("detect", "classify")
+
+
+@dataclass
+class Item:
+    """One dataset item as an adapter sees it.
+
+    ``annotations`` for detection: ``{"boxes": [[x1, y1, x2, y2], ...], "labels": [int, ...]}`` in
+    pixels (optionally ``"iscrowd": [0/1, ...]``); for classification: ``{"label": int}``.
+    """
+
+    id: int
+    path: str
+    name: str = ""
+    dir: str = ""
+    tags: list[str] = field(default_factory=list)
+    metadata: dict = field(default_factory=dict)
+    annotations: dict | None = None
+
+
+@dataclass
+class Prediction:
+    """An adapter's output for one item: boxes (xyxy pixels) with scores and labels, or a class."""
+
+    item_id: int
+    boxes: list[list[float]] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+    label: int | None = None
+    probs: list[float] | None = None
+
+
+@dataclass
+class TrainData:
+    train: list[Item]
+    validation: list[Item]
+    labels: list[str]
+    workdir: Path
+
+
+@dataclass
+class EvalData:
+    items: list[Item]
+    labels: list[str]
+    workdir: Path
+
+
+def check_config(defaults: dict, overrides: dict | None, owner: str = "adapter") -> dict:
+    """Merge ``overrides`` into ``defaults``; unknown keys and wrong types raise ``InvalidInput``."""
+    if overrides is None:
+        return dict(defaults)
+    if not isinstance(overrides, dict):
+        raise InvalidInput(f"config for {owner} must be a mapping, got {type(overrides).__name__}")
+    merged = dict(defaults)
+    for key, value in overrides.items():
+        if key not in defaults:
+            known = ", ".join(sorted(defaults)) or "none"
+            raise InvalidInput(f"unknown config key {key!r} for {owner} (known: {known})")
+        default = defaults[key]
+        merged[key] = coerce_value(key, value, default, owner)
+    return merged
+
+
+def coerce_value(key: str, value: Any, default: Any, owner: str = "adapter") -> Any:
+    """``value`` checked against the type of ``default`` (ints widen to floats; None takes anything)."""
+    if default is None or value is None:
+        return value
+    expected = type(default)
+    if expected is bool:
+        ok = isinstance(value, bool)
+    elif expected is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif expected is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, expected)
+    if not ok:
+        raise InvalidInput(
+            f"config key {key!r} for {owner} must be {expected.__name__}, got {value!r}"
+        )
+    return value
+
+
+class BaseModelAdapter:
+    """Wraps one model architecture for mm-jupyter.
+
+    Subclasses set ``task`` (``"detect"`` or ``"classify"``) and ``configuration`` (defaults, whose
+    types are enforced per snapshot), and implement ``load``/``save``/``train``/``predict``;
+    ``evaluate`` defaults to predicting every item and computing the task's metrics.
+    """
+
+    task: str = "detect"
+    configuration: dict[str, Any] = {}
+
+    def __init__(self, config: dict | None = None, labels: list[str] | None = None):
+        self.config = check_config(self.configuration, config, type(self).__name__)
+        self.labels = list(labels or [])
+
+    def load(self, local_path: str) -> None:
+        raise NotImplementedError
+
+    def save(self, local_path: str) -> None:
+        raise NotImplementedError
+
+    def train(self, data: TrainData, ctx: RunContext) -> None:
+        raise NotImplementedError
+
+    def predict(self, batch: list[Item]) -> list[Prediction]:
+        raise NotImplementedError
+
+    def evaluate(self, data: EvalData, ctx: RunContext) -> dict:
+        """Predict every item, store the predictions, compute and log the task's metrics."""
+        from .evaluation import evaluate_predictions
+
+        batch_size = int(self.config.get("batch", 16) or 16)
+        preds: list[Prediction] = []
+        for start in range(0, len(data.items), batch_size):
+            preds.extend(self.predict(data.items[start:start + batch_size]))
+            ctx.report_progress(90 * min(len(preds), len(data.items)) / max(1, len(data.items)))
+        ctx.save_predictions(preds)
+        results = evaluate_predictions(self.task, data.items, preds, data.labels)
+        ctx.log_metrics({k: v for k, v in results.items() if isinstance(v, int | float)})
+        return results
+
+
+def load_adapter_class(ref: str) -> type[BaseModelAdapter]:
+    """Import ``"module:Class"`` (built-ins are also known by short names ``yolo``, ``torch-classifier``)."""
+    ref = BUILTIN_ADAPTERS.get(ref, ref)
+    module_name, _, class_name = ref.partition(":")
+    if not module_name or not class_name:
+        raise InvalidInput(f"adapter must be 'module:Class' or one of {sorted(BUILTIN_ADAPTERS)}, got {ref!r}")
+    try:
+        module = importlib.import_module(module_name)
+        cls = getattr(module, class_name)
+    except (ImportError, AttributeError) as exc:
+        raise InvalidInput(f"cannot load adapter {ref!r}: {exc}") from None
+    if not (isinstance(cls, type) and issubclass(cls, BaseModelAdapter)):
+        raise InvalidInput(f"adapter {ref!r} is not a BaseModelAdapter subclass")
+    return cls
+
+
+BUILTIN_ADAPTERS = {
+    "yolo": "mm_jupyter.adapters.yolo:YoloAdapter",
+    "torch-classifier": "mm_jupyter.adapters.torch_classifier:TorchClassifierAdapter",
+}
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and (when imported or installed) torch, deterministically on CPU."""
+    random.seed(seed)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed)
+    except ImportError:
+        pass
+    if "torch" in sys.modules or importlib.util.find_spec("torch"):
+        import torch
+
+        torch.manual_seed(seed)
+
+
+class RunContext:
+    """What an execution's code talks to: metrics, progress, log lines, weights and predictions.
+
+    Metric points are buffered and written in batches (at most every ``flush_every`` seconds or
+    ``batch_size`` points, and on ``flush``/``close``/progress reports).
+    """
+
+    def __init__(self, store: Store, execution_id: str, *, flush_every: float = 1.0,
+                 batch_size: int = 500):
+        self.store = store
+        self.execution = store.get("executions", execution_id)
+        self.execution_id = execution_id
+        self.snapshot = store.get("snapshots", self.execution["snapshot_id"])
+        self.snapshot_id = self.snapshot["id"]
+        self.model = store.get("models", self.execution["model_id"])
+        self.config: dict = dict(self.snapshot.get("config") or {})
+        self.seed = int(self.config.get("seed", 0) or 0)
+        self.snapshot_dir = store.snapshot_dir(self.model["id"], self.snapshot_id)
+        self.weights_dir = self.snapshot_dir / "weights"
+        self.workdir = store.execution_dir(self.execution)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._buffer: list[dict] = []
+        self._last_flush = time.monotonic()
+        self.flush_every = flush_every
+        self.batch_size = batch_size
+        self.step = 0
+
+    @classmethod
+    def open(cls, home: str, execution_id: str) -> RunContext:
+        """The context of ``execution_id`` in the store at ``home`` (what notebooks call)."""
+        ctx = cls(Store(home), execution_id)
+        set_active_run(ctx)
+        return ctx
+
+    def log_metric(self, name: str, value: float, step: int | None = None,
+                   epoch: int | None = None) -> None:
+        if not isinstance(name, str) or not name:
+            raise InvalidInput(f"metric name must be a non-empty string, got {name!r}")
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise InvalidInput(f"metric {name!r} value must be a number, got {value!r}") from None
+        self._buffer.append({
+            "execution_id": self.execution_id, "snapshot_id": self.snapshot_id, "name": name,
+            "step": self.step if step is None else int(step), "epoch": epoch, "value": value,
+            "ts": now(),
+        })
+        if len(self._buffer) >= self.batch_size or time.monotonic() - self._last_flush > self.flush_every:
+            self.flush()
+
+    def log_metrics(self, values: dict[str, float], step: int | None = None,
+                    epoch: int | None = None) -> None:
+        for name, value in values.items():
+            self.log_metric(name, value, step=step, epoch=epoch)
+        self.flush()
+
+    def flush(self) -> None:
+        rows, self._buffer = self._buffer, []
+        self.store.insert_metrics(rows)
+        self._last_flush = time.monotonic()
+
+    def report_progress(self, percent: float) -> None:
+        """Set the execution's progress (0–100); also flushes buffered metrics."""
+        self.flush()
+        pct = max(0.0, min(100.0, float(percent)))
+        self.store.conn.execute("UPDATE executions SET progress = ? WHERE id = ?",
+                                [round(pct, 2), self.execution_id])
+
+    def log(self, message: str, level: str = "info") -> None:
+        """A line for the execution's log (printed) and its event list (stored)."""
+        print(message, flush=True)
+        self.store.add_event(self.execution_id, message, level)
+
+    def save_predictions(self, predictions: list[Prediction]) -> Path:
+        path = self.workdir / "predictions.jsonl"
+        with open(path, "w") as fh:
+            for pred in predictions:
+                fh.write(json.dumps(asdict(pred)) + "\n")
+        return path
+
+    def set_snapshot(self, **fields: Any) -> None:
+        self.store.update("snapshots", self.snapshot_id, **fields)
+
+    def close(self) -> None:
+        self.flush()
+        if get_active_run() is self:
+            set_active_run(None)
+
+
+_ACTIVE: list[RunContext | None] = [None]
+
+
+def set_active_run(ctx: RunContext | None) -> None:
+    _ACTIVE[0] = ctx
+
+
+def get_active_run() -> RunContext | None:
+    return _ACTIVE[0]

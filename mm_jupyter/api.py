@@ -1,0 +1,438 @@
+"""The Python API (``import mm_jupyter as mm``): what the CLI, the widgets and the server call."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import os
+import platform
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import executions as ex
+from .adapter import RunContext, check_config, get_active_run, load_adapter_class, set_active_run
+from .errors import Conflict, InvalidInput
+from .services import check_queue_room, dispatch, ensure_service
+from .store import Store, now
+
+_STORES: dict[str, Store] = {}
+SELECTION_ROLES = ("train", "validation", "test")
+DEFAULT_SELECTIONS = {"train": {"tag": "train"}, "validation": {"tag": "validation"}, "test": {"tag": "test"}}
+REPRO_PACKAGES = ("mm_jupyter", "torch", "torchvision", "ultralytics", "numpy", "papermill", "ipykernel")
+
+
+def connect(home: str | Path | None = None) -> Store:
+    """The store at ``home`` (default ``$MM_HOME``), reconciled once per process on first use."""
+    key = str(Path(home).expanduser().resolve()) if home else ""
+    if key not in _STORES:
+        store = Store(home)
+        ex.reconcile(store)
+        _STORES[key] = store
+    return _STORES[key]
+
+
+def _store(store: Store | None) -> Store:
+    return store or connect()
+
+
+# --- models and snapshots -----------------------------------------------------------------------
+
+
+def register_model(name: str, adapter: str | None = None, *, labels: list[str] | None = None,
+                   config: dict | None = None, description: str = "", store: Store | None = None) -> dict:
+    """Register a model: a name, an adapter (``"module:Class"``, ``yolo``, ``torch-classifier``, or
+    None for offline logging from your own loop), predefined labels and default config."""
+    store = _store(store)
+    if not isinstance(name, str) or not name.strip() or len(name) > 128:
+        raise InvalidInput(f"model name must be a non-empty string of at most 128 characters, got {name!r}")
+    if store.find("models", "name = ?", [name]):
+        raise Conflict(f"model name {name!r} already exists")
+    defaults: dict = {}
+    if adapter:
+        cls = load_adapter_class(adapter)
+        config = check_config(cls.configuration, config, cls.__name__)
+        defaults = cls.configuration
+    elif config is not None and not isinstance(config, dict):
+        raise InvalidInput("config must be a mapping")
+    if labels is not None and not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
+        raise InvalidInput(f"labels must be a list of strings, got {labels!r}")
+    return store.insert("models", {"name": name, "adapter": adapter or "", "labels": labels or [],
+                                   "config": {**defaults, **(config or {})}, "description": description})
+
+
+def models(store: Store | None = None) -> list[dict]:
+    return _store(store).find("models", order="created_at")
+
+
+def parse_selection(value: Any) -> dict:
+    """A subset selection from a dict or CLI text: ``tag:train``, ``dir:images/val``,
+    ``filter:NAME``, ``query:{json}`` or a JSON object (a DQL query)."""
+    import json
+
+    from .filters import compile_filter
+
+    if value is None or value == {}:
+        return {}
+    if isinstance(value, str):
+        kind, sep, rest = value.partition(":")
+        if value.lstrip().startswith("{"):
+            kind, rest = "query", value
+        elif not sep or kind not in ("tag", "dir", "filter", "query"):
+            raise InvalidInput(f"subset {value!r} must be tag:NAME, dir:PATH, filter:NAME or a JSON query")
+        if kind == "query":
+            try:
+                rest = json.loads(rest)
+            except json.JSONDecodeError as exc:
+                raise InvalidInput(f"subset query is not valid JSON: {exc}") from None
+        value = {kind: rest}
+    if not isinstance(value, dict) or len(value) != 1 or next(iter(value)) not in ("tag", "dir", "filter", "query"):
+        raise InvalidInput(f"subset must be one of {{'tag'|'dir'|'filter'|'query': ...}}, got {value!r}")
+    if "query" in value:
+        compile_filter(value["query"])
+    return value
+
+
+def _selections(store: Store, dataset_id: str, given: dict[str, Any]) -> dict:
+    from .datasets import count_items
+
+    out = {}
+    for role in SELECTION_ROLES:
+        sel = parse_selection(given.get(role)) if given.get(role) is not None else DEFAULT_SELECTIONS[role]
+        if "filter" in sel:
+            from .filters import get_filter
+
+            get_filter(store, sel["filter"])
+        count_items(store, dataset_id, sel)
+        out[role] = sel
+    return out
+
+
+def create_snapshot(model: str, name: str | None = None, *, config: dict | None = None,
+                    dataset: str | None = None, train: Any = None, validation: Any = None,
+                    test: Any = None, labels: list[str] | None = None, parent: str | None = None,
+                    store: Store | None = None) -> dict:
+    """Create a model version: config (checked against the adapter), dataset and subset selections,
+    labels (the model's predefined, else the dataset's), and an optional parent to fine-tune from."""
+    store = _store(store)
+    mdl = store.get("models", model)
+    merged = dict(mdl["config"] or {})
+    if mdl["adapter"]:
+        cls = load_adapter_class(mdl["adapter"])
+        merged = check_config(cls.configuration, {**merged, **(config or {})}, cls.__name__)
+    elif config:
+        merged.update(config)
+    parent_row = None
+    if parent:
+        parent_row = store.get("snapshots", parent)
+        if parent_row["model_id"] != mdl["id"]:
+            raise InvalidInput(f"parent snapshot {parent_row['id']} belongs to another model "
+                               f"({parent_row['model_id']}), not {mdl['id']}")
+    ds = None
+    filters: dict = {}
+    if dataset:
+        from .datasets import get_dataset
+
+        ds = get_dataset(store, dataset)
+        filters = _selections(store, ds["id"], {"train": train, "validation": validation, "test": test})
+    labels = labels or mdl["labels"] or (ds["labels"] if ds else [])
+    count = store.conn.execute("SELECT count(*) FROM snapshots WHERE model_id = ?", [mdl["id"]]).fetchone()[0]
+    return store.insert("snapshots", {
+        "model_id": mdl["id"], "name": name or f"{mdl['name']}-v{count + 1}", "status": "created",
+        "config": merged, "dataset_id": ds["id"] if ds else None, "filters": filters, "labels": labels,
+        "parent_id": parent_row["id"] if parent_row else None, "repro": {},
+    })
+
+
+def snapshots(model: str | None = None, store: Store | None = None) -> list[dict]:
+    store = _store(store)
+    if model:
+        return store.find("snapshots", "model_id = ?", [store.get("models", model)["id"]], order="created_at")
+    return store.find("snapshots", order="created_at")
+
+
+def clone_snapshot(snapshot: str, config: dict, store: Store | None = None) -> dict:
+    """A new snapshot equal to ``snapshot`` but with ``config`` edits; records where it came from."""
+    store = _store(store)
+    src = store.get("snapshots", snapshot)
+    model = store.get("models", src["model_id"])
+    merged = {**src["config"], **config}
+    if model["adapter"]:
+        cls = load_adapter_class(model["adapter"])
+        merged = check_config(cls.configuration, merged, cls.__name__)
+    return store.insert("snapshots", {
+        **{k: src[k] for k in ("model_id", "dataset_id", "filters", "labels", "parent_id")},
+        "name": f"{src['name']}-clone", "status": "created", "config": merged,
+        "repro": {"cloned_from": src["id"], "config_edits": config},
+    })
+
+
+# --- reproducibility ----------------------------------------------------------------------------
+
+
+def _file_hash(path: str | None) -> str | None:
+    if not path or not Path(path).is_file():
+        return None
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def reproducibility_record(store: Store, snapshot: dict, model: dict) -> dict:
+    """Config, dataset content hash, filters, adapter source hash, package versions, seed, git rev."""
+    versions = {}
+    for pkg in REPRO_PACKAGES:
+        try:
+            versions[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            versions[pkg] = None
+    adapter_src = None
+    if model["adapter"]:
+        from .adapter import BUILTIN_ADAPTERS
+
+        module = BUILTIN_ADAPTERS.get(model["adapter"], model["adapter"]).partition(":")[0]
+        spec = importlib.util.find_spec(module)
+        adapter_src = spec.origin if spec else None
+    dataset = store.get("datasets", snapshot["dataset_id"]) if snapshot.get("dataset_id") else None
+    return {**(snapshot.get("repro") or {}),
+            "config": snapshot["config"], "filters": snapshot["filters"],
+            "dataset_id": snapshot.get("dataset_id"), "dataset_hash": dataset["content_hash"] if dataset else None,
+            "adapter": model["adapter"], "adapter_source_hash": _file_hash(adapter_src),
+            "packages": versions, "python": platform.python_version(),
+            "seed": (snapshot["config"] or {}).get("seed", 0), "git_revision": _git_revision()}
+
+
+def _git_revision() -> str | None:
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+# --- executions ---------------------------------------------------------------------------------
+
+
+def _submit(store: Store, kind: str, snapshot: dict, params: dict, service: dict | None,
+            idempotency_key: str | None, rerun_of: str | None = None) -> dict:
+    model = store.get("models", snapshot["model_id"])
+    if not model["adapter"] and not params.get("notebook"):
+        raise InvalidInput(f"model {model['name']!r} has no adapter: log from your own loop with mm.start_run")
+    if idempotency_key:
+        same = store.find("executions", "idempotency_key = ?", [idempotency_key])
+        if same:
+            return same[0]
+    svc = ensure_service(store, model["id"], kind, service)
+    check_queue_room(store, svc)
+    row = {"kind": kind, "snapshot_id": snapshot["id"], "model_id": model["id"], "service": svc["name"],
+           "status": ex.CREATED, "progress": 0.0, "attempts": 0, "params": params,
+           "idempotency_key": idempotency_key, "rerun_of": rerun_of,
+           "name": f"{kind} {snapshot['name']}"}
+    import sqlite3
+
+    try:
+        exe = store.insert("executions", row)
+    except sqlite3.IntegrityError:  # the same token submitted concurrently
+        return store.find("executions", "idempotency_key = ?", [idempotency_key])[0]
+    store.add_event(exe["id"], f"created on service {svc['name']}")
+    ex.transition(store, exe["id"], ex.PENDING)
+    dispatch(store)
+    return store.get("executions", exe["id"])
+
+
+def _base_params(snapshot: dict, model: dict, notebook: str | None) -> dict:
+    params = {"snapshot_id": snapshot["id"], "model_id": model["id"], "adapter": model["adapter"],
+              "dataset_id": snapshot["dataset_id"], "labels": snapshot["labels"], "config": snapshot["config"]}
+    if notebook:
+        from .notebooks import template_for
+
+        params["notebook"] = str(template_for("train", notebook))
+    return params
+
+
+def train(snapshot: str, *, service: dict | None = None, idempotency_key: str | None = None,
+          notebook: str | None = None, wait: bool = False, store: Store | None = None) -> dict:
+    """Queue a training execution of ``snapshot`` on its model's train service; returns the execution."""
+    store = _store(store)
+    snap = store.get("snapshots", snapshot)
+    model = store.get("models", snap["model_id"])
+    if not snap["dataset_id"]:
+        raise InvalidInput(f"snapshot {snap['id']} has no dataset to train on")
+    params = _base_params(snap, model, notebook)
+    params.update(train_selection=snap["filters"]["train"], validation_selection=snap["filters"]["validation"])
+    if snap["parent_id"]:
+        parent = store.get("snapshots", snap["parent_id"])
+        if not parent["weights_uri"]:
+            raise InvalidInput(f"parent snapshot {parent['id']} has no weights yet (train it first)")
+        params["parent_weights"] = parent["weights_uri"]
+    store.update("snapshots", snap["id"], repro=reproducibility_record(store, snap, model))
+    exe = _submit(store, "train", snap, params, service, idempotency_key)
+    return wait_for(exe["id"], store=store) if wait else exe
+
+
+def evaluate(snapshot: str, *, dataset: str | None = None, test: Any = None, service: dict | None = None,
+             idempotency_key: str | None = None, notebook: str | None = None, wait: bool = False,
+             store: Store | None = None) -> dict:
+    """Queue an evaluation of a trained ``snapshot`` on ``test`` of ``dataset`` (default: its own)."""
+    store = _store(store)
+    snap = store.get("snapshots", snapshot)
+    model = store.get("models", snap["model_id"])
+    if not snap["weights_uri"]:
+        raise InvalidInput(f"snapshot {snap['id']} has no weights: train it before evaluating")
+    from .datasets import get_dataset
+
+    ds = get_dataset(store, dataset or snap["dataset_id"] or "")
+    sel = parse_selection(test) if test is not None else (snap["filters"] or {}).get("test", DEFAULT_SELECTIONS["test"])
+    from .datasets import count_items
+
+    count_items(store, ds["id"], sel)
+    params = _base_params(snap, model, notebook)
+    params.update(dataset_id=ds["id"], test_selection=sel, weights=snap["weights_uri"])
+    exe = _submit(store, "evaluate", snap, params, service, idempotency_key)
+    return wait_for(exe["id"], store=store) if wait else exe
+
+
+def wait_for(execution_id: str, *, timeout: float | None = None, poll: float = 0.5,
+             on_update: Callable[[dict], None] | None = None, store: Store | None = None) -> dict:
+    """Block until the execution ends (``timeout`` seconds at most); returns its final row."""
+    store = _store(store)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        exe = store.get("executions", execution_id)
+        if on_update:
+            on_update(exe)
+        if exe["status"] in ex.FINISHED:
+            return exe
+        if deadline and time.monotonic() > deadline:
+            raise TimeoutError(f"execution {execution_id} still {exe['status']} after {timeout}s")
+        if exe["status"] == ex.IN_PROGRESS and exe["heartbeat_at"] and \
+                exe["heartbeat_at"] < now() - ex.heartbeat_stale_after():
+            ex.reconcile(store)
+        time.sleep(poll)
+
+
+def rerun(execution_id: str, *, config: dict | None = None, wait: bool = False,
+          store: Store | None = None) -> dict:
+    """Re-execute an ended execution with its stored parameters (a new execution, ``rerun_of`` it);
+    with ``config`` edits, first clone its snapshot with those edits."""
+    store = _store(store)
+    src = store.get("executions", execution_id)
+    if src["status"] not in ex.FINISHED:
+        raise Conflict(f"execution {src['id']} is {src['status']}: only an ended execution can be rerun")
+    params = dict(src["params"])
+    snap = store.get("snapshots", src["snapshot_id"])
+    if config:
+        if src["kind"] != "train":
+            raise InvalidInput("--config edits apply to training executions only")
+        snap = clone_snapshot(snap["id"], config, store=store)
+        params.update(snapshot_id=snap["id"], config=snap["config"])
+        model = store.get("models", snap["model_id"])
+        store.update("snapshots", snap["id"], repro=reproducibility_record(store, snap, model))
+    exe = _submit(store, src["kind"], snap, params, None, None, rerun_of=src["id"])
+    return wait_for(exe["id"], store=store) if wait else exe
+
+
+def abort(execution_id: str, store: Store | None = None) -> dict:
+    return ex.abort(_store(store), execution_id)
+
+
+def remove(execution_id: str, store: Store | None = None) -> None:
+    ex.remove(_store(store), execution_id)
+
+
+def list_executions(*, kind: str | None = None, status: str | None = None, search: str | None = None,
+                    limit: int = 50, offset: int = 0, store: Store | None = None) -> list[dict]:
+    """Executions newest first; ``search`` matches model name or id, execution or snapshot id/name."""
+    store = _store(store)
+    ex.check_status_filter(status)
+    if kind is not None and kind not in ex.KINDS:
+        raise InvalidInput(f"unknown kind {kind!r} (train or evaluate)")
+    where, params = [], []
+    if kind:
+        where.append("e.kind = ?")
+        params.append(kind)
+    if status:
+        where.append("e.status = ?")
+        params.append(status)
+    if search:
+        like = f"%{search}%"
+        where.append("(m.name LIKE ? OR e.model_id LIKE ? OR e.id LIKE ? OR e.name LIKE ?)")
+        params += [like, like, like, like]
+    sql = ("SELECT e.*, m.name AS model_name FROM executions e LEFT JOIN models m ON m.id = e.model_id"
+           + (" WHERE " + " AND ".join(where) if where else "")
+           + " ORDER BY e.created_at DESC LIMIT ? OFFSET ?")
+    return [store._decode("executions", r) for r in store.query(sql, [*params, int(limit), int(offset)])]
+
+
+def metrics(execution_id: str, *, after_id: int = 0, store: Store | None = None) -> list[dict]:
+    store = _store(store)
+    exe = store.get("executions", execution_id)
+    return store.metrics_since(exe["id"], after_id)
+
+
+def logs(execution_id: str, store: Store | None = None) -> str:
+    store = _store(store)
+    exe = store.get("executions", execution_id)
+    path = store.execution_dir(exe) / "log.txt"
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+# --- offline logging from a user's own loop ----------------------------------------------------
+
+
+def start_run(snapshot: str, store: Store | None = None) -> RunContext:
+    """Start an ``in-progress`` execution for your own training loop; ``mm.log_metric`` logs to it.
+
+    Use as a context manager: success on a clean exit, failed (with the error) on an exception.
+    """
+    store = _store(store)
+    snap = store.get("snapshots", snapshot)
+    svc = ensure_service(store, snap["model_id"], "train")
+    exe = store.insert("executions", {
+        "kind": "train", "snapshot_id": snap["id"], "model_id": snap["model_id"], "service": svc["name"],
+        "status": ex.CREATED, "progress": 0.0, "attempts": 0, "params": {"offline": True},
+        "name": f"train {snap['name']} (offline)",
+    })
+    ex.transition(store, exe["id"], ex.PENDING)
+    t = now()
+    store.update("executions", exe["id"], status=ex.IN_PROGRESS, started_at=t, heartbeat_at=t, attempts=1,
+                 host=socket.gethostname(), runner_pid=os.getpid())
+    ctx = OfflineRun(store, exe["id"])
+    set_active_run(ctx)
+    return ctx
+
+
+class OfflineRun(RunContext):
+    """A ``RunContext`` for a loop that runs in the user's own process (no runner heartbeat)."""
+
+    def log_metric(self, name: str, value: float, step: int | None = None, epoch: int | None = None) -> None:
+        super().log_metric(name, value, step, epoch)
+        if step is None:
+            self.step += 1
+
+    def flush(self) -> None:
+        super().flush()
+        self.store.conn.execute("UPDATE executions SET heartbeat_at = ? WHERE id = ?", [now(), self.execution_id])
+
+    def end(self, error: str | None = None) -> None:
+        self.close()
+        to = ex.FAILED if error else ex.SUCCESS
+        ex.transition(self.store, self.execution_id, to, error=error, progress=100.0 if not error else None)
+
+    def __enter__(self) -> OfflineRun:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.end(f"{exc_type.__name__}: {exc}" if exc_type else None)
+
+
+def log_metric(name: str, value: float, step: int | None = None, epoch: int | None = None) -> None:
+    """Log a metric point to the active run (a notebook execution or ``mm.start_run``)."""
+    ctx = get_active_run()
+    if ctx is None:
+        raise InvalidInput("no active run: call mm.start_run(snapshot) first (or run inside an execution)")
+    ctx.log_metric(name, value, step=step, epoch=epoch)

@@ -1,0 +1,437 @@
+"""The ``mm`` command: models, snapshots, datasets, train/evaluate executions, logs and metrics.
+
+Commands that only read or change the store import neither torch nor ultralytics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from .errors import InvalidInput, MMError
+
+EXECUTION_COLUMNS = ("id", "name", "created", "status", "progress", "duration", "service", "error")
+
+
+# --- formatting ---------------------------------------------------------------------------------
+
+
+def _when(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+
+
+def _duration(exe: dict) -> str:
+    if not exe.get("started_at"):
+        return "-"
+    end = exe.get("ended_at") or time.time()
+    secs = int(end - exe["started_at"])
+    return f"{secs // 3600}:{secs // 60 % 60:02d}:{secs % 60:02d}"
+
+
+def _bar(pct: float | None, width: int = 10) -> str:
+    pct = pct or 0.0
+    full = int(round(width * pct / 100))
+    return "█" * full + "░" * (width - full) + f" {pct:3.0f}%"
+
+
+def table(rows: list[dict], columns: Sequence[str]) -> str:
+    """A plain fixed-width text table."""
+    cells = [[str(r.get(c, "") if r.get(c) is not None else "-") for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def execution_rows(executions: list[dict]) -> list[dict]:
+    return [{**e, "created": _when(e["created_at"]), "progress": _bar(e["progress"]),
+             "duration": _duration(e), "error": (e.get("error") or "")[:80]} for e in executions]
+
+
+def emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    print(json.dumps(data, indent=1, default=str) if args.json else text)
+
+
+def parse_kv(pairs: list[str] | None) -> dict:
+    """``k=v`` pairs; values are read as JSON when they parse (numbers, booleans, lists), else text."""
+    out: dict = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InvalidInput(f"--config expects key=value, got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def service_settings(args: argparse.Namespace) -> dict:
+    keys = ("kernel_name", "concurrency", "execution_timeout", "on_reset", "max_attempts", "drain_time")
+    return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+
+
+# --- commands -----------------------------------------------------------------------------------
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from . import api
+
+    if args.action == "add":
+        model = api.register_model(args.name, args.adapter, labels=args.labels.split(",") if args.labels else None,
+                                   config=parse_kv(args.config), description=args.description or "")
+        emit(args, model, model["id"])
+        return 0
+    rows = api.models()
+    emit(args, rows, table(rows, ("id", "name", "adapter", "labels")))
+    return 0
+
+
+def cmd_snapshots(args: argparse.Namespace) -> int:
+    from . import api
+
+    if args.action == "add":
+        snap = api.create_snapshot(args.model, args.name, config=parse_kv(args.config), dataset=args.dataset,
+                                   train=args.train, validation=args.validation, test=args.test,
+                                   parent=args.parent)
+        emit(args, snap, snap["id"])
+        return 0
+    rows = api.snapshots(args.model)
+    emit(args, rows, table(rows, ("id", "name", "model_id", "status", "dataset_id", "parent_id")))
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from . import api, datasets
+
+    if args.action == "add":
+        if not args.path:
+            raise InvalidInput("mm datasets add needs a PATH")
+        ds = datasets.register_dataset(api.connect(), args.path, name=args.name, format=args.format)
+        emit(args, ds, ds["id"])
+        return 0
+    if args.action == "shapes":
+        from .shapes import generate_shapes
+
+        out = generate_shapes(args.path or "shapes", flavour=args.flavour, seed=args.seed)
+        print(out)
+        return 0
+    rows = datasets.list_datasets(api.connect())
+    emit(args, rows, table(rows, ("id", "name", "format", "labels", "root")))
+    return 0
+
+
+def _follow(args: argparse.Namespace, exe: dict) -> int:
+    from . import api
+
+    if not args.wait:
+        emit(args, exe, exe["id"])
+        return 0
+    print(exe["id"], file=sys.stderr)
+
+    def show(row: dict) -> None:
+        if sys.stderr.isatty() or args.progress:
+            print(f"\r{row['status']:<12} {_bar(row['progress'], 30)}  {_duration(row)}", end="",
+                  file=sys.stderr, flush=True)
+
+    final = api.wait_for(exe["id"], on_update=show)
+    print(file=sys.stderr)
+    if args.json:
+        print(json.dumps(final, indent=1, default=str))
+    else:
+        print(f"{final['id']} {final['status']}" + (f": {final['error']}" if final.get("error") else ""))
+    return 0 if final["status"] == "success" else 1
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from . import api
+
+    snapshot = args.snapshot
+    if args.model:
+        snapshot = api.create_snapshot(args.model, args.name, config=parse_kv(args.config), dataset=args.dataset,
+                                       train=args.train, validation=args.validation, test=args.test,
+                                       parent=args.parent)["id"]
+    elif not snapshot:
+        raise InvalidInput("mm train needs a SNAPSHOT id or --model to create one")
+    elif args.config:
+        raise InvalidInput("--config goes with --model (a new snapshot); use mm rerun ID --config to clone")
+    exe = api.train(snapshot, service=service_settings(args), idempotency_key=args.idempotency_key,
+                    notebook=args.notebook)
+    return _follow(args, exe)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from . import api
+
+    exe = api.evaluate(args.snapshot, dataset=args.dataset, test=args.test, service=service_settings(args),
+                       idempotency_key=args.idempotency_key, notebook=args.notebook)
+    return _follow(args, exe)
+
+
+def cmd_executions(args: argparse.Namespace) -> int:
+    from . import api
+
+    rows = api.list_executions(kind=args.kind, status=args.status, search=args.search, limit=args.limit)
+    emit(args, rows, table(execution_rows(rows), EXECUTION_COLUMNS))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from . import api
+    from .errors import NotFound
+
+    store = api.connect()
+    table_name = {"m": "models", "s": "snapshots", "d": "datasets", "e": "executions"}.get(args.id[:1])
+    if not table_name or args.id[1:2] != "-":
+        table_name = "executions"
+    try:
+        row = store.get(table_name, args.id)
+    except NotFound:
+        for other in ("models", "snapshots", "datasets"):
+            try:
+                row, table_name = store.get(other, args.id), other
+                break
+            except NotFound:
+                continue
+        else:
+            raise
+    if table_name == "executions":
+        row["events"] = store.events(row["id"])
+        row["notebook"] = str(store.execution_dir(row) / "notebook.ipynb")
+    text = "\n".join(f"{k:>16}: {json.dumps(v, default=str) if isinstance(v, dict | list) else v}"
+                     for k, v in row.items() if k != "events")
+    if table_name == "executions":
+        text += "\n" + "\n".join(f"{_when(e['ts'])} {e['level']:<5} {e['message']}" for e in row["events"])
+    emit(args, row, text)
+    return 0
+
+
+def cmd_abort(args: argparse.Namespace) -> int:
+    from . import api
+
+    row = api.abort(args.id)
+    emit(args, row, f"{row['id']} {row['status']}")
+    return 0
+
+
+def cmd_rerun(args: argparse.Namespace) -> int:
+    from . import api
+
+    exe = api.rerun(args.id, config=parse_kv(args.config) or None)
+    return _follow(args, exe)
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from . import api
+
+    api.remove(args.id)
+    print(f"removed {args.id}")
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from . import api
+
+    store = api.connect()
+    exe = store.get("executions", args.id)
+    path = store.execution_dir(exe) / "log.txt"
+    pos = 0
+    while True:
+        if path.exists():
+            with open(path, errors="replace") as fh:
+                fh.seek(pos)
+                chunk = fh.read()
+                pos = fh.tell()
+            sys.stdout.write(chunk)
+            sys.stdout.flush()
+        if not args.follow or store.get("executions", exe["id"])["status"] in ("success", "failed", "aborted",
+                                                                               "terminated"):
+            if args.follow and path.exists():
+                with open(path, errors="replace") as fh:
+                    fh.seek(pos)
+                    sys.stdout.write(fh.read())
+            return 0
+        time.sleep(0.5)
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    from . import api
+
+    rows = api.metrics(args.id)
+    if args.name:
+        rows = [r for r in rows if r["name"] == args.name]
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    last: dict[str, dict] = {}
+    for r in rows:
+        last[r["name"]] = r
+    print(table([{"name": n, "epoch": r["epoch"], "step": r["step"], "value": f"{r['value']:.5g}"}
+                 for n, r in last.items()], ("name", "epoch", "step", "value")))
+    print(f"({len(rows)} points; --json for all)")
+    return 0
+
+
+def cmd_services(args: argparse.Namespace) -> int:
+    from . import api, services
+
+    store = api.connect()
+    if args.action in ("pause", "resume"):
+        if not args.name:
+            raise InvalidInput(f"mm services {args.action} needs a service NAME")
+        row = services.set_paused(store, args.name, args.action == "pause")
+        emit(args, row, f"{row['name']} {'paused' if row['paused'] else 'running'}")
+        return 0
+    rows = store.find("services", order="name")
+    emit(args, rows, table(rows, ("name", "kind", "kernel_name", "concurrency", "execution_timeout", "on_reset",
+                                  "max_attempts", "paused")))
+    return 0
+
+
+def cmd_filters(args: argparse.Namespace) -> int:
+    from . import api, filters
+
+    store = api.connect()
+    if args.action == "add":
+        if not (args.name and args.query):
+            raise InvalidInput("mm filters add needs NAME and a JSON QUERY")
+        row = filters.save_filter(store, args.name, filters.parse_filter(args.query))
+        emit(args, row, row["name"])
+        return 0
+    rows = filters.list_filters(store)
+    emit(args, rows, table([{**r, "query": json.dumps(r["query"])} for r in rows], ("name", "query")))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(epochs=args.epochs, folder=args.data)
+
+
+# --- parser -------------------------------------------------------------------------------------
+
+
+def _add_service_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--kernel", dest="kernel_name", help="kernel name (the service's machine type)")
+    p.add_argument("--concurrency", type=int)
+    p.add_argument("--execution-timeout", type=float, dest="execution_timeout")
+    p.add_argument("--drain-time", type=float, dest="drain_time")
+    p.add_argument("--on-reset", choices=("fail", "rerun"), dest="on_reset")
+    p.add_argument("--max-attempts", type=int, dest="max_attempts")
+    p.add_argument("--idempotency-key", help="a token: submitting it twice starts one execution")
+    p.add_argument("--notebook", help="run your own notebook (same parameters cell) instead of the template")
+    p.add_argument("--wait", action="store_true", help="block with a progress bar; exit 1 unless success")
+    p.add_argument("--progress", action="store_true", help="show the progress bar even when not a TTY")
+
+
+def _add_snapshot_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--name")
+    p.add_argument("--config", action="append", metavar="K=V")
+    p.add_argument("--dataset")
+    p.add_argument("--train", help="train subset: tag:NAME, dir:PATH, filter:NAME or a JSON query")
+    p.add_argument("--validation", help="validation subset (same forms)")
+    p.add_argument("--test", help="test subset (same forms)")
+    p.add_argument("--parent", help="parent snapshot to fine-tune from")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mm", description="mm-jupyter: model management inside Jupyter")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func, help_text: str, json_flag: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        p.set_defaults(func=func)
+        if json_flag:
+            p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+        return p
+
+    p = add("demo", cmd_demo, "generate shapes data, train and evaluate a YOLO model", json_flag=False)
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--data", help="folder for the generated data (default $MM_HOME/data)")
+
+    p = add("models", cmd_models, "list or add models")
+    p.add_argument("action", nargs="?", choices=("list", "add"), default="list")
+    p.add_argument("name", nargs="?")
+    p.add_argument("--adapter", help="module:Class, yolo or torch-classifier")
+    p.add_argument("--labels", help="comma-separated predefined labels")
+    p.add_argument("--config", action="append", metavar="K=V")
+    p.add_argument("--description")
+
+    p = add("snapshots", cmd_snapshots, "list or add snapshots (model versions)")
+    p.add_argument("action", nargs="?", choices=("list", "add"), default="list")
+    p.add_argument("--model")
+    _add_snapshot_flags(p)
+
+    p = add("datasets", cmd_datasets, "list, add (register) datasets, or generate the shapes set")
+    p.add_argument("action", nargs="?", choices=("list", "add", "shapes"), default="list")
+    p.add_argument("path", nargs="?")
+    p.add_argument("--name")
+    p.add_argument("--format", choices=("yolo", "coco", "imagefolder"))
+    p.add_argument("--flavour", choices=("detect", "classify"), default="detect")
+    p.add_argument("--seed", type=int, default=0)
+
+    p = add("train", cmd_train, "train a snapshot (or create one with --model)")
+    p.add_argument("snapshot", nargs="?")
+    p.add_argument("--model")
+    _add_snapshot_flags(p)
+    _add_service_flags(p)
+
+    p = add("evaluate", cmd_evaluate, "evaluate a trained snapshot")
+    p.add_argument("snapshot")
+    p.add_argument("--dataset")
+    p.add_argument("--test")
+    _add_service_flags(p)
+
+    p = add("executions", cmd_executions, "list executions")
+    p.add_argument("--status")
+    p.add_argument("--search")
+    p.add_argument("--kind", choices=("train", "evaluate"))
+    p.add_argument("--limit", type=int, default=50)
+
+    p = add("show", cmd_show, "show an execution (or a model, snapshot, dataset)")
+    p.add_argument("id")
+    p = add("abort", cmd_abort, "abort an execution (terminated)")
+    p.add_argument("id")
+    p = add("rerun", cmd_rerun, "re-execute an ended execution with its stored parameters")
+    p.add_argument("id")
+    p.add_argument("--config", action="append", metavar="K=V", help="clone the snapshot with edits first")
+    p.add_argument("--wait", action="store_true")
+    p.add_argument("--progress", action="store_true")
+    p = add("remove", cmd_remove, "remove an ended execution and its artifacts", json_flag=False)
+    p.add_argument("id")
+    p = add("logs", cmd_logs, "print an execution's log", json_flag=False)
+    p.add_argument("id")
+    p.add_argument("-f", "--follow", action="store_true")
+    p = add("metrics", cmd_metrics, "an execution's metrics")
+    p.add_argument("id")
+    p.add_argument("--name")
+    p = add("services", cmd_services, "list, pause or resume services")
+    p.add_argument("action", nargs="?", choices=("list", "pause", "resume"), default="list")
+    p.add_argument("name", nargs="?")
+    p = add("filters", cmd_filters, "list or add saved filters")
+    p.add_argument("action", nargs="?", choices=("list", "add"), default="list")
+    p.add_argument("name", nargs="?")
+    p.add_argument("query", nargs="?")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except MMError as exc:
+        print(f"mm: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
