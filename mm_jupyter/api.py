@@ -220,8 +220,7 @@ def _git_revision() -> str | None:
 def _submit(store: Store, kind: str, snapshot: dict, params: dict, service: dict | None,
             idempotency_key: str | None, rerun_of: str | None = None) -> dict:
     model = store.get("models", snapshot["model_id"])
-    if not model["adapter"] and not params.get("notebook"):
-        raise InvalidInput(f"model {model['name']!r} has no adapter: log from your own loop with mm.start_run")
+    _check_adapter(model, params.get("notebook"))
     if idempotency_key:
         same = store.find("executions", "idempotency_key = ?", [idempotency_key])
         if same:
@@ -244,6 +243,11 @@ def _submit(store: Store, kind: str, snapshot: dict, params: dict, service: dict
     return store.get("executions", exe["id"])
 
 
+def _check_adapter(model: dict, notebook: str | None) -> None:
+    if not model["adapter"] and not notebook:
+        raise InvalidInput(f"model {model['name']!r} has no adapter: log from your own loop with mm.start_run")
+
+
 def _base_params(snapshot: dict, model: dict, notebook: str | None) -> dict:
     params = {"snapshot_id": snapshot["id"], "model_id": model["id"], "adapter": model["adapter"],
               "dataset_id": snapshot["dataset_id"], "labels": snapshot["labels"], "config": snapshot["config"]}
@@ -260,6 +264,7 @@ def train(snapshot: str, *, service: dict | None = None, idempotency_key: str | 
     store = _store(store)
     snap = store.get("snapshots", snapshot)
     model = store.get("models", snap["model_id"])
+    _check_adapter(model, notebook)
     if not snap["dataset_id"]:
         raise InvalidInput(f"snapshot {snap['id']} has no dataset to train on")
     params = _base_params(snap, model, notebook)

@@ -198,7 +198,7 @@ class Store:
         self.conn.close()
 
     def query(self, sql: str, params: Iterable[Any] | dict = ()) -> list[dict]:
-        """Run a parameterized read query and decode JSON columns where recognisable."""
+        """Run a parameterized read query (rows as dicts; JSON columns are left encoded)."""
         cur = self.conn.execute(sql, params)
         cols = [c[0] for c in cur.description]
         return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
@@ -207,7 +207,7 @@ class Store:
     def _encode(table: str, row: dict) -> dict:
         out = dict(row)
         for col in JSON_COLUMNS.get(table, ()):
-            if col in out and out[col] is not None and not isinstance(out[col], str):
+            if col in out and out[col] is not None:
                 out[col] = json.dumps(out[col], sort_keys=True)
         return out
 
@@ -254,6 +254,8 @@ class Store:
 
     def find(self, table: str, where: str = "", params: Iterable[Any] | dict = (), *,
              order: str = "", limit: int | None = None, offset: int = 0) -> list[dict]:
+        """Rows of ``table`` (JSON decoded). ``where``/``order`` are code, never user text: values go in
+        ``params``."""
         sql = f"SELECT * FROM {table}" + (f" WHERE {where}" if where else "")
         sql += f" ORDER BY {order}" if order else ""
         if limit is not None:

@@ -33,7 +33,8 @@ class ToyAdapter(BaseModelAdapter):
             if epoch == self.config["fail_at_epoch"] and (
                     not self.config["fail_attempts"] or attempt <= self.config["fail_attempts"]):
                 raise ValueError(f"toy failure at epoch {epoch}")
-            if epoch == self.config["kill_at_epoch"]:
+            if epoch == self.config["kill_at_epoch"] and (
+                    not self.config["fail_attempts"] or attempt <= self.config["fail_attempts"]):
                 ctx.flush()
                 os.kill(os.getpid(), signal.SIGKILL)
             time.sleep(self.config["sleep"])

@@ -1,0 +1,290 @@
+"""Executions end to end through papermill on a real kernel, with the toy adapter (no torch):
+statuses, retries, on-reset, abort, timeout, reconciliation, idempotency, rerun, remove."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from PIL import Image
+
+import mm_jupyter as mm
+from mm_jupyter import executions as ex
+from mm_jupyter.datasets import register_dataset
+from mm_jupyter.errors import Conflict, InvalidInput, NotFound
+
+TOY = "toy_adapter:ToyAdapter"
+
+
+def make_imagefolder(root: Path, per_class: int = 2) -> Path:
+    for split in ("train", "val", "test"):
+        for name, color in (("red", (255, 0, 0)), ("blue", (0, 0, 255))):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(per_class):
+                Image.new("RGB", (16, 16), color).save(folder / f"{i}.png")
+    return root
+
+
+@pytest.fixture
+def toy(store, tmp_path):
+    """A registered toy model on a tiny image-folder dataset; returns a snapshot factory."""
+    register_dataset(store, make_imagefolder(tmp_path / "data"), name="toy-data")
+    mm.register_model("toy", TOY)
+
+    def snapshot(**config):
+        return mm.create_snapshot("toy", config=config, dataset="toy-data")["id"]
+
+    return snapshot
+
+
+def statuses(store, exe_id: str) -> list[str]:
+    return [e["message"].split(": ")[0].removeprefix("status -> ") for e in store.events(exe_id)
+            if e["message"].startswith("status -> ")]
+
+
+def test_train_and_evaluate_store_notebooks_beside_weights(store, toy):
+    snap = toy(epochs=3)
+    exe = mm.train(snap, wait=True)
+    assert exe["status"] == "success", exe["error"]
+    assert exe["progress"] == 100 and exe["attempts"] == 1
+    assert statuses(store, exe["id"]) == ["pending", "in-progress", "success"]
+    folder = store.snapshot_dir(exe["model_id"], snap)
+    notebook = folder / "executions" / exe["id"] / "notebook.ipynb"
+    assert notebook.is_file() and (folder / "weights" / "toy.json").is_file()
+    nb = nbformat.read(notebook, as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert injected and exe["id"] in injected[0].source
+    assert any("epoch 3/3" in o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    losses = [m for m in mm.metrics(exe["id"]) if m["name"] == "loss"]
+    assert [m["epoch"] for m in losses] == [1, 2, 3]
+    assert "epoch 2/3" in mm.logs(exe["id"])
+    snapshot = store.get("snapshots", snap)
+    assert snapshot["status"] == "trained" and snapshot["weights_uri"] == str(folder / "weights")
+    repro = snapshot["repro"]
+    assert repro["dataset_hash"] and repro["adapter_source_hash"] and repro["packages"]["papermill"]
+    assert repro["seed"] == 0 and repro["config"]["epochs"] == 3
+
+    ev = mm.evaluate(snap, wait=True)
+    assert ev["status"] == "success", ev["error"]
+    values = {m["name"]: m["value"] for m in mm.metrics(ev["id"])}
+    assert values["accuracy"] == 1.0
+    results = json.loads((folder / "executions" / ev["id"] / "results.json").read_text())
+    assert results["accuracy"] == 1.0
+    assert (folder / "executions" / ev["id"] / "predictions.jsonl").is_file()
+
+
+def test_exception_retries_then_fails_with_cell_and_error(store, toy):
+    exe = mm.train(toy(fail_at_epoch=1), wait=True)
+    assert exe["status"] == "failed"
+    assert exe["attempts"] == 3
+    assert statuses(store, exe["id"]) == ["pending", "in-progress", "rerun", "in-progress", "rerun",
+                                          "in-progress", "failed"]
+    assert "ValueError: toy failure at epoch 1" in exe["error"]
+    assert exe["error"].startswith("cell ")
+    notebook = Path(exe["notebook_uri"])
+    assert notebook.is_file(), "a failed execution keeps its executed notebook"
+    assert "ValueError" in notebook.read_text()
+
+
+def test_flaky_notebook_succeeds_on_second_attempt(store, toy):
+    exe = mm.train(toy(fail_at_epoch=2, fail_attempts=1), wait=True)
+    assert exe["status"] == "success" and exe["attempts"] == 2
+    assert exe["error"] is None or "toy failure" in exe["error"]
+
+
+@pytest.mark.parametrize("on_reset,final", [("fail", "aborted"), ("rerun", "success")])
+def test_killed_kernel_follows_on_reset(store, toy, on_reset, final):
+    exe = mm.train(toy(epochs=3, kill_at_epoch=2, fail_attempts=1), service={"on_reset": on_reset}, wait=True)
+    assert exe["status"] == final, exe["error"]
+    history = statuses(store, exe["id"])
+    if on_reset == "fail":
+        assert history[-1] == "aborted" and "kernel died" in exe["error"]
+        epochs = {m["epoch"] for m in mm.metrics(exe["id"]) if m["name"] == "loss"}
+        assert epochs == {1}, "metrics logged before the kill are kept"
+        assert Path(exe["notebook_uri"]).is_file(), "the partial notebook is kept"
+    else:
+        assert "rerun" in history and exe["attempts"] == 2
+
+
+def _wait_status(store, exe_id, wanted, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        row = store.get("executions", exe_id)
+        if row["status"] in wanted:
+            return row
+        time.sleep(0.1)
+    raise AssertionError(f"{exe_id} still {row['status']}, wanted {wanted}")
+
+
+def _wait_for(predicate, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def test_abort_terminates_and_leaves_no_process(store, toy):
+    exe = mm.train(toy(epochs=100, sleep=1.0))
+    row = _wait_for(lambda: (r := store.get("executions", exe["id"]))["kernel_pid"] and
+                    [m for m in mm.metrics(exe["id"])] and r)
+    runner, kernel = row["runner_pid"], row["kernel_pid"]
+    assert ex.pid_alive(runner) and ex.pid_alive(kernel)
+    started = time.monotonic()
+    done = mm.abort(exe["id"])
+    assert done["status"] == "terminated"
+    assert time.monotonic() - started < 15
+    assert not ex.pid_alive(runner) and not ex.pid_alive(kernel)
+    with pytest.raises(Conflict, match="already ended"):
+        mm.abort(exe["id"])
+    assert Path(store.get("executions", exe["id"])["notebook_uri"]).is_file()
+
+
+def test_abort_pending_execution(store, toy):
+    first = mm.train(toy(epochs=100, sleep=1.0))
+    second = mm.train(toy(epochs=1))
+    assert store.get("executions", second["id"])["status"] == "pending", "concurrency 1 queues the second"
+    assert mm.abort(second["id"])["status"] == "terminated"
+    mm.abort(first["id"])
+
+
+def test_execution_timeout_is_an_exception(store, toy):
+    exe = mm.train(toy(epochs=5, sleep=30.0), service={"execution_timeout": 3, "max_attempts": 1}, wait=True)
+    assert exe["status"] == "failed"
+    assert "execution timeout of 3s exceeded" in exe["error"]
+    assert exe["ended_at"] - exe["started_at"] < 25
+
+
+def test_runner_killed_is_reconciled(store, toy, monkeypatch):
+    exe = mm.train(toy(epochs=100, sleep=1.0))
+    row = _wait_for(lambda: (r := store.get("executions", exe["id"]))["kernel_pid"] and r)
+    os.killpg(os.getpgid(row["runner_pid"]), signal.SIGKILL)
+    _wait_for(lambda: not ex.pid_alive(row["runner_pid"]))
+    assert store.get("executions", exe["id"])["status"] == "in-progress"
+    assert ex.reconcile(store) == [exe["id"]]
+    after = store.get("executions", exe["id"])
+    assert after["status"] == "aborted" and "runner process is gone" in after["error"]
+    _wait_for(lambda: not ex.pid_alive(row["kernel_pid"]), timeout=15)
+
+
+def test_stale_heartbeat_from_another_host_is_reconciled_at_start(store, toy, home):
+    snap = store.get("snapshots", toy())
+    mm.train(snap["id"], wait=True)  # creates the service
+    row = store.insert("executions", {
+        "kind": "train", "snapshot_id": snap["id"], "model_id": snap["model_id"],
+        "service": f"mgmt-train-{snap['model_id']}", "status": "in-progress", "progress": 40.0,
+        "attempts": 1, "started_at": time.time() - 600, "heartbeat_at": time.time() - 300,
+        "host": "another-host", "runner_pid": 1, "params": {},
+    })
+    mm.api._STORES.clear()
+    mm.connect()  # any mm process start reconciles
+    after = store.get("executions", row["id"])
+    assert after["status"] == "aborted" and "heartbeat stale" in after["error"]
+
+
+def test_idempotency_key_starts_one_execution(store, toy):
+    snap = toy(epochs=1)
+    a = mm.train(snap, idempotency_key="click-1")
+    b = mm.train(snap, idempotency_key="click-1")
+    assert a["id"] == b["id"]
+    assert len(mm.list_executions()) == 1
+    mm.wait_for(a["id"])
+
+
+def test_rerun_reproduces_and_clone_records_origin(store, toy):
+    first = mm.train(toy(epochs=2, seed=3), wait=True)
+    again = mm.rerun(first["id"], wait=True)
+    assert again["rerun_of"] == first["id"] and again["status"] == "success"
+
+    def final(exe_id):
+        return {m["name"]: m["value"] for m in mm.metrics(exe_id)}
+
+    assert final(first["id"]) == final(again["id"])
+    clone = mm.rerun(first["id"], config={"epochs": 1}, wait=True)
+    snap = store.get("snapshots", clone["snapshot_id"])
+    assert snap["id"] != first["snapshot_id"]
+    assert snap["repro"]["cloned_from"] == first["snapshot_id"] and snap["config"]["epochs"] == 1
+    assert len([m for m in mm.metrics(clone["id"]) if m["name"] == "loss"]) == 1
+    running = mm.train(toy(epochs=50, sleep=1.0))
+    with pytest.raises(Conflict, match="only an ended execution"):
+        mm.rerun(running["id"])
+    mm.abort(running["id"])
+
+
+def test_remove_keeps_weights(store, toy):
+    exe = mm.train(toy(epochs=1), wait=True)
+    folder = Path(exe["notebook_uri"]).parent
+    mm.remove(exe["id"])
+    assert not folder.exists()
+    assert Path(store.get("snapshots", exe["snapshot_id"])["weights_uri"], "toy.json").is_file()
+    with pytest.raises(NotFound):
+        store.get("executions", exe["id"])
+    assert store.query("SELECT count(*) AS n FROM metrics WHERE execution_id = ?", [exe["id"]])[0]["n"] == 0
+
+
+def _counts(store) -> dict:
+    return {t: store.query(f"SELECT count(*) AS n FROM {t}")[0]["n"]
+            for t in ("models", "snapshots", "executions", "services", "metrics")}
+
+
+def test_bad_inputs_are_one_line_errors_and_create_nothing(store, toy, tmp_path):
+    snap = toy()
+    before = _counts(store)
+    cases = [
+        (lambda: mm.train("s-doesnotexist"), NotFound, "unknown snapshot"),
+        (lambda: mm.train(snap, service={"kernel_name": "no-such-kernel"}), InvalidInput,
+         "kernel 'no-such-kernel' is not installed"),
+        (lambda: mm.train(snap, service={"on_reset": "explode"}), InvalidInput, "on_reset"),
+        (lambda: mm.create_snapshot("toy", config={"epochz": 3}), InvalidInput, "unknown config key 'epochz'"),
+        (lambda: mm.create_snapshot("toy", config={"epochs": "three"}), InvalidInput, "must be int"),
+        (lambda: mm.create_snapshot("toy", dataset="nope"), NotFound, "unknown dataset"),
+        (lambda: mm.create_snapshot("toy", dataset="toy-data", train="tag"), InvalidInput, "subset"),
+        (lambda: mm.create_snapshot("toy", dataset="toy-data", train='{"$bogus": 1}'), InvalidInput, "bogus"),
+        (lambda: mm.evaluate(snap), InvalidInput, "no weights"),
+        (lambda: mm.register_model("x", "nomodule:Nope"), InvalidInput, "cannot load adapter"),
+        (lambda: mm.train(snap, notebook=str(tmp_path / "missing.ipynb")), InvalidInput, "does not exist"),
+        (lambda: mm.list_executions(status="done"), InvalidInput, "unknown status"),
+    ]
+    for call, error, text in cases:
+        with pytest.raises(error, match=text) as info:
+            call()
+        assert "\n" not in str(info.value)
+    mm.register_model("other", TOY)
+    other = mm.create_snapshot("other")
+    before = _counts(store)
+    with pytest.raises(InvalidInput, match="belongs to another model"):
+        mm.create_snapshot("toy", parent=other["id"])
+    assert _counts(store) == before
+
+
+def test_offline_run_logs_from_own_loop(store):
+    mm.register_model("mine")
+    snap = mm.create_snapshot("mine", config={"lr": 0.1})
+    with pytest.raises(InvalidInput, match="no active run"):
+        mm.log_metric("loss", 1.0)
+    with mm.start_run(snap["id"]) as run:
+        for epoch in range(3):
+            mm.log_metric("loss", 1.0 / (epoch + 1), epoch=epoch)
+    exe = store.get("executions", run.execution_id)
+    assert exe["status"] == "success"
+    assert [m["value"] for m in mm.metrics(exe["id"])] == [1.0, 0.5, 1 / 3]
+    assert ex.reconcile(store) == []
+    with pytest.raises(InvalidInput, match="has no adapter"):
+        mm.train(snap["id"])
+
+
+def test_reconcile_ignores_live_runs(store, toy):
+    exe = mm.train(toy(epochs=20, sleep=0.5))
+    _wait_for(lambda: store.get("executions", exe["id"])["kernel_pid"])
+    assert ex.reconcile(store) == []
+    assert store.get("executions", exe["id"])["host"] == socket.gethostname()
+    mm.abort(exe["id"])
