@@ -352,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     p = add("demo", cmd_demo, "generate shapes data, train and evaluate a YOLO model", json_flag=False)
-    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--data", help="folder for the generated data (default $MM_HOME/data)")
 
     p = add("models", cmd_models, "list or add models")

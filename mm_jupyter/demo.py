@@ -14,7 +14,7 @@ def _progress(row: dict) -> None:
     print(f"\r  {row['status']:<12} {_bar(row['progress'], 30)}", end="", file=sys.stderr, flush=True)
 
 
-def run_demo(epochs: int = 3, folder: str | None = None) -> int:
+def run_demo(epochs: int = 40, folder: str | None = None) -> int:
     """Generate shapes data, register a YOLO model, train a snapshot, evaluate it, print the results."""
     from .datasets import get_dataset, register_dataset
     from .shapes import generate_shapes
@@ -34,7 +34,7 @@ def run_demo(epochs: int = 3, folder: str | None = None) -> int:
     except NotFound:
         model = api.register_model("shapes-yolo", "yolo", description="YOLOv8n from yaml on the shapes demo")
     print(f"model    {model['id']} shapes-yolo (adapter {model['adapter']})")
-    snap = api.create_snapshot(model["id"], config={"epochs": epochs}, dataset=dataset["id"])
+    snap = api.create_snapshot(model["id"], config={"epochs": epochs, "batch": 8, "lr0": 0.01}, dataset=dataset["id"])
     print(f"snapshot {snap['id']} {snap['name']}: training {epochs} epochs")
     trained = api.wait_for(api.train(snap["id"])["id"], on_update=_progress)
     print(file=sys.stderr)
