@@ -301,7 +301,7 @@ def evaluate(snapshot: str, *, dataset: str | None = None, test: Any = None, ser
     return wait_for(exe["id"], store=store) if wait else exe
 
 
-def wait_for(execution_id: str, *, timeout: float | None = None, poll: float = 0.5,
+def wait_for(execution_id: str, *, timeout: float | None = None, poll: float = 0.2,
              on_update: Callable[[dict], None] | None = None, store: Store | None = None) -> dict:
     """Block until the execution ends (``timeout`` seconds at most); returns its final row."""
     store = _store(store)

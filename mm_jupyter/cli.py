@@ -33,6 +33,28 @@ def _duration(exe: dict) -> str:
     return f"{secs // 3600}:{secs // 60 % 60:02d}:{secs % 60:02d}"
 
 
+class ProgressPrinter:
+    """Shows an execution's status and progress on stderr: redrawn in place on a terminal, one line
+    per change otherwise (logs, CI)."""
+
+    def __init__(self, force: bool = False):
+        self.tty = sys.stderr.isatty()
+        self.enabled = self.tty or force
+        self.last: tuple | None = None
+
+    def __call__(self, row: dict) -> None:
+        state = (row["status"], int(row["progress"] or 0))
+        if not self.enabled or (state == self.last and not self.tty):
+            return
+        self.last = state
+        line = f"{row['status']:<12} {_bar(row['progress'], 30)}  {_duration(row)}"
+        print(f"\r{line}" if self.tty else line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        if self.tty:
+            print(file=sys.stderr)
+
+
 def _bar(pct: float | None, width: int = 10) -> str:
     pct = pct or 0.0
     full = int(round(width * pct / 100))
@@ -134,13 +156,9 @@ def _follow(args: argparse.Namespace, exe: dict) -> int:
         return 0
     print(exe["id"], file=sys.stderr)
 
-    def show(row: dict) -> None:
-        if sys.stderr.isatty() or args.progress:
-            print(f"\r{row['status']:<12} {_bar(row['progress'], 30)}  {_duration(row)}", end="",
-                  file=sys.stderr, flush=True)
-
+    show = ProgressPrinter(force=args.progress)
     final = api.wait_for(exe["id"], on_update=show)
-    print(file=sys.stderr)
+    show.done()
     if args.json:
         print(json.dumps(final, indent=1, default=str))
     else:

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from . import api
-from .cli import EXECUTION_COLUMNS, _bar, execution_rows, table
+from .cli import EXECUTION_COLUMNS, ProgressPrinter, execution_rows, table
 from .errors import NotFound
-
-
-def _progress(row: dict) -> None:
-    print(f"\r  {row['status']:<12} {_bar(row['progress'], 30)}", end="", file=sys.stderr, flush=True)
 
 
 def run_demo(epochs: int = 40, folder: str | None = None) -> int:
@@ -36,14 +31,16 @@ def run_demo(epochs: int = 40, folder: str | None = None) -> int:
     print(f"model    {model['id']} shapes-yolo (adapter {model['adapter']})")
     snap = api.create_snapshot(model["id"], config={"epochs": epochs, "batch": 8, "lr0": 0.01}, dataset=dataset["id"])
     print(f"snapshot {snap['id']} {snap['name']}: training {epochs} epochs")
-    trained = api.wait_for(api.train(snap["id"])["id"], on_update=_progress)
-    print(file=sys.stderr)
+    show = ProgressPrinter(force=True)
+    trained = api.wait_for(api.train(snap["id"])["id"], on_update=show)
+    show.done()
     if trained["status"] != "success":
         print(f"training {trained['id']} ended {trained['status']}: {trained['error']}")
         return 1
     print(f"evaluating {snap['id']} on its test subset")
-    evaluated = api.wait_for(api.evaluate(snap["id"])["id"], on_update=_progress)
-    print(file=sys.stderr)
+    show = ProgressPrinter(force=True)
+    evaluated = api.wait_for(api.evaluate(snap["id"])["id"], on_update=show)
+    show.done()
     rows = api.list_executions(search=model["id"], limit=10)
     print("\n" + table(execution_rows(rows), EXECUTION_COLUMNS) + "\n")
     for exe, title in ((trained, "training (validation figures are ultralytics' own)"),

@@ -46,9 +46,10 @@ def evaluate_predictions(task: str, items: list[Item], predictions: list[Predict
         from .metrics.classification import classification_metrics
 
         truth = {item.id: (item.annotations or {}).get("label") for item in items}
-        y_true = [truth[p.item_id] for p in predictions]
-        y_pred = [p.label for p in predictions]
-        res = classification_metrics(y_true, y_pred, labels=list(range(len(labels))))
+        names = list(labels) or [str(i) for i in range(1 + max(truth.values(), default=0))]
+        y_true = [names[truth[p.item_id]] for p in predictions]
+        y_pred = [names[p.label] for p in predictions]
+        res = classification_metrics(y_true, y_pred, labels=names)
         return {"accuracy": res["accuracy"], "macro_f1": res["macro"]["f1"],
                 "weighted_f1": res["weighted"]["f1"], "per_class": res["per_class"],
                 "confusion_matrix": res["confusion_matrix"]}

@@ -288,3 +288,21 @@ def test_reconcile_ignores_live_runs(store, toy):
     assert ex.reconcile(store) == []
     assert store.get("executions", exe["id"])["host"] == socket.gethostname()
     mm.abort(exe["id"])
+
+
+def test_notebook_and_log_are_live_during_a_long_cell(store, toy):
+    exe = mm.train(toy(epochs=12, sleep=1.0))
+    notebook = store.execution_dir(store.get("executions", exe["id"])) / "notebook.ipynb"
+
+    def partial_notebook_has_output():
+        if store.get("executions", exe["id"])["status"] != "in-progress" or not notebook.exists():
+            return False
+        text = notebook.read_text()
+        return "epoch 3/12" in text
+
+    _wait_for(partial_notebook_has_output, timeout=60)
+    assert "epoch 3/12" in mm.logs(exe["id"])
+    progress = store.get("executions", exe["id"])["progress"]
+    assert 0 < progress < 100
+    assert store.get("executions", exe["id"])["status"] == "in-progress"
+    mm.abort(exe["id"])
