@@ -146,3 +146,24 @@ def dispatch(store: Store) -> list[str]:
         local.start(store, exe)
         started.append(exe["id"])
     return started
+
+
+START_FAILURE_MARKS = ("is not installed", "cannot start runner")
+
+
+def health(store: Store, service: dict, kernels: dict | None = None) -> tuple[str, str]:
+    """The indication a UI shows for a service: ``("error", reason)`` when it cannot start executions
+    (kernel missing, its last 3 executions failed to start), ``("warning", reason)`` when paused,
+    else ``("ok", "")``. Pass ``kernels`` (name → path) to avoid re-reading the kernel specs."""
+    kernels = installed_kernels() if kernels is None else kernels
+    if service["kernel_name"] not in kernels:
+        return "error", f"kernel {service['kernel_name']!r} is not installed"
+    recent = store.query(
+        "SELECT error FROM executions WHERE service = ? AND status IN ('failed', 'aborted') "
+        "AND ended_at IS NOT NULL ORDER BY ended_at DESC LIMIT 3", [service["name"]],
+    )
+    if len(recent) == 3 and all(any(m in (r["error"] or "") for m in START_FAILURE_MARKS) for r in recent):
+        return "error", f"repeated start failures: {recent[0]['error']}"
+    if service["paused"]:
+        return "warning", "service is paused: new executions stay pending"
+    return "ok", ""
