@@ -4,6 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.mm-installed
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
+PIP := $(BIN)/python -m pip
+# pip's configured local indexes that do not exist on this machine print a warning per package
+QUIET := 2>&1 | sed '/^WARNING: Location/d'
 
 .PHONY: demo test lint setup bench clean
 
@@ -11,9 +16,9 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[ml,test]'
+	$(PIP) install -q --upgrade pip $(QUIET)
+	$(PIP) install -q torch==2.14.1 torchvision==0.29.1 $(QUIET)
+	$(PIP) install -q -c constraints.txt -e '.[ml,test]' $(QUIET)
 	touch $(STAMP)
 
 demo: $(STAMP)

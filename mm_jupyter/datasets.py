@@ -252,7 +252,8 @@ def _image_size(path: Path, rel: str) -> tuple[int, int]:
     try:
         with Image.open(path) as im:
             return im.size
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, ImportError) as exc:
+        # ImportError: once ultralytics is imported, its patched Image.open tries pi_heif on bad files
         raise InvalidInput(f"cannot read image {rel!r}: {exc}") from None
 
 
