@@ -186,6 +186,8 @@ class TorchClassifierAdapter(BaseModelAdapter):
                 if len(x_val):
                     values.update(self._validate(net, x_val, y_val))
                 ctx.log_metrics(values, step=epoch, epoch=epoch)
+                self.net, self.labels = net, labels
+                ctx.maybe_evaluate(self, data.validation, epoch=epoch, final=epoch == epochs)
                 ctx.report_progress(PROGRESS_SPAN * epoch / epochs)
         self.net, self.labels = net.eval(), labels
 

@@ -252,7 +252,7 @@ class YoloAdapter(BaseModelAdapter):
         labels = list(data.labels or self.labels)
         root = Path(data.workdir) / "yolo"
         data_yaml = write_yolo_dataset(root / "data", data.train, data.validation, labels)
-        hooks = {"on_fit_epoch_end": self._epoch_logger(ctx),
+        hooks = {"on_fit_epoch_end": self._epoch_logger(ctx, data.validation),
                  "on_train_batch_end": self._batch_logger(ctx)}
         for event, hook in hooks.items():
             model.add_callback(event, hook)
@@ -287,8 +287,9 @@ class YoloAdapter(BaseModelAdapter):
     def _validation_metrics(metrics: dict) -> dict[str, float]:
         return {name: float(metrics[key]) for name, key in VAL_METRICS.items() if key in metrics}
 
-    def _epoch_logger(self, ctx: RunContext) -> Callable[[Any], None]:
-        """``on_fit_epoch_end``: losses and ultralytics' validation figures, once per epoch."""
+    def _epoch_logger(self, ctx: RunContext, validation: list[Item]) -> Callable[[Any], None]:
+        """``on_fit_epoch_end``: losses and ultralytics' validation figures, once per epoch, and our
+        COCO evaluation of the epoch's weights when due (``eval/*``, see ``RunContext.maybe_evaluate``)."""
         finished = [False]  # the last epoch was logged: a further call is final_eval's (best weights)
 
         def log_epoch(trainer: Any) -> None:
@@ -300,6 +301,11 @@ class YoloAdapter(BaseModelAdapter):
             values = {name: float(losses[f"train/{name}"]) for name in LOSS_NAMES if f"train/{name}" in losses}
             values.update(self._validation_metrics(trainer.metrics or {}))
             ctx.log_metrics(values, step=epoch, epoch=epoch)
+            last = Path(getattr(trainer, "last", "") or "")
+            if last.is_file():  # ultralytics saved this epoch's (EMA) weights just before this callback
+                final = epoch >= int(trainer.epochs) or bool(trainer.stop)
+                ctx.maybe_evaluate(self, validation, epoch=epoch, final=final,
+                                   predict=lambda batch: self._predict_with(_ultralytics().YOLO(str(last)), batch))
             ctx.report_progress(PROGRESS_SPAN * epoch / max(1, int(trainer.epochs)))
 
         return log_epoch
@@ -329,8 +335,11 @@ class YoloAdapter(BaseModelAdapter):
             raise InvalidInput("no YOLO weights: train or load the model before predicting")
         if not batch:
             return []
+        return self._predict_with(self.model, batch)
+
+    def _predict_with(self, model: Any, batch: list[Item]) -> list[Prediction]:
         c = self.config
-        results = self.model.predict(
+        results = model.predict(
             [item.path for item in batch], conf=c["conf"], iou=c["iou"], max_det=c["max_det"],
             imgsz=c["imgsz"], device=resolve_device(c["device"]), batch=c["batch"], verbose=False,
         )

@@ -2,7 +2,7 @@
 
 ``import mm_jupyter as mm`` gives the Python API: ``mm.register_model``, ``mm.create_snapshot``,
 ``mm.train``, ``mm.evaluate``, ``mm.wait_for``, ``mm.rerun``, ``mm.abort``, ``mm.list_executions``,
-``mm.metrics``, ``mm.start_run`` / ``mm.log_metric`` (offline logging), ``mm.register_dataset``,
+``mm.get_metrics``, ``mm.start_run`` / ``mm.log_metric`` (offline logging), ``mm.register_dataset``,
 ``mm.generate_shapes`` and ``mm.Store``. Attributes load lazily so the CLI starts fast.
 """
 
@@ -17,7 +17,7 @@ _EXPORTS = {
     "Store": "store", "connect": "api", "register_model": "api", "models": "api",
     "create_snapshot": "api", "snapshots": "api", "clone_snapshot": "api", "train": "api",
     "evaluate": "api", "wait_for": "api", "rerun": "api", "abort": "api", "remove": "api",
-    "list_executions": "api", "metrics": "api", "logs": "api", "start_run": "api", "log_metric": "api",
+    "list_executions": "api", "get_metrics": "api", "logs": "api", "start_run": "api", "log_metric": "api",
     "register_dataset": "datasets", "list_datasets": "datasets", "select_items": "datasets",
     "save_filter": "filters", "generate_shapes": "shapes", "BaseModelAdapter": "adapter",
     "RunContext": "adapter", "MMError": "errors",

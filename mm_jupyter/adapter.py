@@ -8,6 +8,7 @@ import os
 import random
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,7 @@ class EvalData:
     items: list[Item]
     labels: list[str]
     workdir: Path
+    slice_by: list[str] | None = None  # fields to slice the metrics by (None: dir, tag, metadata fields)
 
 
 def check_config(defaults: dict, overrides: dict | None, owner: str = "adapter") -> dict:
@@ -99,20 +101,47 @@ def coerce_value(key: str, value: Any, default: Any, owner: str = "adapter") -> 
     return value
 
 
+# Keys every adapter's config has: evaluation during training (the ElasticDL design). The training
+# evaluates the latest weights on the validation subset (its first ``eval_steps`` items; None = all) no
+# sooner than ``eval_start_delay_secs`` after it starts, no more often than every ``eval_throttle_secs``,
+# and once more at the end; the results are logged as ``eval/<metric>`` on the training's timeline.
+COMMON_CONFIG: dict[str, Any] = {"eval_start_delay_secs": 0.0, "eval_throttle_secs": 60.0, "eval_steps": None}
+
+
 class BaseModelAdapter:
     """Wraps one model architecture for mm-jupyter.
 
     Subclasses set ``task`` (``"detect"`` or ``"classify"``) and ``configuration`` (defaults, whose
     types are enforced per snapshot), and implement ``load``/``save``/``train``/``predict``;
-    ``evaluate`` defaults to predicting every item and computing the task's metrics.
+    ``evaluate`` defaults to predicting every item and computing the task's metrics. Extra metrics:
+    ``metric_functions = {"name": fn(items, predictions, labels) -> float}`` are computed and stored
+    with the built-in ones, in evaluations and in evaluation during training.
     """
 
     task: str = "detect"
     configuration: dict[str, Any] = {}
+    metric_functions: dict[str, Callable[[list[Item], list[Prediction], list[str]], float]] = {}
 
     def __init__(self, config: dict | None = None, labels: list[str] | None = None):
-        self.config = check_config(self.configuration, config, type(self).__name__)
+        self.config = self.check(config)
         self.labels = list(labels or [])
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        """The adapter's configuration defaults plus the keys common to every adapter."""
+        return {**COMMON_CONFIG, **cls.configuration}
+
+    @classmethod
+    def check(cls, config: dict | None) -> dict[str, Any]:
+        """``config`` merged into the defaults; unknown keys, wrong types and bad values raise."""
+        merged = check_config(cls.defaults(), config, cls.__name__)
+        steps = merged.get("eval_steps")
+        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+            raise InvalidInput(f"config key 'eval_steps' for {cls.__name__} must be None or a positive int, got {steps!r}")
+        for key in ("eval_start_delay_secs", "eval_throttle_secs"):
+            if merged[key] < 0:
+                raise InvalidInput(f"config key {key!r} for {cls.__name__} must be >= 0, got {merged[key]!r}")
+        return merged
 
     def load(self, local_path: str) -> None:
         raise NotImplementedError
@@ -136,9 +165,16 @@ class BaseModelAdapter:
             preds.extend(self.predict(data.items[start:start + batch_size]))
             ctx.report_progress(90 * min(len(preds), len(data.items)) / max(1, len(data.items)))
         ctx.save_predictions(preds)
-        results = evaluate_predictions(self.task, data.items, preds, data.labels)
-        ctx.log_metrics({k: v for k, v in results.items() if isinstance(v, int | float)})
+        results = evaluate_predictions(self.task, data.items, preds, data.labels, self.metric_functions,
+                                       slice_by=data.slice_by)
+        ctx.log_metrics(scalars(results))
         return results
+
+
+def scalars(results: dict) -> dict[str, float]:
+    """The numeric top-level entries of a results dict (what gets logged as metric rows)."""
+    return {k: float(v) for k, v in results.items()
+            if isinstance(v, int | float) and not isinstance(v, bool)}
 
 
 def load_adapter_class(ref: str) -> type[BaseModelAdapter]:
@@ -205,6 +241,8 @@ class RunContext:
         self.flush_every = flush_every
         self.batch_size = batch_size
         self.step = 0
+        self._started = time.monotonic()
+        self._last_eval: float | None = None
 
     @classmethod
     def open(cls, home: str, execution_id: str) -> RunContext:
@@ -246,6 +284,31 @@ class RunContext:
         pct = max(0.0, min(100.0, float(percent)))
         self.store.conn.execute("UPDATE executions SET progress = ? WHERE id = ?",
                                 [round(pct, 2), self.execution_id])
+
+    def maybe_evaluate(self, adapter: BaseModelAdapter, items: list[Item], *, epoch: int | None = None,
+                       step: int | None = None, final: bool = False,
+                       predict: Callable[[list[Item]], list[Prediction]] | None = None) -> dict | None:
+        """Evaluation during training: if due (see ``COMMON_CONFIG``) or ``final``, evaluate the latest
+        weights on ``items`` (via ``predict``, default ``adapter.predict``) and log ``eval/*``."""
+        from .evaluation import evaluate_predictions
+
+        config = adapter.config
+        clock = time.monotonic()
+        if not items:
+            return None
+        if not final:
+            if clock - self._started < float(config.get("eval_start_delay_secs") or 0):
+                return None
+            if self._last_eval is not None and clock - self._last_eval < float(config.get("eval_throttle_secs") or 0):
+                return None
+        self._last_eval = clock
+        subset = items[: config.get("eval_steps") or None]
+        predictions = (predict or adapter.predict)(subset)
+        results = evaluate_predictions(adapter.task, subset, predictions, self.snapshot["labels"] or adapter.labels,
+                                       adapter.metric_functions, slice_by=[])
+        values = {f"eval/{k}": v for k, v in scalars(results).items()}
+        self.log_metrics(values, step=step if step is not None else epoch, epoch=epoch)
+        return results
 
     def log(self, message: str, level: str = "info") -> None:
         """A line for the execution's log (printed) and its event list (stored)."""

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from . import executions as ex
-from .adapter import RunContext, check_config, get_active_run, load_adapter_class, set_active_run
+from .adapter import RunContext, get_active_run, load_adapter_class, set_active_run
 from .errors import Conflict, InvalidInput
 from .services import check_queue_room, dispatch, ensure_service
 from .store import Store, now
@@ -54,8 +54,8 @@ def register_model(name: str, adapter: str | None = None, *, labels: list[str] |
     defaults: dict = {}
     if adapter:
         cls = load_adapter_class(adapter)
-        config = check_config(cls.configuration, config, cls.__name__)
-        defaults = cls.configuration
+        config = cls.check(config)
+        defaults = cls.defaults()
     elif config is not None and not isinstance(config, dict):
         raise InvalidInput("config must be a mapping")
     if labels is not None and not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
@@ -122,7 +122,7 @@ def create_snapshot(model: str, name: str | None = None, *, config: dict | None 
     merged = dict(mdl["config"] or {})
     if mdl["adapter"]:
         cls = load_adapter_class(mdl["adapter"])
-        merged = check_config(cls.configuration, {**merged, **(config or {})}, cls.__name__)
+        merged = cls.check({**merged, **(config or {})})
     elif config:
         merged.update(config)
     parent_row = None
@@ -162,7 +162,7 @@ def clone_snapshot(snapshot: str, config: dict, store: Store | None = None) -> d
     merged = {**src["config"], **config}
     if model["adapter"]:
         cls = load_adapter_class(model["adapter"])
-        merged = check_config(cls.configuration, merged, cls.__name__)
+        merged = cls.check(merged)
     return store.insert("snapshots", {
         **{k: src[k] for k in ("model_id", "dataset_id", "filters", "labels", "parent_id")},
         "name": f"{src['name']}-clone", "status": "created", "config": merged,
@@ -377,6 +377,9 @@ def metrics(execution_id: str, *, after_id: int = 0, store: Store | None = None)
     store = _store(store)
     exe = store.get("executions", execution_id)
     return store.metrics_since(exe["id"], after_id)
+
+
+get_metrics = metrics  # ``mm.get_metrics``: ``mm.metrics`` is the metrics package
 
 
 def logs(execution_id: str, store: Store | None = None) -> str:

@@ -45,7 +45,7 @@ def run_demo(epochs: int = 40, folder: str | None = None) -> int:
     print("\n" + table(execution_rows(rows), EXECUTION_COLUMNS) + "\n")
     for exe, title in ((trained, "training (validation figures are ultralytics' own)"),
                        (evaluated, "evaluation (COCO mAP)")):
-        last = {m["name"]: m["value"] for m in api.metrics(exe["id"])}
+        last = {m["name"]: m["value"] for m in api.get_metrics(exe["id"])}
         print(f"final metrics of {title}:")
         print("  " + "  ".join(f"{k}={v:.4f}" for k, v in last.items()))
         print(f"  notebook: {store.execution_dir(exe) / 'notebook.ipynb'}")

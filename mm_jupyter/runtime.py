@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from .adapter import BaseModelAdapter, EvalData, RunContext, TrainData, load_adapter_class, seed_everything
 from .errors import InvalidInput
 
@@ -53,16 +55,47 @@ def train(ctx: RunContext, model: BaseModelAdapter, train_items: list, validatio
     return str(ctx.weights_dir)
 
 
-def evaluate(ctx: RunContext, model: BaseModelAdapter, items: list, labels: list[str]) -> dict:
-    """Evaluate on ``items``; the results are logged as metrics and written to ``results.json``."""
+def evaluate(ctx: RunContext, model: BaseModelAdapter, items: list, labels: list[str],
+             slice_by: list[str] | None = None) -> dict:
+    """Evaluate on ``items``: metrics logged, and ``results.json``, ``slices.csv``, ``items.jsonl`` and
+    ``predictions.jsonl`` written beside the executed notebook."""
+    from .evaluation import write_artifacts
+
     if not items:
         raise InvalidInput("the test subset is empty")
     workdir = ctx.workdir / "work"
     workdir.mkdir(parents=True, exist_ok=True)
-    results = model.evaluate(EvalData(items, labels, workdir), ctx)
-    (ctx.workdir / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    results = model.evaluate(EvalData(items, labels, workdir, slice_by), ctx)
+    write_artifacts(results, ctx.workdir)
     ctx.report_progress(100)
     return results
+
+
+def summary_table(results: dict) -> str:
+    """The overall metrics as a small text table."""
+    rows = [(k, v) for k, v in results.items() if isinstance(v, int | float) and not isinstance(v, bool)]
+    return "\n".join(f"{k:>16}  {v:.4f}" for k, v in rows)
+
+
+def slice_table(results: dict, max_rows: int = 60):
+    """Per-slice metrics as a pandas DataFrame (worst first by the task's main metric)."""
+    import pandas as pd
+
+    frame = pd.DataFrame.from_dict(results.get("slices") or {}, orient="index")
+    key = "mAP50-95" if "mAP50-95" in frame.columns else "accuracy" if "accuracy" in frame.columns else None
+    if key:
+        frame = frame.sort_values(key, na_position="last")
+    return frame.head(max_rows)
+
+
+def worst_items(results: dict, n: int = 10) -> list[dict]:
+    """The items with the most errors (detection: false positives + misses; classification: wrong,
+    most confident first)."""
+    items = results.get("items") or []
+    if items and "correct" in items[0]:
+        wrong = [r for r in items if not r["correct"]]
+        return sorted(wrong, key=lambda r: -(r.get("confidence") or 0))[:n]
+    return sorted(items, key=lambda r: -(r.get("fp", 0) + r.get("fn", r.get("n_gt", 0))))[:n]
 
 
 def final_metrics(ctx: RunContext) -> dict[str, float]:
@@ -72,3 +105,38 @@ def final_metrics(ctx: RunContext) -> dict[str, float]:
         "WHERE execution_id = ? GROUP BY name) ORDER BY name", [ctx.execution_id],
     )
     return {r["name"]: r["value"] for r in rows}
+
+
+def plot_results(results: dict, folder: Path) -> list[Path]:
+    """PR curves (detection) or the confusion matrix (classification) as PNGs beside the notebook."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    if results.get("pr_curve"):
+        fig, ax = plt.subplots(figsize=(5, 4))
+        for name, curve in results["pr_curve"].items():
+            ax.plot(curve["recall"], curve["precision"], label=str(name))
+        ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02), title="PR curves (IoU 0.5, COCO)")
+        ax.legend(fontsize=8)
+        paths.append(folder / "pr_curves.png")
+    elif results.get("confusion_matrix"):
+        labels = results.get("labels") or []
+        fig, ax = plt.subplots(figsize=(4.5, 4))
+        ax.imshow(results["confusion_matrix"], cmap="Blues")
+        ax.set(xticks=range(len(labels)), yticks=range(len(labels)), xlabel="predicted", ylabel="true",
+               title="confusion matrix")
+        ax.set_xticklabels(labels, rotation=45, ha="right")
+        ax.set_yticklabels(labels)
+        for (i, j), v in np.ndenumerate(np.asarray(results["confusion_matrix"])):
+            ax.text(j, i, str(v), ha="center", va="center", fontsize=8)
+        paths.append(folder / "confusion_matrix.png")
+    else:
+        return paths
+    fig.tight_layout()
+    fig.savefig(paths[0], dpi=100)
+    plt.show()
+    plt.close(fig)
+    return paths

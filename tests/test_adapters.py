@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from mm_jupyter.adapter import Item, RunContext, TrainData, load_adapter_class
+from mm_jupyter.adapter import COMMON_CONFIG, Item, RunContext, TrainData, load_adapter_class
 from mm_jupyter.errors import InvalidInput
 from mm_jupyter.store import Store
 
@@ -240,7 +240,7 @@ def test_yolo_epoch_logger_skips_the_final_validation_after_an_early_stop(tmp_pa
 
     store = Store(tmp_path / "home")
     ctx = run_context(store, "yolo", {})
-    log_epoch = YoloAdapter(labels=LABELS)._epoch_logger(ctx)
+    log_epoch = YoloAdapter(labels=LABELS)._epoch_logger(ctx, [])
     losses = {"box_loss": 3.0, "cls_loss": 2.0, "dfl_loss": 1.0}
     metrics = {"metrics/precision(B)": 0.5, "metrics/recall(B)": 0.25, "metrics/mAP50(B)": 0.2,
                "metrics/mAP50-95(B)": 0.1, "val/box_loss": 9.0}
@@ -289,8 +289,10 @@ def test_classifier_learns_and_is_deterministic(shapes_classes: dict) -> None:
     config = {"epochs": 4, "imgsz": 32}
     first, ctx, rows = train_classifier(shapes_classes, config)
     _, _, again = train_classifier(shapes_classes, config)
-    assert [(r["name"], r["epoch"], r["step"]) for r in rows] == [
+    assert [(r["name"], r["epoch"], r["step"]) for r in rows if not r["name"].startswith("eval/")] == [
         (name, epoch, epoch) for epoch in range(1, 5) for name in ("loss", "val_loss", "accuracy")]
+    # evaluation during training: due at once (delay 0), then throttled (60 s), and at the end
+    assert [r["epoch"] for r in rows if r["name"] == "eval/accuracy"] == [1, 4]
     assert [r["value"] for r in rows] == [r["value"] for r in again]
     accuracy = [r["value"] for r in rows if r["name"] == "accuracy"]
     assert accuracy[-1] >= 0.8  # chance is 1/3
@@ -325,7 +327,7 @@ def test_config_defaults_are_json_and_errors_raise_invalid_input(adapter: type) 
     import json
 
     assert json.loads(json.dumps(adapter.configuration)) == adapter.configuration
-    assert adapter().config == adapter.configuration
+    assert adapter().config == adapter.defaults() == {**COMMON_CONFIG, **adapter.configuration}
     assert adapter({"epochs": 7}).config["epochs"] == 7
     with pytest.raises(InvalidInput, match="unknown config key"):
         adapter({"epochz": 3})
@@ -342,3 +344,17 @@ def test_config_defaults_are_json_and_errors_raise_invalid_input(adapter: type) 
 def test_float_keys_accept_ints() -> None:
     assert YoloAdapter({"lr0": 1}).config["lr0"] == 1.0
     assert isinstance(TorchClassifierAdapter({"lr": 1}).config["lr"], float)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config,epochs", [
+    ({"eval_throttle_secs": 0.0}, [1, 2, 3]),
+    ({"eval_start_delay_secs": 3600.0}, [3]),
+    ({"eval_steps": 5, "eval_throttle_secs": 0.0}, [1, 2, 3]),
+])
+def test_evaluation_during_training_honours_delay_throttle_steps(shapes_classes: dict, config, epochs) -> None:
+    _, _, rows = train_classifier(shapes_classes, {"epochs": 3, "imgsz": 32, **config})
+    evals = [r for r in rows if r["name"] == "eval/accuracy"]
+    assert [r["epoch"] for r in evals] == epochs
+    if "eval_steps" in config:  # accuracy over 5 items can only be a multiple of 1/5
+        assert all(abs(r["value"] * 5 - round(r["value"] * 5)) < 1e-9 for r in evals)

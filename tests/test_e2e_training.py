@@ -18,7 +18,7 @@ YOLO_METRICS = {"box_loss", "cls_loss", "dfl_loss", "precision", "recall", "mAP5
 
 
 def final(exe_id: str) -> dict[str, float]:
-    return {m["name"]: m["value"] for m in mm.metrics(exe_id)}
+    return {m["name"]: m["value"] for m in mm.get_metrics(exe_id)}
 
 
 def test_yolo_train_evaluate_finetune_and_rerun(store, tmp_path):
@@ -29,7 +29,7 @@ def test_yolo_train_evaluate_finetune_and_rerun(store, tmp_path):
 
     exe = mm.train(snap["id"], wait=True)
     assert exe["status"] == "success", exe["error"]
-    points = mm.metrics(exe["id"])
+    points = mm.get_metrics(exe["id"])
     for name in YOLO_METRICS:
         assert [p["epoch"] for p in points if p["name"] == name] == [1, 2], name
     trained = store.get("snapshots", snap["id"])
@@ -40,8 +40,19 @@ def test_yolo_train_evaluate_finetune_and_rerun(store, tmp_path):
     ev = mm.evaluate(snap["id"], wait=True)
     assert ev["status"] == "success", ev["error"]
     assert {"mAP50-95", "mAP50", "mAP75", "precision", "recall"} <= set(final(ev["id"]))
-    results = json.loads((Path(ev["notebook_uri"]).parent / "results.json").read_text())
+    folder = Path(ev["notebook_uri"]).parent
+    results = json.loads((folder / "results.json").read_text())
     assert results["metric_source"].startswith("COCO") and set(results["per_class"]) >= {"rectangle"}
+    assert {"tag=test", "metadata.lighting=dark", "metadata.background=noise"} <= set(results["slices"])
+    assert results["slices"]["tag=test"]["mAP50-95"] == pytest.approx(results["mAP50-95"], nan_ok=True)
+    items = [json.loads(line) for line in (folder / "items.jsonl").read_text().splitlines()]
+    assert len(items) == 8 and all("n_gt" in r for r in items)
+    assert (folder / "pr_curves.png").is_file() and (folder / "slices.csv").is_file()
+    report = Path(ev["notebook_uri"]).read_text()
+    assert "Per-slice metrics" in report and "metadata.lighting=" in report, "the stored notebook shows slices"
+    train_points = mm.get_metrics(exe["id"])
+    assert [p["epoch"] for p in train_points if p["name"] == "eval/mAP50-95"] == [1, 2], \
+        "evaluation during training: at once (delay 0) and at the end"
 
     again = mm.rerun(exe["id"], wait=True)
     assert again["status"] == "success"

@@ -62,7 +62,7 @@ def test_train_and_evaluate_store_notebooks_beside_weights(store, toy):
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert injected and exe["id"] in injected[0].source
     assert any("epoch 3/3" in o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
-    losses = [m for m in mm.metrics(exe["id"]) if m["name"] == "loss"]
+    losses = [m for m in mm.get_metrics(exe["id"]) if m["name"] == "loss"]
     assert [m["epoch"] for m in losses] == [1, 2, 3]
     assert "epoch 2/3" in mm.logs(exe["id"])
     snapshot = store.get("snapshots", snap)
@@ -73,7 +73,7 @@ def test_train_and_evaluate_store_notebooks_beside_weights(store, toy):
 
     ev = mm.evaluate(snap, wait=True)
     assert ev["status"] == "success", ev["error"]
-    values = {m["name"]: m["value"] for m in mm.metrics(ev["id"])}
+    values = {m["name"]: m["value"] for m in mm.get_metrics(ev["id"])}
     assert values["accuracy"] == 1.0
     results = json.loads((folder / "executions" / ev["id"] / "results.json").read_text())
     assert results["accuracy"] == 1.0
@@ -106,7 +106,7 @@ def test_killed_kernel_follows_on_reset(store, toy, on_reset, final):
     history = statuses(store, exe["id"])
     if on_reset == "fail":
         assert history[-1] == "aborted" and "kernel died" in exe["error"]
-        epochs = {m["epoch"] for m in mm.metrics(exe["id"]) if m["name"] == "loss"}
+        epochs = {m["epoch"] for m in mm.get_metrics(exe["id"]) if m["name"] == "loss"}
         assert epochs == {1}, "metrics logged before the kill are kept"
         assert Path(exe["notebook_uri"]).is_file(), "the partial notebook is kept"
     else:
@@ -136,7 +136,7 @@ def _wait_for(predicate, timeout=60.0):
 def test_abort_terminates_and_leaves_no_process(store, toy):
     exe = mm.train(toy(epochs=100, sleep=1.0))
     row = _wait_for(lambda: (r := store.get("executions", exe["id"]))["kernel_pid"] and
-                    [m for m in mm.metrics(exe["id"])] and r)
+                    [m for m in mm.get_metrics(exe["id"])] and r)
     runner, kernel = row["runner_pid"], row["kernel_pid"]
     assert ex.pid_alive(runner) and ex.pid_alive(kernel)
     started = time.monotonic()
@@ -206,14 +206,14 @@ def test_rerun_reproduces_and_clone_records_origin(store, toy):
     assert again["rerun_of"] == first["id"] and again["status"] == "success"
 
     def final(exe_id):
-        return {m["name"]: m["value"] for m in mm.metrics(exe_id)}
+        return {m["name"]: m["value"] for m in mm.get_metrics(exe_id)}
 
     assert final(first["id"]) == final(again["id"])
     clone = mm.rerun(first["id"], config={"epochs": 1}, wait=True)
     snap = store.get("snapshots", clone["snapshot_id"])
     assert snap["id"] != first["snapshot_id"]
     assert snap["repro"]["cloned_from"] == first["snapshot_id"] and snap["config"]["epochs"] == 1
-    assert len([m for m in mm.metrics(clone["id"]) if m["name"] == "loss"]) == 1
+    assert len([m for m in mm.get_metrics(clone["id"]) if m["name"] == "loss"]) == 1
     running = mm.train(toy(epochs=50, sleep=1.0))
     with pytest.raises(Conflict, match="only an ended execution"):
         mm.rerun(running["id"])
@@ -276,7 +276,7 @@ def test_offline_run_logs_from_own_loop(store):
             mm.log_metric("loss", 1.0 / (epoch + 1), epoch=epoch)
     exe = store.get("executions", run.execution_id)
     assert exe["status"] == "success"
-    assert [m["value"] for m in mm.metrics(exe["id"])] == [1.0, 0.5, 1 / 3]
+    assert [m["value"] for m in mm.get_metrics(exe["id"])] == [1.0, 0.5, 1 / 3]
     assert ex.reconcile(store) == []
     with pytest.raises(InvalidInput, match="has no adapter"):
         mm.train(snap["id"])
