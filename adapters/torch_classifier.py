@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -227,6 +227,14 @@ class TorchClassifierAdapter(BaseModelAdapter):
         return {"val_loss": loss / len(x), "accuracy": correct / len(x)}
 
     # -- inference --
+
+    def introspection(self) -> tuple[nn.Module, list[tuple[str, nn.Module]], Callable[[Item], torch.Tensor]]:
+        """The net, its conv blocks (``block1``…), and an item's normalised image as the input."""
+        if self.net is None:
+            raise InvalidInput("no classifier weights: train or load the model before introspecting")
+        net = self.net.to(self.device)
+        layers = [(f"block{i + 1}", block) for i, block in enumerate(net.blocks)]
+        return net, layers, lambda item: normalise(load_image(item.path, self.config["imgsz"])[None], self.device)
 
     @torch.no_grad()
     def predict(self, batch: list[Item]) -> list[Prediction]:

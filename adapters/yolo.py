@@ -329,6 +329,32 @@ class YoloAdapter(BaseModelAdapter):
 
     # -- inference --
 
+    def introspection(self) -> tuple[Any, list[tuple[str, Any]], Callable[[Item], Any]]:
+        """The detection network, its backbone layers (up to SPPF), and an item resized to ``imgsz``."""
+        if self.model is None:
+            raise InvalidInput("no YOLO weights: train or load the model before introspecting")
+        import numpy as np
+        import torch
+        from PIL import Image
+
+        net = self.model.model
+        layers = []
+        for i, module in enumerate(net.model):
+            layers.append((f"{i}.{type(module).__name__}", module))
+            if type(module).__name__ == "SPPF":  # the end of the backbone
+                break
+        device = resolve_device(self.config["device"])
+        device = "cuda:0" if device == "0" else device
+        size = self.config["imgsz"]
+
+        def to_input(item: Item) -> Any:
+            with Image.open(item.path) as im:
+                array = np.asarray(im.convert("RGB").resize((size, size)), dtype=np.float32) / 255.0
+            param = next(net.parameters())
+            return torch.from_numpy(array).permute(2, 0, 1)[None].to(param.device, param.dtype)
+
+        return net.to(device), layers, to_input
+
     def predict(self, batch: list[Item]) -> list[Prediction]:
         """Boxes (xyxy pixels), scores and class indices for each item, with conf/iou/max_det."""
         if self.model is None:

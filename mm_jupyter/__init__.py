@@ -3,7 +3,8 @@
 ``import mm_jupyter as mm`` gives the Python API: ``mm.register_model``, ``mm.create_snapshot``,
 ``mm.train``, ``mm.evaluate``, ``mm.wait_for``, ``mm.rerun``, ``mm.abort``, ``mm.list_executions``,
 ``mm.get_metrics``, ``mm.start_run`` / ``mm.log_metric`` (offline logging), ``mm.register_dataset``,
-``mm.generate_shapes`` and ``mm.Store``. Attributes load lazily so the CLI starts fast.
+``mm.generate_shapes``, ``mm.evaluation_results`` and ``mm.Store``; feature maps come from
+``mm_jupyter.introspect.introspect(snapshot, item)``. Attributes load lazily so the CLI starts fast.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ _EXPORTS = {
     "register_dataset": "datasets", "list_datasets": "datasets", "select_items": "datasets",
     "save_filter": "filters", "generate_shapes": "shapes", "BaseModelAdapter": "adapter",
     "RunContext": "adapter", "MMError": "errors",
+    "evaluation_results": "api",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -155,6 +155,11 @@ class BaseModelAdapter:
     def predict(self, batch: list[Item]) -> list[Prediction]:
         raise NotImplementedError
 
+    def introspection(self) -> tuple[Any, list[tuple[str, Any]], Callable[[Item], Any]]:
+        """For ``mm_jupyter.introspect``: ``(torch module, [(layer name, submodule)], item -> input
+        tensor)``. Adapters of torch CNNs override it; the default has none."""
+        raise NotImplementedError
+
     def evaluate(self, data: EvalData, ctx: RunContext) -> dict:
         """Predict every item, store the predictions, compute and log the task's metrics."""
         from .evaluation import evaluate_predictions

@@ -382,6 +382,18 @@ def metrics(execution_id: str, *, after_id: int = 0, store: Store | None = None)
 get_metrics = metrics  # ``mm.get_metrics``: ``mm.metrics`` is the metrics package
 
 
+def evaluation_results(execution_id: str, store: Store | None = None) -> dict:
+    """The stored results of a successful evaluate execution: overall, per class, per slice, per item."""
+    from .evaluation import load_results
+
+    store = _store(store)
+    exe = store.get("executions", execution_id)
+    folder = store.execution_dir(exe)
+    if exe["kind"] != "evaluate" or not (folder / "results.json").is_file():
+        raise InvalidInput(f"execution {exe['id']} has no evaluation results ({exe['kind']}, {exe['status']})")
+    return load_results(folder)
+
+
 def logs(execution_id: str, store: Store | None = None) -> str:
     store = _store(store)
     exe = store.get("executions", execution_id)

@@ -626,13 +626,18 @@ def _select_query(store: Store, dataset: dict, query: Any) -> tuple[str, list]:
 _SELECTORS = {"tag": _select_tag, "dir": _select_dir, "filter": _select_filter, "query": _select_query}
 
 
-def select_items(store: Store, dataset_ref: str, selection: dict | None = None) -> list[Item]:
-    """The items of a dataset matching ``selection`` (see the module docstring), ordered by id.
+def select_items(store: Store, dataset_ref: str, selection: dict | None = None,
+                 item_ids: list[int] | None = None) -> list[Item]:
+    """The items of a dataset matching ``selection`` (see the module docstring), ordered by id;
+    ``item_ids`` narrows them to those ids.
 
     Each ``Item.path`` is absolute. Matching nothing is not an error.
     """
     dataset = store.get("datasets", dataset_ref)
     where, params = compile_selection(store, dataset, selection)
+    if item_ids is not None:
+        where = f"({where}) AND items.id IN ({', '.join('?' * len(item_ids))})" if item_ids else "0"
+        params = [*params, *(int(i) for i in item_ids)]
     root = Path(dataset["root"])
     rows = store.find("items", where, params, order="id")
     return [Item(id=r["id"], path=str(root / r["path"]), name=r["name"] or "", dir=r["dir"] or "",

@@ -54,6 +54,14 @@ def test_yolo_train_evaluate_finetune_and_rerun(store, tmp_path):
     assert [p["epoch"] for p in train_points if p["name"] == "eval/mAP50-95"] == [1, 2], \
         "evaluation during training: at once (delay 0) and at the end"
 
+    stored = mm.evaluation_results(ev["id"])
+    assert stored["slices"] == results["slices"] and len(stored["items"]) == 8
+
+    from mm_jupyter.introspect import introspect
+
+    layers = introspect(snap["id"], items[0]["item_id"])["layers"]
+    assert layers["0.Conv"][1:] == [48, 48] and list(layers)[-1] == "9.SPPF"
+
     again = mm.rerun(exe["id"], wait=True)
     assert again["status"] == "success"
     assert final(again["id"]) == pytest.approx(final(exe["id"]), rel=1e-6), "seeded CPU training reproduces"
@@ -79,3 +87,26 @@ def test_torch_classifier_train_evaluate_reproducible(store, tmp_path):
     ev = mm.evaluate(snap["id"], wait=True)
     assert ev["status"] == "success", ev["error"]
     assert 0.0 <= final(ev["id"])["accuracy"] <= 1.0
+
+
+def test_introspection_of_trained_classifier(store, tmp_path):
+    from PIL import Image
+
+    from mm_jupyter.introspect import introspect
+
+    data = generate_shapes(tmp_path / "cls", flavour="classify", n_train=24, n_val=6, n_test=6, size=64)
+    register_dataset(store, data, name="cls")
+    mm.register_model("clf", "torch-classifier")
+    snap = mm.create_snapshot("clf", config={"epochs": 1, "imgsz": 32, "width": 8}, dataset="cls")
+    assert mm.train(snap["id"], wait=True)["status"] == "success"
+    item = mm.select_items(store, "cls", {"tag": "test"})[0]
+    out = introspect(snap["id"], item.id)
+    assert out["layers"] == {"block1": [8, 16, 16], "block2": [16, 8, 8], "block3": [32, 4, 4]}
+    with Image.open(out["image"]) as grid:
+        assert grid.size[1] == 3 * 50  # a row per layer
+    other = introspect(snap["id"], str(mm.select_items(store, "cls", {"tag": "test"})[-1].path))
+    assert not (other["maps"]["block1"] == out["maps"]["block1"]).all(), "maps depend on the image"
+    with pytest.raises(mm.MMError, match="unknown layer"):
+        introspect(snap["id"], item.id, layers=["block9"])
+    with pytest.raises(mm.MMError, match="is not in dataset"):
+        introspect(snap["id"], 10**9)
