@@ -306,3 +306,30 @@ def test_notebook_and_log_are_live_during_a_long_cell(store, toy):
     assert 0 < progress < 100
     assert store.get("executions", exe["id"])["status"] == "in-progress"
     mm.abort(exe["id"])
+
+
+def test_paused_service_queues_fifo_and_bounds_the_queue(store, toy):
+    from mm_jupyter import services
+
+    snap = toy(epochs=1)
+    first = mm.train(snap, service={"queue_size": 2})
+    mm.wait_for(first["id"])
+    services.set_paused(store, first["service"], True)
+    assert services.health(store, store.get("services", first["service"]))[0] == "warning"
+    a, b = mm.train(snap), mm.train(snap)
+    assert [store.get("executions", x["id"])["status"] for x in (a, b)] == ["pending", "pending"]
+    with pytest.raises(Conflict, match="queue is full"):
+        mm.train(snap)
+    services.set_paused(store, first["service"], False)
+    done = [mm.wait_for(x["id"]) for x in (a, b)]
+    assert [d["status"] for d in done] == ["success", "success"]
+    assert done[0]["started_at"] < done[1]["started_at"], "FIFO"
+
+
+def test_kernel_talks_over_ipc(store, toy):
+    exe = mm.train(toy(epochs=20, sleep=0.5))
+    pid = _wait_for(lambda: store.get("executions", exe["id"])["kernel_pid"])
+    args = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    connection = json.loads(Path(args[args.index("-f") + 1]).read_text())
+    assert connection["transport"] == "ipc"
+    mm.abort(exe["id"])
