@@ -1,0 +1,150 @@
+"""Classification metrics (numpy only): accuracy, per-class P/R/F1, averages, top-k, confusion, slices."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import MetricsInputError
+
+
+def _as_1d(values: Sequence, what: str) -> np.ndarray:
+    if isinstance(values, (str, bytes)):
+        raise MetricsInputError(f"{what} must be a sequence of labels, not a string")
+    arr = values if isinstance(values, np.ndarray) else np.asarray(list(values), dtype=object)
+    if arr.ndim != 1:
+        raise MetricsInputError(f"{what} must be one-dimensional, got shape {arr.shape}")
+    return arr
+
+
+def _encode(arr: np.ndarray, index: dict, what: str) -> np.ndarray:
+    uniq, inverse = np.unique(arr, return_inverse=True) if arr.dtype != object else _unique_objects(arr)
+    codes = np.empty(len(uniq), dtype=np.int64)
+    for j, v in enumerate(uniq.tolist() if isinstance(uniq, np.ndarray) else uniq):
+        if v not in index:
+            raise MetricsInputError(f"{what} has label {v!r}, which is not in labels")
+        codes[j] = index[v]
+    return codes[inverse.ravel()]
+
+
+def _unique_objects(arr: np.ndarray) -> tuple[list, np.ndarray]:
+    first: dict = {}
+    try:
+        inverse = np.fromiter((first.setdefault(v, len(first)) for v in arr.tolist()), np.int64, len(arr))
+    except TypeError as exc:
+        raise MetricsInputError(f"labels must be hashable: {exc}") from None
+    return list(first), inverse
+
+
+def _default_labels(y_true: np.ndarray, y_pred: np.ndarray) -> list:
+    try:
+        values = list(dict.fromkeys([*y_true.tolist(), *y_pred.tolist()]))
+    except TypeError as exc:
+        raise MetricsInputError(f"labels must be hashable: {exc}") from None
+    try:
+        return sorted(values)
+    except TypeError:
+        raise MetricsInputError("labels of mixed types cannot be ordered; pass labels=") from None
+
+
+def _prf(cm: np.ndarray) -> dict[str, np.ndarray]:
+    tp = np.diag(cm).astype(np.float64)
+    support, predicted = cm.sum(1).astype(np.float64), cm.sum(0).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(predicted > 0, tp / predicted, 0.0)
+        recall = np.where(support > 0, tp / support, 0.0)
+        denom = precision + recall
+        f1 = np.where(denom > 0, 2 * precision * recall / denom, 0.0)
+    return {"precision": precision, "recall": recall, "f1": f1, "support": support}
+
+
+def _top_k(scores: np.ndarray, true: np.ndarray, k: int) -> float:
+    if k >= scores.shape[1]:
+        return 1.0
+    ranked = np.argsort(scores, axis=1, kind="mergesort")[:, ::-1][:, :k]  # ties as scikit-learn breaks them
+    return float((ranked == true[:, None]).any(1).mean())
+
+
+def _metrics(true: np.ndarray, pred: np.ndarray, labels: list, scores: np.ndarray | None,
+             top_k: Sequence[int]) -> dict[str, Any]:
+    n_labels, n = len(labels), len(true)
+    cm = np.bincount(true * n_labels + pred, minlength=n_labels * n_labels).reshape(n_labels, n_labels)
+    out: dict[str, Any] = {"n": int(n), "labels": list(labels), "confusion_matrix": cm.tolist()}
+    if n == 0:
+        out.update(accuracy=None, macro=None, weighted=None,
+                   per_class={lab: {"precision": None, "recall": None, "f1": None, "support": 0} for lab in labels})
+        out.update({f"top{k}_accuracy": None for k in (top_k if scores is not None else ())})
+        return out
+    m = _prf(cm)
+    support = m["support"]
+    out["accuracy"] = float(np.trace(cm) / n)
+    out["per_class"] = {lab: {"precision": float(m["precision"][j]), "recall": float(m["recall"][j]),
+                              "f1": float(m["f1"][j]), "support": int(support[j])} for j, lab in enumerate(labels)}
+    out["macro"] = {key: float(m[key].mean()) for key in ("precision", "recall", "f1")}
+    out["weighted"] = {key: float((m[key] * support).sum() / support.sum()) for key in ("precision", "recall", "f1")}
+    if scores is not None:
+        out.update({f"top{k}_accuracy": _top_k(scores, true, k) for k in top_k})
+    return out
+
+
+def _rows(slices: Any, n: int) -> dict[Hashable, np.ndarray]:
+    if not isinstance(slices, Mapping):
+        raise MetricsInputError(f"slices must be a dict of name -> list of row indices, got {type(slices).__name__}")
+    out = {}
+    for name, rows in slices.items():
+        if isinstance(rows, (str, bytes)) or not isinstance(rows, Iterable):
+            raise MetricsInputError(f"slice {name!r} must be a list of row indices, got {type(rows).__name__}")
+        arr = np.asarray(list(rows))
+        if arr.size and (arr.ndim != 1 or arr.dtype.kind not in "iu"):
+            raise MetricsInputError(f"slice {name!r} must hold integer row indices, got {arr[:3].tolist()!r}")
+        arr = arr.astype(np.int64) if arr.size else np.zeros(0, dtype=np.int64)
+        bad = arr[(arr < 0) | (arr >= n)]
+        if bad.size:
+            raise MetricsInputError(f"slice {name!r} has row index {int(bad[0])} outside 0..{n - 1}")
+        out[name] = np.unique(arr)
+    return out
+
+
+def classification_metrics(y_true: Sequence, y_pred: Sequence, labels: Sequence | None = None,
+                           scores: Any = None, top_k: Sequence[int] = (1, 5),
+                           slices: Mapping[Hashable, Sequence[int]] | None = None) -> dict[str, Any]:
+    """Accuracy, per-class precision/recall/F1/support, macro and weighted averages and the confusion matrix.
+
+    ``labels`` fixes the class order (default: sorted union of ``y_true`` and ``y_pred``); a label outside
+    it is an error. Precision/recall/F1 of a class with no predictions/support is 0 (scikit-learn's
+    ``zero_division`` result); macro averages every label, weighted uses support. ``confusion_matrix[i][j]``
+    counts true ``labels[i]`` predicted as ``labels[j]``. With ``scores`` (N x C, column j scoring
+    ``labels[j]``), ``top{k}_accuracy`` for each k in ``top_k`` (1.0 when k >= C), ties broken as
+    scikit-learn's ``top_k_accuracy_score``. ``slices`` ({name: [row indices]}) adds ``slices: {name:
+    {same keys}}``; an empty slice has None metrics. Raises :class:`MetricsInputError` on bad input.
+    """
+    y_true, y_pred = _as_1d(y_true, "y_true"), _as_1d(y_pred, "y_pred")
+    n = len(y_true)
+    if n != len(y_pred):
+        raise MetricsInputError(f"y_true has {n} rows but y_pred has {len(y_pred)}")
+    if n == 0:
+        raise MetricsInputError("no rows to evaluate (y_true is empty)")
+    labels = _default_labels(y_true, y_pred) if labels is None else \
+        [v.item() if isinstance(v, np.generic) else v for v in labels]
+    if not labels or len(set(labels)) != len(labels):
+        raise MetricsInputError(f"labels must be non-empty and unique, got {labels[:10]!r}")
+    index = {lab: j for j, lab in enumerate(labels)}
+    true, pred = _encode(y_true, index, "y_true"), _encode(y_pred, index, "y_pred")
+    score_arr = None
+    if scores is not None:
+        score_arr = np.asarray(scores, dtype=np.float64)
+        if score_arr.shape != (n, len(labels)):
+            raise MetricsInputError(f"scores must have shape ({n}, {len(labels)}) (rows x labels), got {score_arr.shape}")
+        if not np.isfinite(score_arr).all():
+            raise MetricsInputError("scores contain non-finite values")
+        if any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1 for k in top_k):
+            raise MetricsInputError(f"top_k must hold positive integers, got {list(top_k)!r}")
+    parts = _rows(slices, n) if slices is not None else None
+    result = _metrics(true, pred, labels, score_arr, top_k)
+    if parts is not None:
+        result["slices"] = {name: _metrics(true[rows], pred[rows], labels,
+                                           None if score_arr is None else score_arr[rows], top_k)
+                            for name, rows in parts.items()}
+    return result
