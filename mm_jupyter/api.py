@@ -281,8 +281,11 @@ def train(snapshot: str, *, service: dict | None = None, idempotency_key: str | 
 
 def evaluate(snapshot: str, *, dataset: str | None = None, test: Any = None, service: dict | None = None,
              idempotency_key: str | None = None, notebook: str | None = None, wait: bool = False,
-             store: Store | None = None) -> dict:
-    """Queue an evaluation of a trained ``snapshot`` on ``test`` of ``dataset`` (default: its own)."""
+             slice_by: list[str] | None = None, store: Store | None = None) -> dict:
+    """Queue an evaluation of a trained ``snapshot`` on ``test`` of ``dataset`` (default: its own).
+
+    ``slice_by``: fields for the per-slice metrics (``dir``, ``tag``, ``metadata.<field>``, or two
+    crossed as ``a*b``); None slices by dir, tag and every metadata field."""
     store = _store(store)
     snap = store.get("snapshots", snapshot)
     model = store.get("models", snap["model_id"])
@@ -296,7 +299,14 @@ def evaluate(snapshot: str, *, dataset: str | None = None, test: Any = None, ser
 
     count_items(store, ds["id"], sel)
     params = _base_params(snap, model, notebook)
-    params.update(dataset_id=ds["id"], test_selection=sel, weights=snap["weights_uri"])
+    if slice_by is not None:
+        from .datasets import select_items
+        from .evaluation import item_slices
+
+        if not (isinstance(slice_by, list) and all(isinstance(f, str) and f for f in slice_by)):
+            raise InvalidInput(f"slice_by must be a list of field names, got {slice_by!r}")
+        item_slices(select_items(store, ds["id"], sel), slice_by)  # unknown fields fail now, not in the run
+    params.update(dataset_id=ds["id"], test_selection=sel, weights=snap["weights_uri"], slice_by=slice_by)
     exe = _submit(store, "evaluate", snap, params, service, idempotency_key)
     return wait_for(exe["id"], store=store) if wait else exe
 

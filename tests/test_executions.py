@@ -333,3 +333,16 @@ def test_kernel_talks_over_ipc(store, toy):
     connection = json.loads(Path(args[args.index("-f") + 1]).read_text())
     assert connection["transport"] == "ipc"
     mm.abort(exe["id"])
+
+
+def test_evaluate_with_slices_by_crossed_fields(store, toy):
+    snap = toy(epochs=1)
+    mm.train(snap, wait=True)
+    with pytest.raises(InvalidInput, match="unknown field"):
+        mm.evaluate(snap, slice_by=["metadata.nope"])
+    ev = mm.evaluate(snap, slice_by=["dir", "tag*dir"], wait=True)
+    assert ev["status"] == "success", ev["error"]
+    res = mm.evaluation_results(ev["id"])
+    assert set(res["slices"]) == {"dir=test/blue", "dir=test/red", "tag=test&dir=test/blue", "tag=test&dir=test/red"}
+    assert res["slices"]["dir=test/blue"]["accuracy"] == 1.0 and res["slices"]["dir=test/blue"]["n"] == 2
+    assert len(res["items"]) == 4 and all(r["correct"] for r in res["items"])
