@@ -10,6 +10,8 @@ PIP := $(BIN)/python -m pip
 # pip's configured local indexes that do not exist on this machine print a warning per package
 QUIET := 2>&1 | sed '/^WARNING: Location/d'
 
+CHROMIUM := /usr/bin/chromium
+
 .PHONY: demo test lint setup bench clean
 
 setup: $(STAMP)
@@ -27,7 +29,11 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-test: $(STAMP) lint
+# the browser tests drive Debian's chromium with Playwright (never a downloaded browser)
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+test: $(STAMP) $(CHROMIUM) lint
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -1,0 +1,82 @@
+"""Shared bits of the widgets: opening the store, one-line error boxes, small formatters."""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as w
+
+from .. import api
+from ..adapter import BUILTIN_ADAPTERS, check_config, load_adapter_class
+from ..errors import MMError
+from ..store import Store
+
+BUILTIN_TASKS = {"yolo": "detect", "torch-classifier": "classify"}
+ERROR_STYLE = "color:#b00020;font-size:12px"
+
+
+def open_store(home: str | Path | None) -> Store:
+    """The store at ``home`` (``$MM_HOME`` by default); ``MMError`` with one line if it cannot open."""
+    try:
+        return api.connect(home)
+    except MMError:
+        raise
+    except Exception as exc:  # e.g. a home that is a file, a database from something else
+        raise MMError(f"cannot open the mm-jupyter store at {home or '$MM_HOME'}: {exc}") from None
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc) if isinstance(exc, MMError) else f"{type(exc).__name__}: {exc}"
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+
+
+def error_box(message: str) -> w.HTML:
+    """A red one-line error in place of a widget (never a traceback)."""
+    return w.HTML(f'<div class="mm-error" style="{ERROR_STYLE};padding:6px;border:1px solid #f3c0c8;'
+                  f'background:#fff5f6;border-radius:4px">⛔ {html.escape(message)}</div>')
+
+
+def inline_error(message: str) -> str:
+    return f'<span style="{ERROR_STYLE}">{html.escape(message)}</span>' if message else ""
+
+
+def adapter_defaults(cls: type) -> dict:
+    """An adapter's configuration defaults (with the keys common to every adapter, where the core has them)."""
+    defaults = getattr(cls, "defaults", None)
+    return dict(defaults()) if callable(defaults) else dict(cls.configuration)
+
+
+def adapter_check(cls: type, values: dict) -> dict:
+    """``values`` checked against the adapter's defaults (``InvalidInput`` names the bad key)."""
+    check = getattr(cls, "check", None)
+    return check(values) if callable(check) else check_config(cls.configuration, values, cls.__name__)
+
+
+def adapter_task(adapter: str | None) -> str | None:
+    """``detect`` / ``classify`` for a model's adapter (None for no adapter or an unloadable one)."""
+    if not adapter:
+        return None
+    if adapter in BUILTIN_TASKS:
+        return BUILTIN_TASKS[adapter]
+    if adapter in BUILTIN_ADAPTERS.values():
+        return BUILTIN_TASKS[next(k for k, v in BUILTIN_ADAPTERS.items() if v == adapter)]
+    try:
+        return load_adapter_class(adapter).task
+    except MMError:
+        return None
+
+
+def when(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+
+
+def fmt_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
+    return "-" if value is None else str(value)

@@ -1,0 +1,83 @@
+"""A JupyterLab server started by a test (its own root, MM_HOME and token) and a headless Debian
+Chromium driven by Playwright. Every wait is bounded; ``stop`` always ends the server's process group."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class JupyterLab:
+    """``jupyter lab`` on 127.0.0.1 with a random token, serving ``root``; ``env`` is added to its own."""
+
+    def __init__(self, root: Path, env: dict[str, str], log: Path):
+        self.root, self.env, self.log_path = root, env, log
+        self.port = free_port()
+        self.token = secrets.token_hex(16)
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def url(self, path: str) -> str:
+        return f"{self.base}/{path.lstrip('/')}?token={self.token}"
+
+    def start(self, timeout: float = 60.0) -> None:
+        cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={self.port}",
+               "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={self.token}",
+               f"--ServerApp.root_dir={self.root}", "--ServerApp.port_retries=0", "--LabApp.news_url=",
+               "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+               "--LabApp.extension_manager=readonly"]
+        if os.geteuid() == 0:
+            cmd.append("--allow-root")
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(cmd, cwd=self.root, env={**os.environ, **self.env}, stdout=self.log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"jupyter lab exited ({self.proc.returncode}): {self.tail()}")
+            try:
+                with urllib.request.urlopen(self.url("api/status"), timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.3)
+        raise TimeoutError(f"jupyter lab did not answer within {timeout}s: {self.tail()}")
+
+    def tail(self, n: int = 3000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+    def stop(self, grace: float = 10.0) -> None:
+        """SIGTERM the server's process group (it shuts its kernels down), SIGKILL after ``grace``."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        pgid = os.getpgid(self.proc.pid)
+        os.killpg(pgid, signal.SIGTERM)
+        try:
+            self.proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(pgid, signal.SIGKILL)
+            self.proc.wait(5)
+        self.log.close()
