@@ -12,7 +12,7 @@ QUIET := 2>&1 | sed '/^WARNING: Location/d'
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo test lint setup bench clean
+.PHONY: demo test lint setup bench clean labextension jstest
 
 setup: $(STAMP)
 
@@ -20,7 +20,11 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip $(QUIET)
 	$(PIP) install -q torch==2.14.1 torchvision==0.29.1 $(QUIET)
-	$(PIP) install -q -c constraints.txt -e '.[ml,test]' $(QUIET)
+	$(PIP) install -q -c constraints.txt -e '.[ml,lab,test]' $(QUIET)
+	# the prebuilt sidebar (mm_jupyter/labextension, committed) linked where JupyterLab looks
+	mkdir -p $(VENV)/share/jupyter/labextensions
+	rm -rf $(VENV)/share/jupyter/labextensions/mm-jupyter
+	ln -s $(CURDIR)/mm_jupyter/labextension $(VENV)/share/jupyter/labextensions/mm-jupyter
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -33,7 +37,19 @@ lint: $(STAMP)
 $(CHROMIUM):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
-test: $(STAMP) $(CHROMIUM) lint
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+# rebuild the sidebar from js/ (its output is committed, so the tests need no build)
+labextension: node_modules/.package-lock.json $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH npm run build
+
+# the sidebar's TypeScript unit tests (vitest), where node is installed
+jstest:
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) -s node_modules/.package-lock.json && npm test --silent; \
+	 else echo "npm not found: skipping js/tests"; fi
+
+test: $(STAMP) $(CHROMIUM) lint jstest
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

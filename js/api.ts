@@ -1,0 +1,150 @@
+/** Typed calls to the server extension; every failure is an `ApiError` with the server's one line. */
+
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+import type {
+  ICount,
+  IDataset,
+  IDatasetDetail,
+  IDefaults,
+  IExecution,
+  IExecutionDetail,
+  IFilter,
+  ILaunchResult,
+  ILogChunk,
+  IMeta,
+  IMetricPoint,
+  IModel,
+  IModelDetail,
+  IPage,
+  IService,
+  ISnapshot
+} from './types';
+import { listQueryString, type IListQuery } from './query';
+
+export const API_PATH = 'mm-jupyter/api';
+
+/** An error answered by the server (status 400/404/409/...) or a network failure (status 0). */
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number
+  ) {
+    super(message);
+  }
+}
+
+export class Api {
+  constructor(readonly settings: ServerConnection.ISettings = ServerConnection.makeSettings()) {}
+
+  url(path: string): string {
+    return URLExt.join(this.settings.baseUrl, API_PATH, path);
+  }
+
+  /** A URL for EventSource: same origin, so the login cookie authenticates it (or the token). */
+  streamUrl(path: string, params: Record<string, string | number> = {}): string {
+    const query: Record<string, string> = {};
+    for (const [k, v] of Object.entries(params)) {
+      query[k] = String(v);
+    }
+    if (this.settings.token) {
+      query.token = this.settings.token;
+    }
+    const qs = URLExt.objectToQueryString(query);
+    return this.url(path) + (qs === '?' ? '' : qs);
+  }
+
+  async request<T>(path: string, init: RequestInit = {}): Promise<T> {
+    let response: Response;
+    try {
+      response = await ServerConnection.makeRequest(this.url(path), init, this.settings);
+    } catch (err) {
+      throw new ApiError(`cannot reach the server: ${(err as Error).message}`, 0);
+    }
+    const text = await response.text();
+    let data: any = null;
+    try {
+      data = text ? JSON.parse(text) : null;
+    } catch {
+      data = null;
+    }
+    if (!response.ok) {
+      const message = (data && data.message) || response.statusText || `HTTP ${response.status}`;
+      throw new ApiError(String(message), response.status);
+    }
+    return data as T;
+  }
+
+  private post<T>(path: string, body: unknown = {}): Promise<T> {
+    return this.request<T>(path, { method: 'POST', body: JSON.stringify(body) });
+  }
+
+  meta(): Promise<IMeta> {
+    return this.request('meta');
+  }
+  async models(): Promise<IModel[]> {
+    return (await this.request<{ items: IModel[] }>('models')).items;
+  }
+  model(ref: string): Promise<IModelDetail> {
+    return this.request(`models/${encodeURIComponent(ref)}`);
+  }
+  defaults(model: string, dataset?: string | null, snapshot?: string | null): Promise<IDefaults> {
+    const qs = URLExt.objectToQueryString({ dataset: dataset ?? '', snapshot: snapshot ?? '' });
+    return this.request(`models/${encodeURIComponent(model)}/defaults${qs}`);
+  }
+  async snapshots(model?: string): Promise<ISnapshot[]> {
+    const qs = model ? `?model=${encodeURIComponent(model)}` : '';
+    return (await this.request<{ items: ISnapshot[] }>(`snapshots${qs}`)).items;
+  }
+  async datasets(): Promise<IDataset[]> {
+    return (await this.request<{ items: IDataset[] }>('datasets')).items;
+  }
+  dataset(ref: string): Promise<IDatasetDetail> {
+    return this.request(`datasets/${encodeURIComponent(ref)}`);
+  }
+  count(dataset: string, selection: unknown): Promise<ICount> {
+    return this.post(`datasets/${encodeURIComponent(dataset)}/count`, { selection });
+  }
+  async filters(dataset?: string): Promise<IFilter[]> {
+    const qs = dataset ? `?dataset=${encodeURIComponent(dataset)}` : '';
+    return (await this.request<{ items: IFilter[] }>(`filters${qs}`)).items;
+  }
+  async services(): Promise<IService[]> {
+    return (await this.request<{ items: IService[] }>('services')).items;
+  }
+  setPaused(name: string, paused: boolean): Promise<IService> {
+    return this.post(`services/${encodeURIComponent(name)}/${paused ? 'pause' : 'resume'}`);
+  }
+  executions(query: IListQuery): Promise<IPage> {
+    return this.request(`executions${listQueryString(query)}`);
+  }
+  execution(ref: string): Promise<IExecutionDetail> {
+    return this.request(`executions/${encodeURIComponent(ref)}`);
+  }
+  metrics(
+    ref: string,
+    after = 0
+  ): Promise<{ points: IMetricPoint[]; last_id: number; has_more: boolean }> {
+    return this.request(`executions/${encodeURIComponent(ref)}/metrics?after=${after}`);
+  }
+  logs(ref: string, offset?: number): Promise<ILogChunk> {
+    const qs = offset === undefined ? '' : `?offset=${offset}`;
+    return this.request(`executions/${encodeURIComponent(ref)}/logs${qs}`);
+  }
+  train(body: Record<string, unknown>): Promise<ILaunchResult> {
+    return this.post('train', body);
+  }
+  evaluate(body: Record<string, unknown>): Promise<ILaunchResult> {
+    return this.post('evaluate', body);
+  }
+  abort(ref: string): Promise<IExecution> {
+    return this.post(`executions/${encodeURIComponent(ref)}/abort`);
+  }
+  rerun(ref: string): Promise<IExecutionDetail> {
+    return this.post(`executions/${encodeURIComponent(ref)}/rerun`);
+  }
+  remove(ref: string): Promise<{ removed: string }> {
+    return this.request(`executions/${encodeURIComponent(ref)}`, { method: 'DELETE' });
+  }
+}

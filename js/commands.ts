@@ -1,0 +1,122 @@
+/** The sidebar's commands (row menu, panel buttons, palette), each reporting errors as notifications. */
+
+import { Clipboard, Dialog, Notification, showDialog } from '@jupyterlab/apputils';
+import type { CommandRegistry } from '@lumino/commands';
+
+import { CommandIDs, type IMMContext } from './context';
+
+function arg(args: any, name: string): string {
+  const value = args?.[name];
+  return typeof value === 'string' ? value : '';
+}
+
+export function registerCommands(commands: CommandRegistry, ctx: IMMContext): void {
+  commands.addCommand(CommandIDs.copyModelId, {
+    label: 'Copy Model ID',
+    execute: args => {
+      Clipboard.copyToSystem(arg(args, 'modelId'));
+      Notification.info(`Copied model id ${arg(args, 'modelId')}`, { autoClose: 2000 });
+    }
+  });
+  commands.addCommand(CommandIDs.copyExecutionId, {
+    label: 'Copy Execution ID',
+    execute: args => {
+      Clipboard.copyToSystem(arg(args, 'id'));
+      Notification.info(`Copied execution id ${arg(args, 'id')}`, { autoClose: 2000 });
+    }
+  });
+  commands.addCommand(CommandIDs.abort, {
+    label: 'Abort',
+    execute: async args => {
+      const id = arg(args, 'id');
+      try {
+        const row = await ctx.api.abort(id);
+        Notification.success(`Execution ${row.id} aborted (${row.status})`, { autoClose: 4000 });
+      } catch (err) {
+        ctx.notifyError(err, `Cannot abort ${id}`);
+      }
+    }
+  });
+  commands.addCommand(CommandIDs.remove, {
+    label: 'Remove',
+    execute: async args => {
+      const id = arg(args, 'id');
+      const answer = await showDialog({
+        title: 'Remove execution',
+        body: `Remove ${id}, its metrics, log and executed notebook? The version's weights are kept.`,
+        buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Remove' })]
+      });
+      if (!answer.button.accept) {
+        return;
+      }
+      try {
+        await ctx.api.remove(id);
+        Notification.success(`Execution ${id} removed`, { autoClose: 3000 });
+        ctx.hub.invalidated.emit(undefined);
+      } catch (err) {
+        ctx.notifyError(err, `Cannot remove ${id}`);
+      }
+    }
+  });
+  commands.addCommand(CommandIDs.rerun, {
+    label: 'Rerun',
+    execute: async args => {
+      const id = arg(args, 'id');
+      try {
+        const row = await ctx.api.rerun(id);
+        Notification.success(`Rerun of ${id} queued as ${row.id}`, { autoClose: 4000 });
+      } catch (err) {
+        ctx.notifyError(err, `Cannot rerun ${id}`);
+      }
+    }
+  });
+  commands.addCommand(CommandIDs.openNotebook, {
+    label: 'Open executed notebook in JupyterLab',
+    execute: async args => {
+      const id = arg(args, 'id');
+      try {
+        const row = await ctx.api.execution(id);
+        if (!row.notebook_path) {
+          Notification.warning(`Execution ${row.id} has no executed notebook yet`, { autoClose: 4000 });
+          return;
+        }
+        await ctx.openNotebook(row.notebook_path);
+      } catch (err) {
+        ctx.notifyError(err, `Cannot open the notebook of ${id}`);
+      }
+    }
+  });
+  commands.addCommand(CommandIDs.showLogs, {
+    label: 'Show logs',
+    execute: args => ctx.openExecution(arg(args, 'id'), 'logs')
+  });
+  commands.addCommand(CommandIDs.openExecution, {
+    label: 'Open execution',
+    execute: args => ctx.openExecution(arg(args, 'id'))
+  });
+  commands.addCommand(CommandIDs.train, {
+    label: 'Train a model…',
+    execute: args => ctx.openTrainForm(arg(args, 'modelId'), arg(args, 'snapshotId') || null)
+  });
+  commands.addCommand(CommandIDs.evaluate, {
+    label: 'Evaluate a model version…',
+    execute: args => ctx.openEvaluateForm(arg(args, 'modelId'), arg(args, 'snapshotId') || null)
+  });
+  for (const [command, paused] of [
+    [CommandIDs.pauseService, true],
+    [CommandIDs.resumeService, false]
+  ] as const) {
+    commands.addCommand(command, {
+      label: paused ? 'Pause service' : 'Resume service',
+      execute: async args => {
+        const name = arg(args, 'name');
+        try {
+          await ctx.api.setPaused(name, paused);
+          Notification.success(`Service ${name} ${paused ? 'paused' : 'resumed'}`, { autoClose: 3000 });
+        } catch (err) {
+          ctx.notifyError(err, `Cannot ${paused ? 'pause' : 'resume'} ${name}`);
+        }
+      }
+    });
+  }
+}

@@ -1,0 +1,284 @@
+/** The Training / Evaluation tab: the executions table with search, status filter, paging, sort. */
+
+import { ellipsesIcon, refreshIcon } from '@jupyterlab/ui-components';
+import { Menu } from '@lumino/widgets';
+import * as React from 'react';
+
+import { CommandIDs, type IMMContext } from '../context';
+import { formatDuration, formatTime, liveDuration } from '../format';
+import { applyUpdate, defaultQuery, type IListQuery, type SortKey } from '../query';
+import type { IExecution, IHealth, Kind, Status } from '../types';
+import { HealthIcon, ProgressBar, StatusBadge, useDebounced, useTicker } from './common';
+
+const STATUSES: Status[] = ['created', 'pending', 'in-progress', 'success', 'failed', 'aborted', 'terminated', 'rerun'];
+const ROW_COMMANDS = [
+  CommandIDs.copyModelId,
+  CommandIDs.copyExecutionId,
+  CommandIDs.abort,
+  CommandIDs.remove,
+  CommandIDs.rerun,
+  CommandIDs.openNotebook,
+  CommandIDs.showLogs
+];
+// A sidebar is narrow: each cell stacks two facts (name over created at, status over service,
+// progress over duration); each header sorts by its first fact, or its second when clicked there.
+const COLUMNS: { keys: [SortKey | null, SortKey | null]; labels: [string, string]; className: string }[] = [
+  { keys: ['name', 'created_at'], labels: ['Name', 'Created at'], className: 'mm-col-name' },
+  { keys: ['status', null], labels: ['Status', 'Service'], className: 'mm-col-status' },
+  { keys: ['progress', 'duration'], labels: ['Progress', 'Duration'], className: 'mm-col-progress' }
+];
+
+export function openRowMenu(ctx: IMMContext, row: IExecution, x: number, y: number): Menu {
+  const menu = new Menu({ commands: ctx.commands });
+  menu.addClass('mm-row-menu');
+  for (const command of ROW_COMMANDS) {
+    menu.addItem({ command, args: { id: row.id, modelId: row.model_id } });
+  }
+  menu.aboutToClose.connect(() => setTimeout(() => menu.dispose(), 0));
+  menu.open(x, y);
+  return menu;
+}
+
+export function ExecutionsTab(props: {
+  ctx: IMMContext;
+  kind: Kind;
+  search?: { text: string; nonce: number };
+  health: Record<string, IHealth>;
+}): JSX.Element {
+  const { ctx, kind } = props;
+  const [query, setQuery] = React.useState<IListQuery>(defaultQuery(kind));
+  const [searchText, setSearchText] = React.useState('');
+  const [rows, setRows] = React.useState<IExecution[]>([]);
+  const [hasMore, setHasMore] = React.useState(false);
+  const [fetchedAt, setFetchedAt] = React.useState(Date.now());
+  const [error, setError] = React.useState('');
+  const [loading, setLoading] = React.useState(false);
+  const [reload, setReload] = React.useState(0);
+  const search = useDebounced(searchText, 250);
+  const queryRef = React.useRef(query);
+  queryRef.current = query;
+  const received = React.useRef(new Map<string, number>()); // when each row's duration was computed
+
+  React.useEffect(() => {
+    if (props.search) {
+      setSearchText(props.search.text);
+    }
+  }, [props.search?.nonce]);
+
+  React.useEffect(() => {
+    setQuery(q => (q.search === search ? q : { ...q, search, offset: 0 }));
+  }, [search]);
+
+  React.useEffect(() => {
+    let cancelled = false;
+    setLoading(true);
+    ctx.api
+      .executions(query)
+      .then(page => {
+        if (!cancelled) {
+          const at = Date.now();
+          page.items.forEach(r => received.current.set(r.id, at));
+          setRows(page.items);
+          setHasMore(page.has_more);
+          setFetchedAt(at);
+          setError('');
+        }
+      })
+      .catch(err => !cancelled && setError(String(err.message ?? err)))
+      .finally(() => !cancelled && setLoading(false));
+    return () => {
+      cancelled = true;
+    };
+  }, [query, reload]);
+
+  React.useEffect(() => {
+    let pending: any = null;
+    const refetch = () => {
+      if (pending === null) {
+        pending = setTimeout(() => {
+          pending = null;
+          setReload(n => n + 1);
+        }, 300);
+      }
+    };
+    const onRow = (_: unknown, row: IExecution) => {
+      received.current.set(row.id, Date.now());
+      setRows(current => {
+        const result = applyUpdate(current, row, queryRef.current);
+        if (result.refetch) {
+          refetch();
+        }
+        return result.rows;
+      });
+    };
+    ctx.hub.executionChanged.connect(onRow);
+    ctx.hub.invalidated.connect(refetch);
+    return () => {
+      ctx.hub.executionChanged.disconnect(onRow);
+      ctx.hub.invalidated.disconnect(refetch);
+      if (pending !== null) {
+        clearTimeout(pending);
+      }
+    };
+  }, [ctx]);
+
+  const running = rows.some(r => r.status === 'in-progress');
+  const now = useTicker(running);
+  const unhealthy = Object.entries(props.health).filter(
+    ([name, h]) => h.level !== 'ok' && name.startsWith(`mgmt-${kind}-`)
+  );
+
+  const sortBy = (key: SortKey | null) => {
+    if (!key) {
+      return;
+    }
+    setQuery(q => ({
+      ...q,
+      sort: key,
+      order: q.sort === key && q.order === 'desc' ? 'asc' : 'desc',
+      offset: 0
+    }));
+  };
+  const showService = (service: string) => setSearchText(service.replace(`mgmt-${kind}-`, ''));
+
+  return (
+    <div className="mm-executions" data-kind={kind}>
+      <div className="mm-toolbar">
+        <input
+          className="jp-mod-styled mm-search"
+          type="search"
+          placeholder="Search model name or id"
+          aria-label="Search model name or id"
+          value={searchText}
+          onChange={e => setSearchText(e.target.value)}
+        />
+        <select
+          className="jp-mod-styled mm-status-filter"
+          aria-label="Filter by status"
+          value={query.status ?? ''}
+          onChange={e => setQuery(q => ({ ...q, status: e.target.value as Status | '', offset: 0 }))}
+        >
+          <option value="">All statuses</option>
+          {STATUSES.map(s => (
+            <option key={s} value={s}>
+              {s}
+            </option>
+          ))}
+        </select>
+        <button className="mm-icon-button" title="Refresh" onClick={() => setReload(n => n + 1)}>
+          <refreshIcon.react tag="span" elementSize="small" />
+        </button>
+      </div>
+      {unhealthy.map(([name, h]) => (
+        <div key={name} className={`mm-banner mm-banner-${h.level}`} data-service={name}>
+          <HealthIcon health={h} onClick={() => showService(name)} />
+          <span className="mm-banner-text">
+            {name}: {h.reason}
+          </span>
+          <a href="#" onClick={e => (e.preventDefault(), showService(name))}>
+            executions
+          </a>
+          {h.reason.includes('paused') ? (
+            <a
+              href="#"
+              onClick={e => (e.preventDefault(), void ctx.commands.execute(CommandIDs.resumeService, { name }))}
+            >
+              resume
+            </a>
+          ) : null}
+        </div>
+      ))}
+      {error ? <div className="mm-error-line" role="alert">{error}</div> : null}
+      <table className="mm-table">
+        <thead>
+          <tr>
+            {COLUMNS.map(c => (
+              <th key={c.className} className={c.className}>
+                {c.keys.map((key, i) => (
+                  <span
+                    key={c.labels[i]}
+                    className={`mm-th${key ? ' mm-sortable' : ''}${i ? ' mm-sub' : ''}`}
+                    onClick={() => sortBy(key)}
+                    aria-sort={query.sort === key ? (query.order === 'asc' ? 'ascending' : 'descending') : undefined}
+                  >
+                    {c.labels[i]}
+                    {key && query.sort === key ? (query.order === 'asc' ? ' ▲' : ' ▼') : ''}
+                  </span>
+                ))}
+              </th>
+            ))}
+            <th className="mm-col-menu" />
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map(row => (
+            <tr
+              key={row.id}
+              className="mm-row"
+              data-id={row.id}
+              data-status={row.status}
+              onClick={() => ctx.openExecution(row.id)}
+              onContextMenu={e => {
+                e.preventDefault();
+                openRowMenu(ctx, row, e.clientX, e.clientY);
+              }}
+            >
+              <td className="mm-col-name" title={`${row.name}\n${row.id} · model ${row.model_name ?? row.model_id}`}>
+                <div className="mm-name">{row.name}</div>
+                <div className="mm-sub mm-created">{formatTime(row.created_at)}</div>
+              </td>
+              <td className="mm-col-status" title={row.error ?? row.status}>
+                <StatusBadge status={row.status} />
+                <div className="mm-sub mm-service" title={row.service}>
+                  <HealthIcon health={props.health[row.service]} onClick={() => showService(row.service)} />
+                  {row.service}
+                </div>
+              </td>
+              <td className="mm-col-progress">
+                <ProgressBar value={row.progress} status={row.status} />
+                <div className="mm-sub mm-duration">{formatDuration(liveDuration(row, received.current.get(row.id) ?? fetchedAt, now))}</div>
+              </td>
+              <td className="mm-col-menu">
+                <button
+                  className="mm-icon-button mm-row-menu-button"
+                  aria-label="Actions"
+                  title="Actions"
+                  onClick={e => {
+                    e.stopPropagation();
+                    const r = (e.currentTarget as HTMLElement).getBoundingClientRect();
+                    openRowMenu(ctx, row, r.left, r.bottom);
+                  }}
+                >
+                  <ellipsesIcon.react tag="span" elementSize="small" />
+                </button>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {!rows.length && !loading ? (
+        <div className="mm-empty">
+          No {kind === 'train' ? 'training' : 'evaluation'} executions
+          {query.search || query.status ? ' match' : ' yet'}.
+        </div>
+      ) : null}
+      <div className="mm-pager">
+        <button
+          className="jp-mod-styled mm-button"
+          disabled={query.offset === 0}
+          onClick={() => setQuery(q => ({ ...q, offset: Math.max(0, q.offset - q.limit) }))}
+        >
+          ‹ Prev
+        </button>
+        <span className="mm-page">Page {Math.floor(query.offset / query.limit) + 1}</span>
+        <button
+          className="jp-mod-styled mm-button"
+          disabled={!hasMore}
+          onClick={() => setQuery(q => ({ ...q, offset: q.offset + q.limit }))}
+        >
+          Next ›
+        </button>
+      </div>
+    </div>
+  );
+}

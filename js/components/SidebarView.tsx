@@ -1,0 +1,82 @@
+/** The "Models" sidebar: tabs Versions, Training, Evaluation, sharing one live hub. */
+
+import * as React from 'react';
+
+import type { IMMContext, TabName } from '../context';
+import type { IHealth } from '../types';
+import { ExecutionsTab } from './ExecutionsTab';
+import { VersionsTab } from './VersionsTab';
+
+const TABS: { name: TabName; label: string }[] = [
+  { name: 'versions', label: 'Versions' },
+  { name: 'training', label: 'Training' },
+  { name: 'evaluation', label: 'Evaluation' }
+];
+
+export interface ITabRequest {
+  tab: TabName;
+  search?: string;
+  nonce: number;
+}
+
+export function SidebarView(props: { ctx: IMMContext; request: ITabRequest | null }): JSX.Element {
+  const { ctx } = props;
+  const [tab, setTab] = React.useState<TabName>('versions');
+  const [health, setHealth] = React.useState<Record<string, IHealth>>({});
+  const [searches, setSearches] = React.useState<Partial<Record<TabName, { text: string; nonce: number }>>>({});
+
+  React.useEffect(() => {
+    const r = props.request;
+    if (r) {
+      setTab(r.tab);
+      if (r.search !== undefined) {
+        setSearches(s => ({ ...s, [r.tab]: { text: r.search!, nonce: r.nonce } }));
+      }
+    }
+  }, [props.request?.nonce]);
+
+  React.useEffect(() => {
+    const load = () =>
+      ctx.api
+        .services()
+        .then(items => setHealth(Object.fromEntries(items.map(s => [s.name, s.health]))))
+        .catch(() => undefined);
+    const onHealth = (_: unknown, h: Record<string, IHealth>) => setHealth(h);
+    void load();
+    ctx.hub.servicesChanged.connect(onHealth);
+    ctx.hub.invalidated.connect(load);
+    return () => {
+      ctx.hub.servicesChanged.disconnect(onHealth);
+      ctx.hub.invalidated.disconnect(load);
+    };
+  }, [ctx]);
+
+  return (
+    <div className="mm-sidebar-view">
+      <div className="mm-header">Models</div>
+      <div className="mm-tabs" role="tablist">
+        {TABS.map(t => (
+          <button
+            key={t.name}
+            role="tab"
+            aria-selected={tab === t.name}
+            className={`mm-tab${tab === t.name ? ' mm-tab-active' : ''}`}
+            data-tab={t.name}
+            onClick={() => setTab(t.name)}
+          >
+            {t.label}
+          </button>
+        ))}
+      </div>
+      <div className="mm-tab-body" role="tabpanel">
+        {tab === 'versions' ? <VersionsTab ctx={ctx} health={health} /> : null}
+        {tab === 'training' ? (
+          <ExecutionsTab ctx={ctx} kind="train" health={health} search={searches.training} />
+        ) : null}
+        {tab === 'evaluation' ? (
+          <ExecutionsTab ctx={ctx} kind="evaluate" health={health} search={searches.evaluation} />
+        ) : null}
+      </div>
+    </div>
+  );
+}

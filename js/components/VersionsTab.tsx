@@ -1,0 +1,161 @@
+/** The Versions tab: every model with its snapshots (versions), their status, and launch buttons. */
+
+import { caretDownIcon, caretRightIcon, refreshIcon } from '@jupyterlab/ui-components';
+import * as React from 'react';
+
+import type { IMMContext } from '../context';
+import { formatTime, isFinished } from '../format';
+import type { IExecution, IHealth, IModel, ISnapshot } from '../types';
+import { HealthIcon, StatusBadge } from './common';
+
+export function VersionsTab(props: { ctx: IMMContext; health: Record<string, IHealth> }): JSX.Element {
+  const { ctx } = props;
+  const [models, setModels] = React.useState<IModel[]>([]);
+  const [snapshots, setSnapshots] = React.useState<ISnapshot[]>([]);
+  const [open, setOpen] = React.useState<Record<string, boolean>>({});
+  const [error, setError] = React.useState('');
+  const [reload, setReload] = React.useState(0);
+
+  React.useEffect(() => {
+    let cancelled = false;
+    Promise.all([ctx.api.models(), ctx.api.snapshots()])
+      .then(([m, s]) => {
+        if (!cancelled) {
+          setModels(m);
+          setSnapshots(s);
+          setError('');
+        }
+      })
+      .catch(err => !cancelled && setError(String(err.message ?? err)));
+    return () => {
+      cancelled = true;
+    };
+  }, [reload]);
+
+  React.useEffect(() => {
+    let pending: any = null;
+    const refetch = () => {
+      if (pending === null) {
+        pending = setTimeout(() => {
+          pending = null;
+          setReload(n => n + 1);
+        }, 500);
+      }
+    };
+    const onRow = (_: unknown, row: IExecution) => {
+      if (isFinished(row.status) || row.status === 'pending') {
+        refetch();
+      }
+    };
+    ctx.hub.executionChanged.connect(onRow);
+    ctx.hub.invalidated.connect(refetch);
+    return () => {
+      ctx.hub.executionChanged.disconnect(onRow);
+      ctx.hub.invalidated.disconnect(refetch);
+      if (pending !== null) {
+        clearTimeout(pending);
+      }
+    };
+  }, [ctx]);
+
+  const byModel = new Map<string, ISnapshot[]>();
+  for (const s of snapshots) {
+    byModel.set(s.model_id, [...(byModel.get(s.model_id) ?? []), s]);
+  }
+  const isOpen = (id: string) => open[id] ?? true;
+
+  return (
+    <div className="mm-versions">
+      <div className="mm-toolbar">
+        <span className="mm-toolbar-title">Models</span>
+        <button className="mm-icon-button" title="Refresh" onClick={() => setReload(n => n + 1)}>
+          <refreshIcon.react tag="span" elementSize="small" />
+        </button>
+      </div>
+      {error ? <div className="mm-error-line" role="alert">{error}</div> : null}
+      {!models.length && !error ? (
+        <div className="mm-empty">
+          No models yet: register one with <code>mm models add NAME --adapter yolo</code> or
+          <code> mm.register_model(...)</code>.
+        </div>
+      ) : null}
+      {models.map(m => {
+        const versions = byModel.get(m.id) ?? [];
+        const Caret = isOpen(m.id) ? caretDownIcon : caretRightIcon;
+        return (
+          <div key={m.id} className="mm-model" data-model={m.name}>
+            <div className="mm-model-head" onClick={() => setOpen(o => ({ ...o, [m.id]: !isOpen(m.id) }))}>
+              <Caret.react tag="span" elementSize="small" />
+              <span className="mm-model-name" title={m.id}>
+                {m.name}
+              </span>
+              <span className="mm-sub">{m.adapter || 'no adapter'}</span>
+              <HealthIcon
+                health={props.health[`mgmt-train-${m.id}`]}
+                onClick={() => ctx.showTab('training', m.id)}
+              />
+              <HealthIcon
+                health={props.health[`mgmt-evaluate-${m.id}`]}
+                onClick={() => ctx.showTab('evaluation', m.id)}
+              />
+              <span className="mm-spacer" />
+              <button
+                className="jp-mod-styled mm-button mm-train-button"
+                disabled={!m.adapter}
+                title={m.adapter ? 'Train a version of this model' : 'this model has no adapter'}
+                onClick={e => (e.stopPropagation(), ctx.openTrainForm(m.id))}
+              >
+                Train…
+              </button>
+            </div>
+            {isOpen(m.id) ? (
+              <table className="mm-table mm-snapshots">
+                <tbody>
+                  {versions.map(s => (
+                    <tr key={s.id} className="mm-snapshot" data-id={s.id}>
+                      <td className="mm-col-name" title={`${s.id}\ncreated ${formatTime(s.created_at)}`}>
+                        <div className="mm-snapshot-line">
+                          <span className="mm-name">{s.name}</span>
+                          <StatusBadge status={s.status} />
+                        </div>
+                        <div className="mm-sub">
+                          {formatTime(s.created_at)}
+                          {s.dataset_name ? ` · ${s.dataset_name}` : ''}
+                          {s.last_train_status && s.last_train_status !== 'success' ? ` · last run ${s.last_train_status}` : ''}
+                        </div>
+                      </td>
+                      <td className="mm-col-actions">
+                        <button
+                          className="jp-mod-styled mm-button mm-small"
+                          disabled={!m.adapter}
+                          onClick={() => ctx.openTrainForm(m.id, s.id)}
+                        >
+                          Train…
+                        </button>
+                        <button
+                          className="jp-mod-styled mm-button mm-small"
+                          disabled={!s.trained}
+                          title={s.trained ? 'Evaluate this version' : 'train it first'}
+                          onClick={() => ctx.openEvaluateForm(m.id, s.id)}
+                        >
+                          Evaluate…
+                        </button>
+                      </td>
+                    </tr>
+                  ))}
+                  {!versions.length ? (
+                    <tr>
+                      <td className="mm-empty" colSpan={2}>
+                        No versions yet.
+                      </td>
+                    </tr>
+                  ) : null}
+                </tbody>
+              </table>
+            ) : null}
+          </div>
+        );
+      })}
+    </div>
+  );
+}

@@ -1,0 +1,101 @@
+/** mm-jupyter's JupyterLab extension: the "Models" sidebar, launch forms, execution panels. */
+
+import { ILayoutRestorer, type JupyterFrontEnd, type JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { ICommandPalette, type MainAreaWidget, Notification } from '@jupyterlab/apputils';
+import { IDocumentManager } from '@jupyterlab/docmanager';
+
+import { Api } from './api';
+import { registerCommands } from './commands';
+import { CommandIDs, type IMMContext, type TabName } from './context';
+import { ArtifactsDrive, DRIVE_NAME } from './drive';
+import { LiveHub } from './hub';
+import type { IMeta } from './types';
+import { executionPanel, formPanel, ModelsSidebar } from './widgets';
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: 'mm-jupyter:plugin',
+  description: 'Models sidebar: versions, training and evaluation runs with live metrics.',
+  autoStart: true,
+  requires: [IDocumentManager],
+  optional: [ILayoutRestorer, ICommandPalette],
+  activate: (
+    app: JupyterFrontEnd,
+    docManager: IDocumentManager,
+    restorer: ILayoutRestorer | null,
+    palette: ICommandPalette | null
+  ) => {
+    const api = new Api(app.serviceManager.serverSettings);
+    const hub = new LiveHub(api);
+    const drive = new ArtifactsDrive(api);
+    app.serviceManager.contents.addDrive(drive);
+    const panels = new Map<string, MainAreaWidget>();
+    let metaCache: Promise<IMeta> | null = null;
+
+    const reveal = (key: string, make: () => MainAreaWidget) => {
+      let panel = panels.get(key);
+      if (!panel || panel.isDisposed) {
+        panel = make();
+        panels.set(key, panel);
+        panel.disposed.connect(() => panels.delete(key));
+        app.shell.add(panel, 'main');
+      }
+      app.shell.activateById(panel.id);
+      return panel;
+    };
+
+    const ctx: IMMContext = {
+      api,
+      hub,
+      commands: app.commands,
+      meta: (refresh = false) => {
+        if (!metaCache || refresh) {
+          metaCache = api.meta();
+          metaCache.catch(() => (metaCache = null));
+        }
+        return metaCache;
+      },
+      openExecution: (id, focus) => {
+        const existing = panels.get(`execution:${id}`);
+        if (existing && focus === 'logs') {
+          existing.dispose();
+        }
+        reveal(`execution:${id}`, () => executionPanel(ctx, id, focus));
+      },
+      openTrainForm: (modelId, snapshotId) =>
+        void reveal(`train:${modelId}:${snapshotId ?? ''}`, () => formPanel(ctx, 'train', modelId, snapshotId)),
+      openEvaluateForm: (modelId, snapshotId) =>
+        void reveal(`evaluate:${modelId}:${snapshotId ?? ''}`, () => formPanel(ctx, 'evaluate', modelId, snapshotId)),
+      openNotebook: async path => {
+        const widget = docManager.openOrReveal(`${DRIVE_NAME}:${path}`, 'default', undefined, undefined, {
+          shouldStart: false,
+          canStart: true
+        });
+        if (!widget) {
+          throw new Error(`cannot open ${path}`);
+        }
+        await widget.context.ready;
+      },
+      showTab: (tab: TabName, search?: string) => {
+        sidebar.showTab(tab, search);
+        app.shell.activateById(sidebar.id);
+      },
+      notifyError: (err: unknown, what: string) => {
+        const message = err instanceof Error ? err.message : String(err);
+        Notification.error(`${what}: ${message}`, { autoClose: 8000 });
+      }
+    };
+
+    const sidebar = new ModelsSidebar(ctx);
+    app.shell.add(sidebar, 'left', { rank: 850 });
+    restorer?.add(sidebar, 'mm-jupyter-sidebar');
+    registerCommands(app.commands, ctx);
+    app.commands.addCommand(CommandIDs.openSidebar, {
+      label: 'Show Models sidebar',
+      execute: () => app.shell.activateById(sidebar.id)
+    });
+    palette?.addItem({ command: CommandIDs.openSidebar, category: 'Models' });
+    hub.start();
+  }
+};
+
+export default plugin;

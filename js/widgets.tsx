@@ -1,0 +1,83 @@
+/** Lumino widgets hosting the React views: the sidebar, launch forms and execution panels. */
+
+import { MainAreaWidget } from '@jupyterlab/apputils';
+import { ReactWidget } from '@jupyterlab/ui-components';
+import * as React from 'react';
+
+import { EvaluateForm } from './components/EvaluateForm';
+import { ExecutionView } from './components/ExecutionView';
+import { SidebarView, type ITabRequest } from './components/SidebarView';
+import { TrainForm } from './components/TrainForm';
+import type { IMMContext, TabName } from './context';
+import { modelsIcon } from './icons';
+
+export class ModelsSidebar extends ReactWidget {
+  private request: ITabRequest | null = null;
+  private nonce = 0;
+
+  constructor(private ctx: IMMContext) {
+    super();
+    this.id = 'mm-jupyter-sidebar';
+    this.title.icon = modelsIcon;
+    this.title.caption = 'Models';
+    this.addClass('mm-Sidebar');
+  }
+
+  showTab(tab: TabName, search?: string): void {
+    this.request = { tab, search, nonce: ++this.nonce };
+    this.update();
+  }
+
+  render(): JSX.Element {
+    return <SidebarView ctx={this.ctx} request={this.request} />;
+  }
+}
+
+class ReactBody extends ReactWidget {
+  constructor(private view: () => JSX.Element) {
+    super();
+  }
+  render(): JSX.Element {
+    return this.view();
+  }
+}
+
+export function executionPanel(ctx: IMMContext, id: string, focus?: 'charts' | 'logs'): MainAreaWidget {
+  let panel: MainAreaWidget | null = null;
+  const body = new ReactBody(() => (
+    <ExecutionView ctx={ctx} id={id} focus={focus} onTitle={t => panel && (panel.title.label = t)} />
+  ));
+  body.addClass('mm-ExecutionBody');
+  panel = new MainAreaWidget({ content: body });
+  panel.id = `mm-execution-${id}`;
+  panel.title.label = id;
+  panel.title.icon = modelsIcon;
+  panel.title.closable = true;
+  panel.addClass('mm-ExecutionPanel');
+  return panel;
+}
+
+export function formPanel(
+  ctx: IMMContext,
+  kind: 'train' | 'evaluate',
+  modelId: string,
+  snapshotId?: string | null
+): MainAreaWidget {
+  let panel: MainAreaWidget | null = null;
+  const done = () => panel?.close();
+  const body = new ReactBody(() =>
+    kind === 'train' ? (
+      <TrainForm ctx={ctx} modelId={modelId} snapshotId={snapshotId} onDone={done} />
+    ) : (
+      <EvaluateForm ctx={ctx} modelId={modelId} snapshotId={snapshotId} onDone={done} />
+    )
+  );
+  body.addClass('mm-FormBody');
+  panel = new MainAreaWidget({ content: body });
+  panel.id = `mm-${kind}-form-${modelId}-${snapshotId ?? 'new'}`;
+  panel.title.label = kind === 'train' ? 'Train' : 'Evaluate';
+  panel.title.icon = modelsIcon;
+  panel.title.closable = true;
+  panel.addClass('mm-FormPanel');
+  return panel;
+}

@@ -1,0 +1,131 @@
+"""Read-only access to the artifact root: Jupyter contents models, executed notebooks, log tails.
+
+Every path is resolved (symlinks included) under ``Store.artifacts`` by ``Store.inside_artifacts``;
+anything else is refused with ``InvalidInput`` (400). The sidebar opens executed notebooks through
+a JupyterLab drive (``mm-artifacts:<path>``) backed by ``contents``, so they open read-only wherever
+``MM_HOME`` lives (it is hidden by default, ``~/.mm_jupyter``, and usually outside the server's root).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import mimetypes
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..errors import InvalidInput, NotFound, StoreError
+from ..notebooks import LOG_NAME, NOTEBOOK_NAME
+from ..store import Store
+
+MAX_FILE_BYTES = 50 * 1024 * 1024
+LOG_CHUNK = 256 * 1024
+
+
+def resolve(store: Store, rel: str) -> Path:
+    """``rel`` (relative to the artifact root) resolved; ``InvalidInput`` if it leaves the root."""
+    if not isinstance(rel, str) or "\x00" in rel or len(rel) > 4096:
+        raise InvalidInput("artifact path is not a valid path")
+    if rel.startswith(("/", "\\")) or "\\" in rel:
+        raise InvalidInput(f"artifact path {rel!r} must be relative to the artifact root")
+    try:
+        return store.inside_artifacts(rel)
+    except StoreError as exc:
+        raise InvalidInput(str(exc)) from None
+    except (OSError, ValueError, RuntimeError):
+        raise InvalidInput(f"artifact path {rel!r} cannot be resolved") from None
+
+
+def relpath(store: Store, path: Path) -> str:
+    return path.relative_to(store.artifacts.resolve()).as_posix() if path != store.artifacts.resolve() else ""
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def contents(store: Store, rel: str, content: bool = True) -> dict:
+    """A Jupyter contents model (``writable: false``) of a file or folder under the artifact root."""
+    rel = rel.rstrip("/")
+    path = resolve(store, rel)
+    if not path.exists():
+        raise NotFound(f"no artifact at {rel!r}")
+    stat = path.stat()
+    model = {"name": path.name if rel else "", "path": relpath(store, path),
+             "created": _iso(stat.st_ctime), "last_modified": _iso(stat.st_mtime), "writable": False,
+             "size": None, "mimetype": None, "format": None, "content": None, "hash": None,
+             "hash_algorithm": None}
+    if path.is_dir():
+        model["type"] = "directory"
+        if content:
+            model["format"] = "json"
+            model["content"] = [contents(store, relpath(store, child), content=False)
+                                for child in sorted(path.iterdir()) if _inside(store, child)]
+        return model
+    model["size"] = stat.st_size
+    if stat.st_size > MAX_FILE_BYTES:
+        raise InvalidInput(f"artifact {rel!r} is larger than {MAX_FILE_BYTES // 2**20} MiB")
+    if path.suffix == ".ipynb":
+        model["type"] = "notebook"
+        if content:
+            try:
+                model["content"] = json.loads(path.read_text(encoding="utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise InvalidInput(f"artifact {rel!r} is not a readable notebook: {exc}") from None
+            model["format"] = "json"
+        return model
+    model["type"] = "file"
+    model["mimetype"] = mimetypes.guess_type(path.name)[0] or "text/plain"
+    if content:
+        data = path.read_bytes()
+        try:
+            model["content"], model["format"] = data.decode("utf-8"), "text"
+        except UnicodeDecodeError:
+            model["content"], model["format"] = base64.b64encode(data).decode("ascii"), "base64"
+            model["mimetype"] = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return model
+
+
+def _inside(store: Store, child: Path) -> bool:
+    try:
+        resolve(store, relpath(store, child))
+        return child.exists()
+    except (InvalidInput, ValueError):
+        return False
+
+
+def execution_file(store: Store, exe: dict, name: str) -> Path | None:
+    """A file of an execution's folder, or None when it is missing or not under the artifact root."""
+    try:
+        path = resolve(store, relpath(store, store.execution_dir(exe).resolve() / name))
+    except (InvalidInput, ValueError):
+        return None
+    return path if path.is_file() else None
+
+
+def notebook_relpath(store: Store, exe: dict) -> str | None:
+    """The executed notebook's path relative to the artifact root (what the drive opens), or None."""
+    uri = exe.get("notebook_uri")
+    if uri:
+        try:
+            path = resolve(store, relpath(store, Path(uri).resolve()))
+        except (InvalidInput, ValueError):
+            return None
+        return relpath(store, path) if path.is_file() else None
+    path = execution_file(store, exe, NOTEBOOK_NAME)
+    return relpath(store, path) if path else None
+
+
+def log_chunk(store: Store, exe_ref: str, offset: int | None, tail: int) -> dict:
+    """The execution's log from byte ``offset`` (at most 256 KiB), or its last ``tail`` bytes."""
+    exe = store.get("executions", exe_ref)
+    path = execution_file(store, exe, LOG_NAME)
+    size = path.stat().st_size if path else 0
+    start = max(0, size - tail) if offset is None else min(offset, size)
+    data = b""
+    if path and size > start:
+        with open(path, "rb") as fh:
+            fh.seek(start)
+            data = fh.read(LOG_CHUNK)
+    return {"execution_id": exe["id"], "offset": start, "next_offset": start + len(data), "size": size,
+            "text": data.decode("utf-8", errors="replace")}

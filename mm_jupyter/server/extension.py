@@ -1,0 +1,103 @@
+"""The server extension app: settings (traitlets), the store pool, the stream hub, the routes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from jupyter_server.extension.application import ExtensionApp
+from jupyter_server.utils import url_path_join
+from tornado.ioloop import PeriodicCallback
+from traitlets import Float, Integer, Unicode
+
+from .. import executions as ex
+from ..errors import MMError
+from .handlers import routes
+from .pool import StorePool
+from .stream import StreamHub
+
+API_PATH = "mm-jupyter/api"
+
+
+class State:
+    """What every handler shares: the store pool, the stream hub, per-submission locks."""
+
+    def __init__(self, pool: StorePool, hub: StreamHub):
+        self.pool, self.hub = pool, hub
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    @contextlib.asynccontextmanager
+    async def key_lock(self, body: Any) -> AsyncIterator[None]:
+        """Serialize submissions that carry the same idempotency key (a double click, a retry)."""
+        key = body.get("idempotency_key") if isinstance(body, dict) else None
+        if not isinstance(key, str):
+            yield
+            return
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        try:
+            async with lock:
+                yield
+        finally:
+            if not lock.locked() and self._locks.get(key) is lock:
+                del self._locks[key]
+
+
+class MMJupyterApp(ExtensionApp):
+    """mm-jupyter's REST API and event stream (``c.MMJupyterApp.poll_interval = 0.5`` etc.)."""
+
+    name = "mm_jupyter"
+    load_other_extensions = True
+
+    home = Unicode("", help="mm-jupyter home folder (default: $MM_HOME or ~/.mm_jupyter).").tag(config=True)
+    poll_interval = Float(0.5, help="Seconds between the stream's store polls while clients listen.").tag(config=True)
+    workers = Integer(4, help="Threads running store calls for the REST API.").tag(config=True)
+    reconcile_interval = Float(
+        15.0, help="Seconds between reconciliations (lost runs, drained services, queued runs to start); "
+        "0 turns them off.").tag(config=True)
+
+    def initialize_settings(self) -> None:
+        pool = StorePool(self.home or None, self.workers)
+        try:
+            store = pool.store()
+            lost = ex.reconcile(store)
+            if lost:
+                self.log.warning("mm-jupyter: reconciled lost executions %s", ", ".join(lost))
+        except MMError as exc:  # every request will answer this error, one line, instead
+            self.log.error("mm-jupyter: %s", exc)
+        hub = StreamHub(pool.home, self.poll_interval)
+        self.state = State(pool, hub)
+        self.settings["mm_jupyter_state"] = self.state
+        self.log.info("mm-jupyter: API at /%s (store %s)", API_PATH, pool.home)
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(routes(url_path_join("/", API_PATH)))
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        """Once the loop runs: reconcile the store now and then (``executions.reconcile``)."""
+        if self.reconcile_interval > 0:
+            self._reconciler = PeriodicCallback(self._reconcile, self.reconcile_interval * 1000)
+            self._reconciler.start()
+
+    async def _reconcile(self) -> None:
+        if getattr(self, "_reconciling", False):
+            return
+        self._reconciling = True
+        try:
+            lost = await self.state.pool.run(ex.reconcile)
+            if lost:
+                self.log.warning("mm-jupyter: reconciled %s", ", ".join(lost))
+        except Exception as exc:  # a busy or broken store: say it once per round, keep serving
+            self.log.error("mm-jupyter: reconcile failed: %s", exc)
+        finally:
+            self._reconciling = False
+
+    async def stop_extension(self) -> None:
+        reconciler = getattr(self, "_reconciler", None)
+        if reconciler:
+            reconciler.stop()
+        state = getattr(self, "state", None)
+        if state:
+            state.hub.close()
+            state.pool.close()

@@ -1,0 +1,454 @@
+"""The server extension's REST API and event stream, against a real ``jupyter server`` subprocess:
+authentication and XSRF on every route, path traversal, bad bodies (400/404/409 with one-line JSON
+messages, never a 500), listing with search/status/kind/paging/sort, and a toy training driven
+end to end through the API while the stream reports it."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import requests
+from server_util import SUPPORT, Server, start_server
+
+TOY = "toy_adapter:ToyAdapter"
+ROUTES = [  # (method, path) of every route, with ids that need not exist
+    ("GET", "meta"), ("GET", "models"), ("POST", "models"), ("GET", "models/m-x"), ("GET", "models/m-x/defaults"),
+    ("GET", "snapshots"), ("POST", "snapshots"), ("GET", "snapshots/s-x"), ("GET", "datasets"),
+    ("GET", "datasets/d-x"), ("POST", "datasets/d-x/count"), ("GET", "filters"), ("POST", "filters"),
+    ("GET", "filters/f"), ("GET", "services"), ("GET", "services/mgmt-train-m-x"),
+    ("POST", "services/mgmt-train-m-x/pause"), ("POST", "services/mgmt-train-m-x/resume"),
+    ("GET", "executions"), ("GET", "executions/e-x"), ("DELETE", "executions/e-x"),
+    ("POST", "executions/e-x/abort"), ("POST", "executions/e-x/rerun"), ("GET", "executions/e-x/metrics"),
+    ("GET", "executions/e-x/logs"), ("GET", "executions/e-x/stream"), ("GET", "stream"), ("POST", "train"),
+    ("POST", "evaluate"), ("GET", "artifacts/models"), ("GET", "no/such/route"),
+]
+
+
+def make_imagefolder(root: Path, per_class: int = 2) -> Path:
+    from PIL import Image
+
+    for split in ("train", "val", "test"):
+        for name, color in (("red", (255, 0, 0)), ("blue", (0, 0, 255))):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(per_class):
+                Image.new("RGB", (16, 16), color).save(folder / f"{i}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    """A store with a toy dataset and model, and a jupyter server on it (shared by the module)."""
+    from mm_jupyter import api
+    from mm_jupyter.datasets import register_dataset
+    from mm_jupyter.store import Store
+
+    base = tmp_path_factory.mktemp("server")
+    home = base / "mmhome"
+    if str(SUPPORT) not in sys.path:
+        sys.path.insert(0, str(SUPPORT))
+    store = Store(home)
+    register_dataset(store, make_imagefolder(base / "data"), name="toy-data")
+    api.register_model("toy", TOY, store=store)
+    server = start_server(base / "jupyter", home, env={"MM_HEARTBEAT_INTERVAL": "0.5"})
+    try:
+        yield server, store
+    finally:
+        server.stop()
+        store.close()
+
+
+@pytest.fixture
+def server(env) -> Server:
+    return env[0]
+
+
+def ok(resp: requests.Response, status: int = 200) -> dict:
+    assert resp.status_code == status, f"{resp.status_code}: {resp.text[:500]}"
+    return resp.json()
+
+
+def refused(resp: requests.Response, status: int, text: str = "") -> str:
+    """Assert a JSON error with one-line message (containing ``text``) and no traceback."""
+    assert resp.status_code == status, f"{resp.status_code}: {resp.text[:500]}"
+    assert resp.headers["Content-Type"].startswith("application/json")
+    body = resp.json()
+    message = body["message"]
+    assert message and "\n" not in message and "Traceback" not in resp.text, body
+    assert text.lower() in message.lower(), message
+    return message
+
+
+def wait_for(fn: Callable[[], object], timeout: float = 90, what: str = "condition") -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def wait_status(server: Server, exe_id: str, statuses: tuple[str, ...], timeout: float = 90) -> dict:
+    def check():
+        row = ok(server.call("GET", f"executions/{exe_id}"))
+        return row if row["status"] in statuses else None
+
+    return wait_for(check, timeout, f"{exe_id} to reach {statuses}")
+
+
+class SSE:
+    """Reads a server-sent event stream on a thread; ``events`` fills as they arrive."""
+
+    def __init__(self, server: Server, path: str, **params):
+        self.resp = requests.get(server.api(path), params=params, stream=True, timeout=(5, 60),
+                                 headers={"Authorization": f"token {server.token}"})
+        assert self.resp.status_code == 200, self.resp.text
+        assert self.resp.headers["Content-Type"].startswith("text/event-stream")
+        self.events: list[tuple[str, dict]] = []
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        name, data = "message", []
+        try:
+            for line in self.resp.iter_lines(decode_unicode=True):
+                if line == "":
+                    if data:
+                        self.events.append((name, json.loads("\n".join(data))))
+                    name, data = "message", []
+                elif line.startswith("event:"):
+                    name = line[6:].strip()
+                elif line.startswith("data:"):
+                    data.append(line[5:].strip())
+        except (requests.RequestException, AttributeError, ValueError):
+            pass
+
+    def of(self, kind: str) -> list[dict]:
+        return [d for n, d in list(self.events) if n == kind]
+
+    def close(self) -> None:
+        self.resp.close()
+
+
+# --- authentication, authorization, XSRF ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(("method", "path"), ROUTES)
+def test_every_route_refuses_anonymous_and_wrong_tokens(server, method, path):
+    refused(server.call(method, path, token=False, json={}), 403)
+    refused(server.call(method, path, token=False, headers={"Authorization": "token nope"}, json={}), 403)
+
+
+def test_cookie_authenticated_writes_need_the_xsrf_token(server):
+    session = requests.Session()
+    session.get(f"{server.url}/login", timeout=10)
+    login = session.post(f"{server.url}/login", data={"password": server.token, "_xsrf": session.cookies["_xsrf"]},
+                         allow_redirects=False, timeout=10)
+    assert login.status_code in (302, 303), login.text[:300]
+    assert ok(session.get(server.api("meta"), timeout=10))["kinds"] == ["train", "evaluate"]
+    refused(session.post(server.api("train"), json={"snapshot": "s-x"}, timeout=10), 403, "xsrf")
+    refused(session.delete(server.api("executions/e-x"), timeout=10), 403, "xsrf")
+    xsrf = {"X-XSRFToken": session.cookies["_xsrf"]}
+    refused(session.post(server.api("train"), json={"snapshot": "s-x"}, headers=xsrf, timeout=10), 404, "unknown snapshot")
+
+
+# --- reads ---------------------------------------------------------------------------------------
+
+
+def test_meta_models_datasets_filters_and_defaults(server):
+    meta = ok(server.call("GET", "meta"))
+    assert "python3" in meta["kernels"] and meta["service_defaults"]["execution_timeout"] == 3600
+    assert meta["service_defaults"]["max_attempts"] == 3 and meta["service_defaults"]["drain_time"]["train"] == 300
+    models = ok(server.call("GET", "models"))["items"]
+    toy = next(m for m in models if m["name"] == "toy")
+    detail = ok(server.call("GET", f"models/{toy['id']}"))
+    fields = {f["name"]: f for f in detail["config_schema"]}
+    assert fields["epochs"] == {"name": "epochs", "type": "integer", "default": 3}
+    assert fields["sleep"]["type"] == "number" and detail["task"] == "classify"
+
+    datasets = ok(server.call("GET", "datasets"))["items"]
+    ds = next(d for d in datasets if d["name"] == "toy-data")
+    info = ok(server.call("GET", f"datasets/{ds['id']}"))
+    assert {t["tag"]: t["count"] for t in info["tags"]} == {"train": 4, "validation": 4, "test": 4}
+    assert {d["dir"] for d in info["dirs"]} >= {"train/red", "val/blue"}
+    count = ok(server.call("POST", f"datasets/{ds['id']}/count", json={"selection": {"tag": "train"}}))
+    assert count["count"] == 4 and count["filter"] == {"tags": "train"}
+    assert ok(server.call("POST", f"datasets/{ds['id']}/count", json={"selection": "dir:val"}))["count"] == 4
+    refused(server.call("POST", f"datasets/{ds['id']}/count", json={"selection": {"bogus": 1}}), 400, "subset")
+    refused(server.call("POST", f"datasets/{ds['id']}/count", json={"selection": {"query": {"$bad": 1}}}), 400,
+            "unknown operator")
+
+    defaults = ok(server.call("GET", f"models/{toy['id']}/defaults"))
+    assert defaults["dataset_id"] == ds["id"] and defaults["sources"]["train"] == "tag"
+    assert defaults["subsets"]["train"] == {"tag": "train"} and defaults["config"]["epochs"] == 3
+    saved = ok(server.call("POST", "filters", json={"name": "toy.train", "dataset": ds["id"],
+                                                   "query": {"dir": "train/red"}}), 201)
+    assert saved["dataset_id"] == ds["id"]
+    refused(server.call("POST", "filters", json={"name": "toy.train", "query": {}}), 400, "already exists")
+    refused(server.call("POST", "filters", json={"name": "bad name!", "query": {}}), 400, "filter name")
+    defaults = ok(server.call("GET", f"models/{toy['id']}/defaults", params={"dataset": ds["id"]}))
+    assert defaults["subsets"]["train"] == {"filter": "toy.train"} and defaults["sources"]["train"] == "saved filter"
+    assert [f["name"] for f in ok(server.call("GET", "filters", params={"dataset": ds["id"]}))["items"]] == ["toy.train"]
+    assert ok(server.call("GET", "filters/toy.train"))["query"] == {"dir": "train/red"}
+    refused(server.call("GET", "filters/nope"), 404, "unknown filter")
+    refused(server.call("GET", "models/nope"), 404, "unknown model")
+    refused(server.call("GET", "datasets/nope"), 404, "unknown dataset")
+    refused(server.call("GET", "models/nope/defaults"), 404)
+
+
+# --- a training through the API, watched on the stream --------------------------------------------
+
+
+@pytest.mark.slow
+def test_create_and_train_streams_status_progress_metrics_and_logs(env):
+    server, store = env
+    stream = SSE(server, "stream")
+    key = f"test-{time.time_ns()}"
+    body = {"create": {"model": "toy", "dataset": "toy-data", "train": {"tag": "train"},
+                       "validation": "tag:validation", "config": {"epochs": 3, "sleep": 0.6}},
+            "service": {"kernel_name": "python3", "concurrency": 1, "execution_timeout": 3600,
+                        "drain_time": 300, "on_reset": "fail", "max_attempts": 3},
+            "idempotency_key": key}
+    launched = ok(server.call("POST", "train", json=body), 201)
+    exe = launched["execution"]
+    assert exe["status"] in ("pending", "in-progress") and launched["snapshot"]["config"]["epochs"] == 3
+    n_snapshots = len(ok(server.call("GET", "snapshots", params={"model": "toy"}))["items"])
+    again = ok(server.call("POST", "train", json=body))  # the same submission again: no new version
+    assert again["execution"]["id"] == exe["id"] and not again["created"]
+    assert len(ok(server.call("GET", "snapshots", params={"model": "toy"}))["items"]) == n_snapshots
+
+    detail_stream = SSE(server, f"executions/{exe['id']}/stream", after=0)
+    done = wait_status(server, exe["id"], ("success", "failed", "aborted"))
+    assert done["status"] == "success", done["error"]
+    wait_for(lambda: any(r["status"] == "success" for r in stream.of("execution") if r["id"] == exe["id"]),
+             10, "the success event")
+    rows = [r for r in stream.of("execution") if r["id"] == exe["id"]]
+    seen = [r["status"] for r in rows]
+    assert "in-progress" in seen and seen[-1] == "success", seen
+    progress = [r["progress"] for r in rows if r["status"] == "in-progress"]
+    assert any(0 < p < 100 for p in progress), progress
+    wait_for(lambda: {p["name"] for m in detail_stream.of("metrics") for p in m["points"]} >= {"loss", "accuracy"},
+             10, "metric events")
+    streamed = [p for m in detail_stream.of("metrics") for p in m["points"]]
+    assert [p["epoch"] for p in streamed if p["name"] == "loss"] == [1, 2, 3]
+    wait_for(lambda: "epoch 3/3" in "".join(c["text"] for c in detail_stream.of("log")), 10, "log events")
+    assert any(e["message"].startswith("status -> success") for e in detail_stream.of("event"))
+    stream.close()
+    detail_stream.close()
+
+    metrics = ok(server.call("GET", f"executions/{exe['id']}/metrics"))
+    assert {p["name"] for p in metrics["points"]} >= {"loss", "accuracy", "train/loss"}
+    assert [p["id"] for p in metrics["points"]] == sorted(p["id"] for p in metrics["points"])
+    last = metrics["last_id"]
+    assert ok(server.call("GET", f"executions/{exe['id']}/metrics", params={"after": last}))["points"] == []
+    some = ok(server.call("GET", f"executions/{exe['id']}/metrics", params={"after": 0, "limit": 2}))
+    assert len(some["points"]) == 2 and some["has_more"]
+    log = ok(server.call("GET", f"executions/{exe['id']}/logs"))
+    assert "epoch 3/3" in log["text"] and log["next_offset"] == log["size"]
+    assert ok(server.call("GET", f"executions/{exe['id']}/logs", params={"offset": log["size"]}))["text"] == ""
+
+    detail = ok(server.call("GET", f"executions/{exe['id'][:6]}"))  # a unique prefix
+    assert detail["id"] == exe["id"] and detail["can_rerun"] and not detail["can_abort"]
+    notebook = ok(server.call("GET", f"artifacts/{detail['notebook_path']}"))
+    assert notebook["type"] == "notebook" and notebook["writable"] is False
+    assert any("injected-parameters" in c["metadata"].get("tags", []) for c in notebook["content"]["cells"])
+    folder = ok(server.call("GET", "artifacts/" + detail["notebook_path"].rsplit("/", 1)[0]))
+    assert {"notebook.ipynb", "log.txt"} <= {c["name"] for c in folder["content"]}
+
+    refused(server.call("POST", f"executions/{exe['id']}/abort"), 409, "already ended")
+    trained = ok(server.call("GET", f"snapshots/{exe['snapshot_id']}"))
+    assert trained["trained"] and trained["status"] == "trained"
+    evaluation = ok(server.call("POST", "evaluate", json={"snapshot": exe["snapshot_id"], "test": "tag:test"}), 201)
+    assert wait_status(server, evaluation["execution"]["id"], ("success", "failed"))["status"] == "success"
+    assert ok(server.call("DELETE", f"executions/{exe['id']}"))["removed"] == exe["id"]
+    refused(server.call("GET", f"executions/{exe['id']}"), 404, "unknown execution")
+    refused(server.call("GET", f"executions/{exe['id']}/metrics"), 404)
+
+
+@pytest.mark.slow
+def test_wrong_state_actions_are_409_and_paused_services_warn(server):
+    snap = ok(server.call("POST", "snapshots", json={"model": "toy", "dataset": "toy-data",
+                                                    "config": {"epochs": 40, "sleep": 0.5}}), 201)
+    exe = ok(server.call("POST", "train", json={"snapshot": snap["id"]}), 201)["execution"]
+    wait_status(server, exe["id"], ("in-progress",), 60)
+    refused(server.call("POST", f"executions/{exe['id']}/rerun"), 409, "only an ended execution can be rerun")
+    refused(server.call("DELETE", f"executions/{exe['id']}"), 409, "abort it before removing it")
+    aborted = ok(server.call("POST", f"executions/{exe['id']}/abort"))
+    assert aborted["status"] == "terminated"
+    refused(server.call("POST", f"executions/{exe['id']}/abort"), 409, "already ended")
+
+    service = exe["service"]
+    paused = ok(server.call("POST", f"services/{service}/pause"))
+    assert paused["paused"] == 1 and paused["health"]["level"] == "warning"
+    rerun = ok(server.call("POST", f"executions/{exe['id']}/rerun"), 201)
+    time.sleep(1.5)
+    assert ok(server.call("GET", f"executions/{rerun['id']}"))["status"] == "pending"
+    listed = ok(server.call("GET", "executions", params={"status": "pending", "search": "toy"}))["items"]
+    assert rerun["id"] in [r["id"] for r in listed]
+    resumed = ok(server.call("POST", f"services/{service}/resume"))
+    assert resumed["health"]["level"] == "ok"
+    wait_status(server, rerun["id"], ("in-progress",), 60)
+    assert ok(server.call("POST", f"executions/{rerun['id']}/abort"))["status"] == "terminated"
+    refused(server.call("POST", "services/mgmt-train-nope/pause"), 404, "unknown service")
+
+
+# --- listing -------------------------------------------------------------------------------------
+
+
+def test_listing_search_status_kind_paging_and_sort(env):
+    server, store = env
+    model = store.get("models", "toy")
+    other = store.insert("models", {"name": "other-net", "adapter": "", "labels": [], "config": {}, "description": ""})
+    rows = []
+    for i in range(30):
+        mdl = model if i % 3 else other
+        kind = "train" if i % 2 else "evaluate"
+        status = ("success", "failed", "terminated")[i % 3]
+        rows.append({"id": f"e-list{i:06d}", "kind": kind, "snapshot_id": "s-none", "model_id": mdl["id"],
+                     "service": f"mgmt-{kind}-{mdl['id']}", "status": status, "progress": float(i),
+                     "attempts": 1, "created_at": 1000.0 + i, "started_at": 1000.0 + i,
+                     "ended_at": 1000.0 + i + (30 - i), "params": {}, "name": f"listing-{i:02d} {kind}"})
+    for row in rows:
+        store.insert("executions", row)
+    try:
+        def ids(**params):
+            page = ok(server.call("GET", "executions", params=params))
+            return [r["id"] for r in page["items"]], page
+
+        found, page = ids(search="other-net", limit=100)
+        assert found == [r["id"] for r in reversed(rows) if r["model_id"] == other["id"]]
+        assert all(r["model_name"] == "other-net" for r in page["items"])
+        assert ids(search=other["id"][2:8], limit=100)[0] == found  # part of the model id
+        assert ids(search="e-list00001")[0] == [f"e-list{i:06d}" for i in range(19, 9, -1)]  # id prefix
+        assert ids(search="LIST00002")[0][0] == "e-list000029"  # without "e-", any case
+        assert ids(search="other-net", status="failed", kind="train", limit=100)[0] == []
+        assert ids(search="other-net", status="success", kind="evaluate", limit=100)[0] == [
+            r["id"] for r in reversed(rows) if r["model_id"] == other["id"] and r["kind"] == "evaluate"]
+        first, page = ids(search="e-list", limit=7)
+        assert len(first) == 7 and page["has_more"] and first[0] == "e-list000029"
+        second, _ = ids(search="e-list", limit=7, offset=7)
+        assert second[0] == "e-list000022" and not set(first) & set(second)
+        assert not ids(search="e-list", limit=7, offset=28)[1]["has_more"]
+        assert ids(search="e-list", sort="name", order="asc", limit=3)[0] == [
+            "e-list000000", "e-list000001", "e-list000002"]
+        assert ids(search="e-list", sort="progress", order="desc", limit=2)[0] == ["e-list000029", "e-list000028"]
+        by_duration, page = ids(search="e-list", sort="duration", order="asc", limit=2)
+        assert by_duration == ["e-list000029", "e-list000028"] and page["items"][0]["duration"] == 1
+        assert ids(search="100%_")[0] == []  # LIKE wildcards are literal
+        for params, text in [({"status": "bogus"}, "unknown status"), ({"kind": "x"}, "unknown kind"),
+                             ({"limit": "0"}, "limit"), ({"limit": "100000"}, "limit"), ({"limit": "x"}, "integer"),
+                             ({"offset": "-1"}, "offset"), ({"sort": "params"}, "unknown sort"),
+                             ({"order": "up"}, "asc or desc"), ({"search": "x" * 300}, "longer")]:
+            refused(server.call("GET", "executions", params=params), 400, text)
+    finally:
+        with store.tx():
+            store.conn.execute("DELETE FROM executions WHERE id LIKE 'e-list%'")
+            store.conn.execute("DELETE FROM models WHERE id = ?", [other["id"]])
+
+
+# --- paths ---------------------------------------------------------------------------------------
+
+
+def raw_get(server: Server, path: str) -> tuple[int, dict]:
+    """A GET whose path goes on the wire exactly as written (no client-side dot-segment removal)."""
+    conn = http.client.HTTPConnection(server.url.removeprefix("http://"), timeout=10)
+    try:
+        conn.request("GET", f"/mm-jupyter/api/{path}", headers={"Authorization": f"token {server.token}"})
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read() or b"{}")
+    finally:
+        conn.close()
+
+
+def test_artifact_paths_stay_under_the_artifact_root(env, tmp_path):
+    server, store = env
+    store.artifacts.mkdir(parents=True, exist_ok=True)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("do not serve")
+    link = store.artifacts / "escape"
+    if not link.exists():
+        os.symlink(tmp_path, link)
+    (store.artifacts / "inside.txt").write_text("fine")
+    for path in ("../mm.db", "..%2fmm.db", "%2e%2e/%2e%2e/etc/passwd", "models/../../mm.db", "%2fetc%2fpasswd",
+                 "/etc/passwd", "escape/secret.txt", "escape", "a%00b", "..\\mm.db"):
+        status, body = raw_get(server, f"artifacts/{path}")
+        assert status == 400, (path, status, body)
+        assert "do not serve" not in json.dumps(body) and "\n" not in body["message"], body
+    status, body = raw_get(server, "artifacts/inside.txt")
+    assert status == 200 and body["content"] == "fine" and body["writable"] is False
+    status, body = raw_get(server, "artifacts/")
+    assert status == 200 and body["type"] == "directory"
+    names = {c["name"] for c in body["content"]}
+    assert "inside.txt" in names and "escape" not in names
+    assert raw_get(server, "artifacts/nothing-here.ipynb")[0] == 404
+    assert raw_get(server, "artifacts/inside.txt?content=2")[0] == 400
+
+
+# --- bad bodies and never a 500 ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status", "text"), [
+    ("POST", "train", "{bad json", 400, "not valid JSON"),
+    ("POST", "train", "[1, 2]", 400, "must be a JSON object"),
+    ("POST", "train", "{}", 400, "exactly one of"),
+    ("POST", "train", '{"snapshot": "s-x", "create": {}}', 400, "exactly one of"),
+    ("POST", "train", '{"snapshot": 5}', 400, "must be a string"),
+    ("POST", "train", '{"snapshot": "s-x", "colour": 1}', 400, "unknown field"),
+    ("POST", "train", '{"snapshot": "s-x", "service": {"colour": 1}}', 400, "unknown service setting"),
+    ("POST", "train", '{"snapshot": "s-x", "service": {"paused": 1}}', 400, "pause"),
+    ("POST", "train", '{"snapshot": "s-x", "service": {"concurrency": 0}}', 400, "positive integer"),
+    ("POST", "train", '{"snapshot": "s-x", "service": {"execution_timeout": "1h"}}', 400, "seconds"),
+    ("POST", "train", '{"snapshot": "s-x", "service": {"kernel_name": "nope"}}', 400, "not installed"),
+    ("POST", "train", '{"snapshot": "s-x", "service": {"on_reset": "retry"}}', 400, "on_reset"),
+    ("POST", "train", '{"snapshot": "s-x", "idempotency_key": "short"}', 400, "idempotency_key"),
+    ("POST", "train", '{"snapshot": "s-nope"}', 404, "unknown snapshot"),
+    ("POST", "train", '{"create": {"model": "toy", "config": {"epochs": "x"}}}', 400, "must be int"),
+    ("POST", "train", '{"create": {"model": "toy", "config": {"nope": 1}}}', 400, "unknown config key"),
+    ("POST", "train", '{"create": {"model": "toy", "dataset": "nope"}}', 404, "unknown dataset"),
+    ("POST", "train", '{"create": {"model": "toy", "dataset": "toy-data", "train": "tag"}}', 400, "subset"),
+    ("POST", "train", '{"create": {"model": "nope"}}', 404, "unknown model"),
+    ("POST", "train", '{"create": {"model": "toy", "labels": [1]}}', 400, "list of strings"),
+    ("POST", "evaluate", '{}', 400, "required"),
+    ("POST", "evaluate", '{"snapshot": "s-nope"}', 404, "unknown snapshot"),
+    ("POST", "models", '{"name": "toy", "adapter": "toy_adapter:ToyAdapter"}', 409, "already exists"),
+    ("POST", "models", '{"name": "x", "adapter": "no.such:Thing"}', 400, "cannot load adapter"),
+    ("POST", "models", '{"name": ""}', 400, "must not be empty"),
+    ("POST", "snapshots", '{"model": "toy", "parent": "s-nope"}', 404, "unknown snapshot"),
+    ("POST", "datasets/toy-data/count", '{"selection": {"tag": 5}}', 400, "non-empty string"),
+    ("POST", "datasets/toy-data/count", '{"nope": 1}', 400, "selection"),
+    ("POST", "executions/e-nope/rerun", '{"config": 5}', 400, "must be an object"),
+    ("POST", "executions/e-nope/rerun", '{"config": {"epochs": 2}}', 404, "unknown execution"),
+    ("POST", "filters", '{"name": "f1", "query": "{not json"}', 400, "not valid JSON"),
+    ("PUT", "train", "{}", 405, "method not allowed"),
+    ("GET", "nothing/here", None, 404, "unknown route"),
+])
+def test_bad_requests_get_json_errors(server, method, path, body, status, text):
+    refused(server.call(method, path, data=body), status, text)
+
+
+def test_evaluating_an_untrained_version_is_refused(server):
+    snap = ok(server.call("POST", "snapshots", json={"model": "toy", "dataset": "toy-data"}), 201)
+    refused(server.call("POST", "evaluate", json={"snapshot": snap["id"]}), 400, "train it before evaluating")
+    refused(server.call("POST", "executions/e-nope/rerun", data="[1]"), 400, "must be a JSON object")
+
+
+@pytest.mark.parametrize("ref", ["%00", "e-" + "x" * 3000, "%C3%A9%F0%9F%98%80", "%25", "%2e%2e", "e-%27%3B--"])
+def test_odd_ids_never_cause_a_500(server, ref):
+    for method, path in [("GET", f"executions/{ref}"), ("GET", f"executions/{ref}/metrics"),
+                         ("GET", f"executions/{ref}/logs"), ("POST", f"executions/{ref}/abort"),
+                         ("GET", f"models/{ref}"), ("GET", f"models/{ref}/defaults?dataset={ref}"),
+                         ("GET", f"services/{ref}"), ("GET", f"filters/{ref}"), ("GET", f"snapshots/{ref}"),
+                         ("GET", f"executions/{ref}/stream"), ("GET", f"executions?search={ref}")]:
+        resp = server.call(method, path, timeout=10)
+        assert resp.status_code < 500, (method, path, resp.status_code, resp.text[:300])
+        if resp.status_code >= 400:
+            refused(resp, resp.status_code)
