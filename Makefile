@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip $(QUIET)
 	$(PIP) install -q torch==2.14.1 torchvision==0.29.1 $(QUIET)
-	$(PIP) install -q -c constraints.txt -e '.[ml,lab,test]' $(QUIET)
+	$(PIP) install -q -c constraints.txt -e '.[ml,lab,dask,test]' $(QUIET)
 	# the prebuilt sidebar (mm_jupyter/labextension, committed) linked where JupyterLab looks
 	mkdir -p $(VENV)/share/jupyter/labextensions
 	rm -rf $(VENV)/share/jupyter/labextensions/mm-jupyter
