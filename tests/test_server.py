@@ -12,11 +12,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 import requests
 from server_util import SUPPORT, Server, start_server
+from test_executions import make_imagefolder
 
 TOY = "toy_adapter:ToyAdapter"
 ROUTES = [  # (method, path) of every route, with ids that need not exist
@@ -30,18 +30,6 @@ ROUTES = [  # (method, path) of every route, with ids that need not exist
     ("GET", "executions/e-x/logs"), ("GET", "executions/e-x/stream"), ("GET", "stream"), ("POST", "train"),
     ("POST", "evaluate"), ("GET", "artifacts/models"), ("GET", "no/such/route"),
 ]
-
-
-def make_imagefolder(root: Path, per_class: int = 2) -> Path:
-    from PIL import Image
-
-    for split in ("train", "val", "test"):
-        for name, color in (("red", (255, 0, 0)), ("blue", (0, 0, 255))):
-            folder = root / split / name
-            folder.mkdir(parents=True)
-            for i in range(per_class):
-                Image.new("RGB", (16, 16), color).save(folder / f"{i}.png")
-    return root
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from test_executions import make_imagefolder
 
 import mm_jupyter as mm
 from mm_jupyter import api
@@ -52,16 +52,6 @@ WRITER = textwrap.dedent("""
             run.flush()
             time.sleep(1.0 / hz)
 """)
-
-
-def make_imagefolder(root: Path, per_class: int = 2) -> Path:
-    for split in ("train", "val", "test"):
-        for name, color in (("red", (255, 0, 0)), ("blue", (0, 0, 255))):
-            folder = root / split / name
-            folder.mkdir(parents=True)
-            for i in range(per_class):
-                Image.new("RGB", (16, 16), color).save(folder / f"{i}.png")
-    return root
 
 
 @pytest.fixture(autouse=True)
