@@ -53,7 +53,7 @@ def register_model(name: str, adapter: str | None = None, *, labels: list[str] |
         raise Conflict(f"model name {name!r} already exists")
     defaults: dict = {}
     if adapter:
-        cls = load_adapter_class(adapter)
+        cls = _adapter_class(adapter)
         config = cls.check(config)
         defaults = cls.defaults()
     elif config is not None and not isinstance(config, dict):
@@ -62,6 +62,16 @@ def register_model(name: str, adapter: str | None = None, *, labels: list[str] |
         raise InvalidInput(f"labels must be a list of strings, got {labels!r}")
     return store.insert("models", {"name": name, "adapter": adapter or "", "labels": labels or [],
                                    "config": {**defaults, **(config or {})}, "description": description})
+
+
+def _adapter_class(adapter: Any) -> type:
+    """``load_adapter_class`` for user text: a relative or malformed module name is a clean error."""
+    if not isinstance(adapter, str):
+        raise InvalidInput(f"adapter must be 'module:Class', got {adapter!r}")
+    try:
+        return load_adapter_class(adapter)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"cannot load adapter {adapter!r}: {exc}") from None
 
 
 def models(store: Store | None = None) -> list[dict]:
@@ -119,6 +129,8 @@ def create_snapshot(model: str, name: str | None = None, *, config: dict | None 
     labels (the model's predefined, else the dataset's), and an optional parent to fine-tune from."""
     store = _store(store)
     mdl = store.get("models", model)
+    if config is not None and not isinstance(config, dict):
+        raise InvalidInput(f"config must be a mapping, got {type(config).__name__}")
     merged = dict(mdl["config"] or {})
     if mdl["adapter"]:
         cls = load_adapter_class(mdl["adapter"])
@@ -218,27 +230,33 @@ def _git_revision() -> str | None:
 
 
 def _submit(store: Store, kind: str, snapshot: dict, params: dict, service: dict | None,
-            idempotency_key: str | None, rerun_of: str | None = None) -> dict:
+            idempotency_key: str | None, rerun_of: str | None = None,
+            snapshot_fields: dict | None = None) -> dict:
+    """Queue an execution: service, queue-room check, row, snapshot updates and ``pending`` in one
+    transaction (a refused submit writes nothing), then dispatch."""
     model = store.get("models", snapshot["model_id"])
     _check_adapter(model, params.get("notebook"))
     if idempotency_key:
         same = store.find("executions", "idempotency_key = ?", [idempotency_key])
         if same:
             return same[0]
-    svc = ensure_service(store, model["id"], kind, service)
-    check_queue_room(store, svc)
-    row = {"kind": kind, "snapshot_id": snapshot["id"], "model_id": model["id"], "service": svc["name"],
+    row = {"kind": kind, "snapshot_id": snapshot["id"], "model_id": model["id"],
            "status": ex.CREATED, "progress": 0.0, "attempts": 0, "params": params,
            "idempotency_key": idempotency_key, "rerun_of": rerun_of,
            "name": f"{kind} {snapshot['name']}"}
     import sqlite3
 
     try:
-        exe = store.insert("executions", row)
+        with store.tx():
+            svc = ensure_service(store, model["id"], kind, service)
+            check_queue_room(store, svc)
+            exe = store.insert("executions", {**row, "service": svc["name"]})
+            if snapshot_fields:
+                store.update("snapshots", snapshot["id"], **snapshot_fields)
+            store.add_event(exe["id"], f"created on service {svc['name']}")
+            ex.transition(store, exe["id"], ex.PENDING)
     except sqlite3.IntegrityError:  # the same token submitted concurrently
         return store.find("executions", "idempotency_key = ?", [idempotency_key])[0]
-    store.add_event(exe["id"], f"created on service {svc['name']}")
-    ex.transition(store, exe["id"], ex.PENDING)
     dispatch(store)
     return store.get("executions", exe["id"])
 
@@ -252,10 +270,20 @@ def _base_params(snapshot: dict, model: dict, notebook: str | None) -> dict:
     params = {"snapshot_id": snapshot["id"], "model_id": model["id"], "adapter": model["adapter"],
               "dataset_id": snapshot["dataset_id"], "labels": snapshot["labels"], "config": snapshot["config"]}
     if notebook:
-        from .notebooks import template_for
-
-        params["notebook"] = str(template_for("train", notebook))
+        params["notebook"] = _user_notebook(notebook)
     return params
+
+
+def _user_notebook(notebook: Any) -> str:
+    """The absolute path of a user's own notebook (checked: exists, has a ``parameters`` cell)."""
+    from .notebooks import template_for
+
+    if not isinstance(notebook, str) or "\x00" in notebook or len(notebook) > 4096:
+        raise InvalidInput(f"notebook must be a path to an .ipynb file, got {str(notebook)[:200]!r}")
+    try:
+        return str(template_for("train", notebook))
+    except (OSError, ValueError) as exc:
+        raise InvalidInput(f"notebook {notebook[:200]!r} cannot be read: {exc.__class__.__name__}") from None
 
 
 def train(snapshot: str, *, service: dict | None = None, idempotency_key: str | None = None,
@@ -274,8 +302,8 @@ def train(snapshot: str, *, service: dict | None = None, idempotency_key: str | 
         if not parent["weights_uri"]:
             raise InvalidInput(f"parent snapshot {parent['id']} has no weights yet (train it first)")
         params["parent_weights"] = parent["weights_uri"]
-    store.update("snapshots", snap["id"], repro=reproducibility_record(store, snap, model))
-    exe = _submit(store, "train", snap, params, service, idempotency_key)
+    exe = _submit(store, "train", snap, params, service, idempotency_key,
+                  snapshot_fields={"repro": reproducibility_record(store, snap, model)})
     return wait_for(exe["id"], store=store) if wait else exe
 
 
@@ -316,6 +344,7 @@ def wait_for(execution_id: str, *, timeout: float | None = None, poll: float = 0
     """Block until the execution ends (``timeout`` seconds at most); returns its final row."""
     store = _store(store)
     deadline = None if timeout is None else time.monotonic() + timeout
+    kicked = time.monotonic()
     while True:
         exe = store.get("executions", execution_id)
         if on_update:
@@ -324,9 +353,11 @@ def wait_for(execution_id: str, *, timeout: float | None = None, poll: float = 0
             return exe
         if deadline and time.monotonic() > deadline:
             raise TimeoutError(f"execution {execution_id} still {exe['status']} after {timeout}s")
-        if exe["status"] == ex.IN_PROGRESS and exe["heartbeat_at"] and \
-                exe["heartbeat_at"] < now() - ex.heartbeat_stale_after():
-            ex.reconcile(store)
+        stale = exe["status"] == ex.IN_PROGRESS and exe["heartbeat_at"] and \
+            exe["heartbeat_at"] < now() - ex.heartbeat_stale_after()
+        if stale or (exe["status"] in ex.QUEUED and time.monotonic() - kicked > 5):
+            ex.reconcile(store)  # also starts what waits for a slot (a runner that came back, say)
+            kicked = time.monotonic()
         time.sleep(poll)
 
 

@@ -93,9 +93,12 @@ def parse_kv(pairs: list[str] | None) -> dict:
     return out
 
 
+SERVICE_KEYS = ("kernel_name", "concurrency", "max_instances", "queue_size", "execution_timeout", "on_reset",
+                "max_attempts", "drain_time", "runner", "gpus")
+
+
 def service_settings(args: argparse.Namespace) -> dict:
-    keys = ("kernel_name", "concurrency", "execution_timeout", "on_reset", "max_attempts", "drain_time")
-    return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    return {k: getattr(args, k) for k in SERVICE_KEYS if getattr(args, k, None) is not None}
 
 
 # --- commands -----------------------------------------------------------------------------------
@@ -299,15 +302,65 @@ def cmd_services(args: argparse.Namespace) -> int:
     from . import api, services
 
     store = api.connect()
+    if args.action != "list" and not args.name:
+        raise InvalidInput(f"mm services {args.action} needs a service NAME")
     if args.action in ("pause", "resume"):
-        if not args.name:
-            raise InvalidInput(f"mm services {args.action} needs a service NAME")
         row = services.set_paused(store, args.name, args.action == "pause")
         emit(args, row, f"{row['name']} {'paused' if row['paused'] else 'running'}")
         return 0
-    rows = store.find("services", order="name")
-    emit(args, rows, table(rows, ("name", "kind", "kernel_name", "concurrency", "execution_timeout", "on_reset",
-                                  "max_attempts", "paused")))
+    if args.action == "stop":
+        row = services.stop(store, args.name, drain_time=args.drain_time, wait=not args.no_wait)
+        emit(args, row, f"{row['name']} stopped (paused; mm services resume {row['name']} to start it again)")
+        return 0
+    if args.action == "set":
+        settings = service_settings(args)
+        if not settings:
+            raise InvalidInput("mm services set needs at least one setting (--concurrency, --runner, ...)")
+        row = services.configure(store, args.name, settings)
+        emit(args, row, f"{row['name']} updated")
+        return 0
+    rows = store.find("services", "name = ?", [store.get("services", args.name)["name"]]) if args.name \
+        else store.find("services", order="name")
+    for row in rows:
+        level, reason = services.health(store, row)
+        row["health"] = f"{level}: {reason}" if reason else level
+    emit(args, rows, table(rows, ("name", "runner", "gpus", "kernel_name", "concurrency", "max_instances",
+                                  "queue_size", "on_reset", "max_attempts", "paused", "health")))
+    return 0
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    """``mm cluster up``: a Dask LocalCluster on this machine, until interrupted."""
+    import signal
+
+    from .runners.dask import local_cluster, runner_address
+
+    if args.workers < 1 or not 0 <= args.gpu_workers <= args.workers or args.threads < 1:
+        raise InvalidInput("--workers and --threads must be >= 1 and --gpu-workers between 0 and --workers")
+    if not 0 <= args.port <= 65535:
+        raise InvalidInput(f"--port must be 0 to 65535, got {args.port}")
+    try:
+        cluster = local_cluster(args.workers, threads_per_worker=args.threads, gpu_workers=args.gpu_workers,
+                                gpus_per_worker=args.gpus_per_worker, host=args.host, port=args.port)
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise InvalidInput(f"cannot start the Dask cluster: {exc}") from None
+    address = runner_address(cluster)
+    print(address, flush=True)
+    print(f"Dask LocalCluster: {args.workers} worker processes ({args.gpu_workers} declaring GPU="
+          f"{args.gpus_per_worker}) x {args.threads} thread(s). Use it with: mm services set NAME --runner "
+          f"{address}  (or mm train ... --runner {address}). Ctrl-C stops it.", file=sys.stderr, flush=True)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        cluster.close()
     return 0
 
 
@@ -335,13 +388,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # --- parser -------------------------------------------------------------------------------------
 
 
-def _add_service_flags(p: argparse.ArgumentParser) -> None:
+def _add_settings_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kernel", dest="kernel_name", help="kernel name (the service's machine type)")
-    p.add_argument("--concurrency", type=int)
+    p.add_argument("--concurrency", type=int, help="executions at once per instance")
+    p.add_argument("--max-instances", type=int, dest="max_instances", help="instances (slots = concurrency x this)")
+    p.add_argument("--queue-size", type=int, dest="queue_size", help="pending executions at most (1000)")
     p.add_argument("--execution-timeout", type=float, dest="execution_timeout")
     p.add_argument("--drain-time", type=float, dest="drain_time")
     p.add_argument("--on-reset", choices=("fail", "rerun"), dest="on_reset")
     p.add_argument("--max-attempts", type=int, dest="max_attempts")
+    p.add_argument("--runner", help="local (default) or dask://host:port (a Dask scheduler)")
+    p.add_argument("--gpus", type=int, help="GPUs per execution, asked of Dask workers as resources={'GPU': n}")
+
+
+def _add_service_flags(p: argparse.ArgumentParser) -> None:
+    _add_settings_flags(p)
     p.add_argument("--idempotency-key", help="a token: submitting it twice starts one execution")
     p.add_argument("--notebook", help="run your own notebook (same parameters cell) instead of the template")
     p.add_argument("--wait", action="store_true", help="block with a progress bar; exit 1 unless success")
@@ -429,9 +490,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("metrics", cmd_metrics, "an execution's metrics")
     p.add_argument("id")
     p.add_argument("--name")
-    p = add("services", cmd_services, "list, pause or resume services")
-    p.add_argument("action", nargs="?", choices=("list", "pause", "resume"), default="list")
+    p = add("services", cmd_services, "list services (with health), pause, resume, stop (drain) or set them")
+    p.add_argument("action", nargs="?", choices=("list", "pause", "resume", "stop", "set"), default="list")
     p.add_argument("name", nargs="?")
+    _add_settings_flags(p)
+    p.add_argument("--no-wait", action="store_true", help="stop: return at once; the drain ends on its own")
+    p = add("cluster", cmd_cluster, "start a Dask LocalCluster to run services on (mm cluster up)", json_flag=False)
+    p.add_argument("action", choices=("up",))
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1, help="threads (executions at once) per worker")
+    p.add_argument("--gpu-workers", type=int, default=0, help="how many of the workers declare GPUs")
+    p.add_argument("--gpus-per-worker", type=int, default=1)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8786, help="scheduler port (0: any free port)")
     p = add("filters", cmd_filters, "list or add saved filters")
     p.add_argument("action", nargs="?", choices=("list", "add"), default="list")
     p.add_argument("name", nargs="?")

@@ -42,6 +42,7 @@ SIDECAR = "metadata.jsonl"
 SELECTION_KEYS = ("tag", "dir", "filter", "query")
 TAG_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 BAD_NAME_CHARS = re.compile(r"[\x00-\x1f\x7f/\\]")
+BAD_PATH_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 INSERT_BATCH = 1000
 COORD_TOLERANCE = 1e-3
 
@@ -78,10 +79,7 @@ def register_dataset(store: Store, path: str | os.PathLike, name: str | None = N
     (class names in index order) renames YOLO classes, maps COCO categories and image-folder
     classes by name. Everything is written in one transaction: on any error nothing is left.
     """
-    src = Path(path).expanduser()
-    if not src.exists():
-        raise InvalidInput(f"dataset path '{src}' does not exist")
-    src = src.resolve()
+    src = _dataset_path(path)
     name = _dataset_name(name, src)
     if store.find("datasets", "name = ?", [name]):
         raise InvalidInput(f"dataset name {name!r} already exists")
@@ -96,6 +94,26 @@ def register_dataset(store: Store, path: str | os.PathLike, name: str | None = N
             raise InvalidInput(f"dataset name {name!r} already exists") from None
         _insert_items(store, row["id"], scan.records)
     return get_dataset(store, row["id"])
+
+
+def _dataset_path(path: Any) -> Path:
+    """The resolved, existing dataset path (one-line errors for empty, NUL, control characters,
+    over-long or missing paths)."""
+    if not isinstance(path, str | os.PathLike):
+        raise InvalidInput(f"dataset path must be a path, got {type(path).__name__}")
+    text = os.fspath(path)
+    if isinstance(text, bytes) or not text.strip():
+        raise InvalidInput(f"dataset path must be a non-empty path, got {text!r}")
+    if BAD_PATH_CHARS.search(text):
+        raise InvalidInput(f"dataset path {text[:200]!r} contains control characters")
+    try:
+        src = Path(text).expanduser()
+        if not src.exists():
+            raise InvalidInput(f"dataset path {text[:200]!r} does not exist")
+        return src.resolve()
+    except (OSError, ValueError, RuntimeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise InvalidInput(f"dataset path {text[:200]!r} cannot be used: {reason}") from None
 
 
 def _dataset_name(name: str | None, src: Path) -> str:

@@ -37,11 +37,12 @@ def heartbeat_stale_after() -> float:
 
 
 def transition(store: Store, execution_id: str, to: str, *, message: str | None = None,
-               **fields) -> bool:
+               attempt: int | None = None, **fields) -> bool:
     """Move an execution to ``to`` if its current status allows it; returns whether it moved.
 
     The check and the write are one conditional UPDATE, so two processes racing (an abort and a
-    runner finishing, say) can never both win.
+    runner finishing, say) can never both win. With ``attempt``, it only moves while the execution is
+    still on that attempt: a late verdict about an old attempt never touches its retry.
     """
     allowed_from = [s for s, targets in TRANSITIONS.items() if to in targets]
     fields = {"status": to, **fields}
@@ -51,10 +52,11 @@ def transition(store: Store, execution_id: str, to: str, *, message: str | None 
         fields.setdefault("queued_at", now())
     sets = ", ".join(f"{k} = ?" for k in fields)
     marks = ", ".join("?" * len(allowed_from))
+    guard, extra = ("", []) if attempt is None else (" AND attempts = ?", [attempt])
     with store.tx():
         cur = store.conn.execute(
-            f"UPDATE executions SET {sets} WHERE id = ? AND status IN ({marks})",
-            [*fields.values(), execution_id, *allowed_from],
+            f"UPDATE executions SET {sets} WHERE id = ? AND status IN ({marks}){guard}",
+            [*fields.values(), execution_id, *allowed_from, *extra],
         )
         moved = cur.rowcount == 1
         if moved:
@@ -67,8 +69,9 @@ def service_of(store: Store, execution: dict) -> dict:
     return store.get("services", execution["service"])
 
 
-def on_exception(store: Store, execution_id: str, error: str) -> str:
-    """An exception (or timeout) in the notebook: retry while attempts allow, else ``failed``."""
+def on_exception(store: Store, execution_id: str, error: str, attempt: int | None = None) -> str:
+    """An exception (or timeout) in the notebook: retry while attempts allow, else ``failed``.
+    Returns the status it moved to, or the current one when another verdict came first."""
     exe = store.get("executions", execution_id)
     svc = service_of(store, exe)
     if exe["attempts"] < svc["max_attempts"]:
@@ -77,12 +80,14 @@ def on_exception(store: Store, execution_id: str, error: str) -> str:
     else:
         to = FAILED
         message = error
-    transition(store, execution_id, to, error=error, message=message, runner_pid=None, kernel_pid=None)
-    return to
+    moved = transition(store, execution_id, to, error=error, message=message, runner_pid=None,
+                       kernel_pid=None, attempt=attempt)
+    return to if moved else store.get("executions", execution_id)["status"]
 
 
-def on_reset(store: Store, execution_id: str, reason: str) -> str:
-    """The kernel, runner or worker died: the service's on_reset decides (``rerun`` or ``aborted``)."""
+def on_reset(store: Store, execution_id: str, reason: str, attempt: int | None = None) -> str:
+    """The kernel, runner or worker died: the service's on_reset decides (``rerun`` or ``aborted``).
+    Returns the status it moved to, or the current one when another verdict came first."""
     exe = store.get("executions", execution_id)
     svc = service_of(store, exe)
     if svc["on_reset"] == "rerun" and exe["attempts"] < svc["max_attempts"]:
@@ -90,8 +95,9 @@ def on_reset(store: Store, execution_id: str, reason: str) -> str:
     else:
         to = ABORTED
         message = reason if svc["on_reset"] == "fail" else f"{reason}; no attempts left"
-    transition(store, execution_id, to, error=reason, message=message, runner_pid=None, kernel_pid=None)
-    return to
+    moved = transition(store, execution_id, to, error=reason, message=message, runner_pid=None,
+                       kernel_pid=None, attempt=attempt)
+    return to if moved else store.get("executions", execution_id)["status"]
 
 
 # --- process liveness -------------------------------------------------------------------------
@@ -115,27 +121,63 @@ def pid_alive(pid: int | None, must_contain: str = "") -> bool:
 RUNNER_MARK = "mm_jupyter.runners.local"
 
 
+def dask_start_timeout() -> float:
+    """Seconds a Dask-submitted attempt may wait for a worker before it counts as lost."""
+    return float(os.environ.get("MM_DASK_START_TIMEOUT", "600"))
+
+
+def lost_reason(exe: dict, host: str, at: float) -> str | None:
+    """Why an in-progress execution counts as lost (its runner is gone, its heartbeat is stale), or None."""
+    offline = bool((exe["params"] or {}).get("offline"))
+    marker = "" if offline else RUNNER_MARK
+    if exe["host"] == host and exe["runner_pid"] and not pid_alive(exe["runner_pid"], marker):
+        return "runner process is gone"
+    if offline:
+        return None
+    beat = exe["heartbeat_at"] or exe["started_at"] or 0
+    waiting_for_worker = (exe.get("runner") or "local").startswith("dask://") and not exe["runner_pid"]
+    if waiting_for_worker:
+        if beat < at - max(dask_start_timeout(), heartbeat_stale_after()):
+            return f"no Dask worker started it within {at - beat:.0f}s"
+        return None
+    if beat < at - heartbeat_stale_after():
+        return f"heartbeat stale for {at - beat:.0f}s (runner, kernel or server died)"
+    return None
+
+
 def reconcile(store: Store) -> list[str]:
     """Find in-progress executions whose runner is gone or whose heartbeat is stale; apply on_reset.
+    Also ends the runs of services whose drain time ran out, then starts what waits for a free slot.
 
-    Called at the start of every ``mm`` process and before each dispatch, so no execution stays
-    ``in-progress`` forever after a crash of the server, the runner or the machine.
+    Called at the start of every ``mm`` process (and by the server now and then), so no execution
+    stays ``in-progress`` forever after a crash of the server, the runner, a worker or the machine,
+    and none stays queued because the process that would have started it died.
     """
+    from . import runners
+
     host = socket.gethostname()
-    stale = now() - heartbeat_stale_after()
+    at = now()
     handled = []
     for exe in store.find("executions", "status = ?", [IN_PROGRESS]):
-        offline = bool((exe["params"] or {}).get("offline"))
-        marker = "" if offline else RUNNER_MARK
-        lost_here = exe["host"] == host and exe["runner_pid"] and not pid_alive(exe["runner_pid"], marker)
-        beat = exe["heartbeat_at"] or exe["started_at"] or 0
-        if lost_here or (beat < stale and not offline):
-            reason = "runner process is gone" if lost_here else \
-                f"heartbeat stale for {now() - beat:.0f}s (runner, kernel or server died)"
-            on_reset(store, exe["id"], reason)
-            kill_execution_processes(exe)
+        reason = lost_reason(exe, host, at)
+        if reason and on_reset(store, exe["id"], reason, attempt=exe["attempts"]) in (RERUN, ABORTED):
+            runners.stop(store, exe)
             handled.append(exe["id"])
+    from .services import dispatch, finish_drains
+
+    handled += finish_drains(store)
+    if queued_count(store):
+        dispatch(store)
     return handled
+
+
+def queued_count(store: Store) -> int:
+    """Executions waiting for a slot on an unpaused service (cheap: the status index)."""
+    marks = ", ".join("?" * len(QUEUED))
+    return store.conn.execute(
+        f"SELECT count(*) FROM executions e JOIN services s ON s.name = e.service "
+        f"WHERE e.status IN ({marks}) AND s.paused = 0", list(QUEUED),
+    ).fetchone()[0]
 
 
 # --- stopping processes -----------------------------------------------------------------------
@@ -193,7 +235,9 @@ def abort(store: Store, execution_id: str) -> dict:
         raise Conflict(f"execution {exe['id']} already ended ({exe['status']}): nothing to abort")
     store.update("executions", exe["id"], abort_requested=1)
     if exe["status"] == IN_PROGRESS:
-        kill_execution_processes(exe)
+        from . import runners
+
+        runners.stop(store, exe)
     transition(store, exe["id"], TERMINATED, message="aborted by user", error="aborted by user",
                runner_pid=None, kernel_pid=None)
     from .services import dispatch
@@ -207,7 +251,7 @@ def remove(store: Store, execution_id: str) -> None:
     exe = store.get("executions", execution_id)
     if exe["status"] not in FINISHED:
         raise Conflict(f"execution {exe['id']} is {exe['status']}: abort it before removing it")
-    folder = store.execution_dir(exe)
+    folder = store.inside_artifacts(store.execution_dir(exe))
     with store.tx():
         for table in ("metrics", "events"):
             store.conn.execute(f"DELETE FROM {table} WHERE execution_id = ?", [exe["id"]])

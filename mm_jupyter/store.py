@@ -20,7 +20,7 @@ from sqlite_utils import Database
 
 from .errors import NotFound, StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 JSON_COLUMNS = {
     "models": ("labels", "config"),
     "snapshots": ("config", "labels", "filters", "repro"),
@@ -123,7 +123,16 @@ def _migrate_2(db: Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[Database], None]] = [_migrate_1, _migrate_2]
+def _migrate_3(db: Database) -> None:
+    """v3: scale-out: which runner/worker runs an attempt, GPU services, service drains, store identity."""
+    db.execute("ALTER TABLE executions ADD COLUMN runner TEXT")
+    db.execute("ALTER TABLE executions ADD COLUMN worker TEXT")
+    db.execute("ALTER TABLE services ADD COLUMN gpus INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE services ADD COLUMN draining_until REAL")
+    db["meta"].insert({"key": "store_id", "value": uuid.uuid4().hex}, pk="key", ignore=True)
+
+
+MIGRATIONS: list[Callable[[Database], None]] = [_migrate_1, _migrate_2, _migrate_3]
 
 
 # --- the store ----------------------------------------------------------------------------------
@@ -305,7 +314,10 @@ class Store:
 
     def inside_artifacts(self, path: str | os.PathLike) -> Path:
         """Resolve ``path`` and refuse anything outside the artifact root."""
-        resolved = (self.artifacts / path).resolve()
+        try:
+            resolved = (self.artifacts / path).resolve()
+        except (OSError, ValueError, TypeError) as exc:  # a NUL byte, a name too long, not a path
+            raise StoreError(f"path {str(path)[:200]!r} is not a valid artifact path: {exc}") from None
         root = self.artifacts.resolve()
         if resolved != root and root not in resolved.parents:
             raise StoreError(f"path {str(path)!r} is outside the artifact root")

@@ -133,7 +133,7 @@ class ExecutionsTable(anywidget.AnyWidget):
             self._kernels = (time.monotonic(), kernels)
         marks = ", ".join("?" * len(names))
         services = {s["name"]: s for s in self.store.query(f"SELECT * FROM services WHERE name IN ({marks})", names)}
-        state = {n: health(self.store, services[n], kernels) if n in services else ("ok", "") for n in names}
+        state = {n: health(self.store, services[n], kernels, wait=False) if n in services else ("ok", "") for n in names}
         return [state.get(r["service"], ("ok", "")) for r in rows]
 
     @staticmethod
