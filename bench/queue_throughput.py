@@ -2,9 +2,12 @@
 through the local runner (service concurrency 2) and through a Dask LocalCluster (2 worker
 processes, service concurrency 2), against the same notebooks run with papermill directly in a
 loop, one after another (the reference, measured in the same run). Prints executions per minute
-and the per-execution overhead, as ratios to the reference.
+and the per-execution overhead, as ratios to the reference. With concurrency 2 on a 2-core machine
+each run shares the cores, so the overhead of the runner itself is measured apart, on a few
+executions with concurrency 1.
 
-    .venv/bin/python bench/queue_throughput.py [--executions 200] [--reference-executions N] [--skip-dask]
+    .venv/bin/python bench/queue_throughput.py [--executions 200] [--reference-executions N] [--serial-executions 30]
+                                               [--skip-dask]
 """
 
 from __future__ import annotations
@@ -82,7 +85,8 @@ def through_queue(store, snap: str, n: int, settings: dict) -> tuple[float, list
     import mm_jupyter as mm
     from mm_jupyter import services
 
-    first = mm.evaluate(snap, service={**settings, "queue_size": max(1000, n)})
+    first = mm.evaluate(snap, service={"concurrency": 1, "max_instances": 1, "runner": "local", **settings,
+                                       "queue_size": max(1000, n)})
     mm.wait_for(first["id"])
     services.set_paused(store, first["service"], True)
     ids = [mm.evaluate(snap)["id"] for _ in range(n)]
@@ -110,6 +114,9 @@ def main() -> None:
                         help="how many to run in the papermill loop (default: as many; its rate is per execution, "
                              "so fewer give the same reference sooner)")
     parser.add_argument("--skip-dask", action="store_true")
+    parser.add_argument("--serial-executions", type=int, default=30,
+                        help="also run this many through the local runner with concurrency 1: the per-execution "
+                             "overhead without two runs sharing the cores (0: skip)")
     args = parser.parse_args()
     n = args.executions
     n_ref = args.reference_executions or n
@@ -117,6 +124,7 @@ def main() -> None:
     store, snap = setup(home)
     ref_wall, ref_runs = papermill_loop(store, snap, n_ref)
     ref_wall *= n / n_ref  # the loop's wall time for n, one after another
+    serial = through_queue(store, snap, args.serial_executions, {"concurrency": 1}) if args.serial_executions else None
     local = through_queue(store, snap, n, {"concurrency": 2})
     dask = None
     if not args.skip_dask:
@@ -132,6 +140,9 @@ def main() -> None:
     print(f"{n} evaluate executions of a toy model (4 test images) on {cores} cores, load average "
           f"{os.getloadavg()[0]:.1f}; reference: papermill.execute_notebook in a loop ({n_ref} runs), "
           f"{60 * n / ref_wall:.1f} executions/min, {statistics.mean(ref_runs):.2f} s each")
+    if serial:
+        report("local runner, concurrency 1", args.serial_executions, *serial, ref_wall * args.serial_executions / n,
+               ref_runs)
     report("local runner, concurrency 2", n, *local, ref_wall, ref_runs)
     if dask:
         report("Dask LocalCluster, 2 workers", n, *dask, ref_wall, ref_runs)

@@ -16,7 +16,8 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "Store": "store", "connect": "api", "register_model": "api", "models": "api",
-    "create_snapshot": "api", "snapshots": "api", "clone_snapshot": "api", "train": "api",
+    "create_snapshot": "api", "update_snapshot": "api", "snapshots": "api", "clone_snapshot": "api",
+    "train": "api",
     "evaluate": "api", "wait_for": "api", "rerun": "api", "abort": "api", "remove": "api",
     "list_executions": "api", "get_metrics": "api", "logs": "api", "start_run": "api", "log_metric": "api",
     "register_dataset": "datasets", "list_datasets": "datasets", "select_items": "datasets",

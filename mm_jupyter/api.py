@@ -17,7 +17,7 @@ from . import executions as ex
 from .adapter import RunContext, get_active_run, load_adapter_class, set_active_run
 from .errors import Conflict, InvalidInput
 from .services import check_queue_room, dispatch, ensure_service
-from .store import Store, now
+from .store import Store, contains_pattern, now
 
 _STORES: dict[str, Store] = {}
 SELECTION_ROLES = ("train", "validation", "test")
@@ -121,6 +121,15 @@ def _selections(store: Store, dataset_id: str, given: dict[str, Any]) -> dict:
     return out
 
 
+def _check_labels(labels: Any) -> list[str]:
+    """Class names in index order; an empty list means "the model's predefined, else the dataset's"."""
+    if not isinstance(labels, list) or not all(isinstance(x, str) and x for x in labels):
+        raise InvalidInput(f"labels must be a list of non-empty strings, got {labels!r}"[:300])
+    if len(set(labels)) != len(labels):
+        raise InvalidInput(f"labels contain duplicates: {labels!r}"[:300])
+    return labels
+
+
 def create_snapshot(model: str, name: str | None = None, *, config: dict | None = None,
                     dataset: str | None = None, train: Any = None, validation: Any = None,
                     test: Any = None, labels: list[str] | None = None, parent: str | None = None,
@@ -150,6 +159,8 @@ def create_snapshot(model: str, name: str | None = None, *, config: dict | None 
 
         ds = get_dataset(store, dataset)
         filters = _selections(store, ds["id"], {"train": train, "validation": validation, "test": test})
+    if labels is not None:
+        _check_labels(labels)
     labels = labels or mdl["labels"] or (ds["labels"] if ds else [])
     count = store.conn.execute("SELECT count(*) FROM snapshots WHERE model_id = ?", [mdl["id"]]).fetchone()[0]
     return store.insert("snapshots", {
@@ -157,6 +168,50 @@ def create_snapshot(model: str, name: str | None = None, *, config: dict | None 
         "config": merged, "dataset_id": ds["id"] if ds else None, "filters": filters, "labels": labels,
         "parent_id": parent_row["id"] if parent_row else None, "repro": {},
     })
+
+
+def update_snapshot(snapshot: str, *, config: dict | None = None, dataset: str | None = None,
+                    train: Any = None, validation: Any = None, test: Any = None,
+                    labels: list[str] | None = None, store: Store | None = None) -> dict:
+    """Edit a snapshot that was never trained (status ``created``, nothing queued for it): config
+    edits (checked against the adapter), dataset, subset selections (the current ones where not
+    given), labels. A trained snapshot stays as it was: clone it instead (``mm rerun --config``)."""
+    store = _store(store)
+    snap = store.get("snapshots", snapshot)
+    model = store.get("models", snap["model_id"])
+    if config is not None and not isinstance(config, dict):
+        raise InvalidInput(f"config must be a mapping, got {type(config).__name__}")
+    merged = {**(snap["config"] or {}), **(config or {})}
+    if model["adapter"]:
+        merged = load_adapter_class(model["adapter"]).check(merged)
+    fields: dict[str, Any] = {"config": merged}
+    dataset_id = snap["dataset_id"]
+    if dataset is not None:
+        from .datasets import get_dataset
+
+        dataset_id = fields["dataset_id"] = get_dataset(store, dataset)["id"]
+    if dataset_id:
+        current = snap["filters"] or {}
+        given = {"train": train, "validation": validation, "test": test}
+        fields["filters"] = _selections(store, dataset_id, {r: given[r] if given[r] is not None else current.get(r)
+                                                            for r in SELECTION_ROLES})
+    elif any(v is not None for v in (train, validation, test)):
+        raise InvalidInput(f"snapshot {snap['id']} has no dataset: give one with the subsets")
+    if labels:
+        fields["labels"] = _check_labels(labels)
+    encoded = store._encode("snapshots", fields)
+    sets = ", ".join(f"{k} = ?" for k in encoded)
+    values = list(encoded.values())
+    marks = ", ".join("?" * len(ex.FINISHED))
+    with store.tx():
+        changed = store.conn.execute(
+            f"UPDATE snapshots SET {sets} WHERE id = ? AND status = 'created' AND NOT EXISTS ("
+            f"SELECT 1 FROM executions WHERE snapshot_id = snapshots.id AND kind = 'train' "
+            f"AND status NOT IN ({marks}))", [*values, snap["id"], *ex.FINISHED]).rowcount
+    if not changed:
+        raise Conflict(f"snapshot {snap['id']} is {store.get('snapshots', snap['id'])['status']} or has a training "
+                       "queued: only a never-trained snapshot can be edited (clone it for new settings)")
+    return store.get("snapshots", snap["id"])
 
 
 def snapshots(model: str | None = None, store: Store | None = None) -> list[dict]:
@@ -405,8 +460,9 @@ def list_executions(*, kind: str | None = None, status: str | None = None, searc
         where.append("e.status = ?")
         params.append(status)
     if search:
-        like = f"%{search}%"
-        where.append("(m.name LIKE ? OR e.model_id LIKE ? OR e.id LIKE ? OR e.name LIKE ?)")
+        like = contains_pattern(search)
+        where.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in ("m.name", "e.model_id", "e.id", "e.name"))
+                     + ")")
         params += [like, like, like, like]
     sql = ("SELECT e.*, m.name AS model_name FROM executions e LEFT JOIN models m ON m.id = e.model_id"
            + (" WHERE " + " AND ".join(where) if where else "")
@@ -476,19 +532,41 @@ class OfflineRun(RunContext):
             self.step += 1
 
     def flush(self) -> None:
+        """Store the buffered points and beat; raises ``RunEnded`` once the run was ended elsewhere
+        (``mm abort``, the sidebar's Abort): the loop should stop, and ``with mm.start_run(...)`` does."""
         super().flush()
-        self.store.conn.execute("UPDATE executions SET heartbeat_at = ? WHERE id = ?", [now(), self.execution_id])
+        beat = self.store.conn.execute("UPDATE executions SET heartbeat_at = ? WHERE id = ? AND status = ?",
+                                       [now(), self.execution_id, ex.IN_PROGRESS])
+        if beat.rowcount == 0:
+            status = self.store.get("executions", self.execution_id)["status"]
+            raise RunEnded(f"execution {self.execution_id} is {status}: stop logging to it")
 
     def end(self, error: str | None = None) -> None:
-        self.close()
+        try:
+            self.close()
+        except RunEnded:
+            self._release()
+            return
         to = ex.FAILED if error else ex.SUCCESS
         ex.transition(self.store, self.execution_id, to, error=error, progress=100.0 if not error else None)
+
+    def _release(self) -> None:
+        if get_active_run() is self:
+            set_active_run(None)
 
     def __enter__(self) -> OfflineRun:
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is not None and issubclass(exc_type, RunEnded):
+            self._release()
+            return True  # aborted from outside: the with-block ends quietly, the status stays as set
         self.end(f"{exc_type.__name__}: {exc}" if exc_type else None)
+        return False
+
+
+class RunEnded(Conflict):
+    """The offline run was ended from outside (aborted) while its loop still logs."""
 
 
 def log_metric(name: str, value: float, step: int | None = None, epoch: int | None = None) -> None:

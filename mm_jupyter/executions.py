@@ -66,7 +66,14 @@ def transition(store: Store, execution_id: str, to: str, *, message: str | None 
 
 
 def service_of(store: Store, execution: dict) -> dict:
-    return store.get("services", execution["service"])
+    """The execution's service; one removed meanwhile counts as the defaults (``on_reset`` fail), so a
+    lost run is still ended instead of blocking reconciliation."""
+    rows = store.find("services", "name = ?", [execution["service"]]) if execution["service"] else []
+    if rows:
+        return rows[0]
+    from .services import DEFAULTS
+
+    return {**DEFAULTS, "name": execution["service"]}
 
 
 def on_exception(store: Store, execution_id: str, error: str, attempt: int | None = None) -> str:

@@ -46,6 +46,11 @@ def now() -> float:
     return time.time()
 
 
+def contains_pattern(text: str) -> str:
+    """A ``LIKE ? ESCAPE '\\'`` pattern matching ``text`` anywhere, its ``%``/``_`` taken literally."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 # --- migrations ---------------------------------------------------------------------------------
 
 

@@ -133,6 +133,26 @@ time.sleep(600)
 """
 
 
+def test_real_yolo_training_and_evaluation_on_the_gpu_worker(store, tmp_path, cluster):
+    """The demo's path on Dask: ultralytics trains and our COCO evaluation runs on the worker that
+    declares a GPU (a label here: the CPU does the work), metrics and weights land in the store."""
+    from mm_jupyter.datasets import register_dataset
+    from mm_jupyter.shapes import generate_shapes
+
+    data = generate_shapes(tmp_path / "shapes", flavour="detect", n_train=16, n_val=8, n_test=8, size=96)
+    register_dataset(store, data, name="shapes")
+    mm.register_model("det", "yolo")
+    snap = mm.create_snapshot("det", config={"epochs": 2, "batch": 8}, dataset="shapes")
+    trained = mm.wait_for(mm.train(snap["id"], service=on_dask(cluster, gpus=1))["id"], timeout=300)
+    assert trained["status"] == "success", trained["error"]
+    assert trained["worker"] == gpu_worker(cluster[1])
+    assert [p["epoch"] for p in mm.get_metrics(trained["id"]) if p["name"] == "mAP50-95"] == [1, 2]
+    assert (Path(store.get("snapshots", snap["id"])["weights_uri"]) / "model.pt").is_file()
+    ev = mm.wait_for(mm.evaluate(snap["id"], service=on_dask(cluster, gpus=1))["id"], timeout=300)
+    assert ev["status"] == "success", ev["error"]
+    assert ev["worker"] == gpu_worker(cluster[1]) and "mAP50-95" in {m["name"] for m in mm.get_metrics(ev["id"])}
+
+
 def test_runner_ends_itself_when_the_worker_running_it_dies(store, toy, monkeypatch):  # noqa: F811
     """The backstop when Dask cannot re-run the task elsewhere: the runner sees its worker (parent)
     process die, kills its kernel and applies on_reset to its attempt."""

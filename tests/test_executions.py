@@ -191,6 +191,21 @@ def test_stale_heartbeat_from_another_host_is_reconciled_at_start(store, toy, ho
     assert after["status"] == "aborted" and "heartbeat stale" in after["error"]
 
 
+def test_lost_run_of_a_removed_service_is_still_reconciled(store, toy):
+    """A service row gone (removed by hand, a partial restore) must not block reconciling the others."""
+    snap = store.get("snapshots", toy())
+    mm.train(snap["id"], wait=True)  # creates the service
+    stale = {"kind": "train", "snapshot_id": snap["id"], "model_id": snap["model_id"], "status": "in-progress",
+             "progress": 10.0, "attempts": 1, "started_at": time.time() - 600, "heartbeat_at": time.time() - 300,
+             "host": "another-host", "runner_pid": 1, "params": {}}
+    orphan = store.insert("executions", {**stale, "service": "mgmt-train-removed"})
+    normal = store.insert("executions", {**stale, "service": f"mgmt-train-{snap['model_id']}"})
+    assert sorted(ex.reconcile(store)) == sorted([orphan["id"], normal["id"]])
+    for row in (orphan, normal):
+        after = store.get("executions", row["id"])
+        assert after["status"] == "aborted" and "heartbeat stale" in after["error"]
+
+
 def test_idempotency_key_starts_one_execution(store, toy):
     snap = toy(epochs=1)
     a = mm.train(snap, idempotency_key="click-1")
@@ -282,6 +297,26 @@ def test_offline_run_logs_from_own_loop(store):
         mm.train(snap["id"])
 
 
+def test_aborted_offline_run_stops_its_loop(store):
+    mm.register_model("mine")
+    snap = mm.create_snapshot("mine", config={"lr": 0.1})
+    logged = 0
+    with mm.start_run(snap["id"]) as run:
+        for step in range(100_000):
+            if step == 10:
+                run.flush()
+                mm.abort(run.execution_id)
+            mm.log_metric("loss", 1.0, step=step)
+            if step % 50 == 0:
+                run.flush()  # as the batch size or the flush interval would
+            logged += 1
+    assert 10 <= logged <= 51, "the next flush after the abort ends the loop"
+    exe = store.get("executions", run.execution_id)
+    assert exe["status"] == "terminated" and exe["error"] == "aborted by user"
+    with pytest.raises(InvalidInput, match="no active run"):
+        mm.log_metric("loss", 1.0)
+
+
 def test_reconcile_ignores_live_runs(store, toy):
     exe = mm.train(toy(epochs=20, sleep=0.5))
     _wait_for(lambda: store.get("executions", exe["id"])["kernel_pid"])
@@ -346,3 +381,30 @@ def test_evaluate_with_slices_by_crossed_fields(store, toy):
     assert set(res["slices"]) == {"dir=test/blue", "dir=test/red", "tag=test&dir=test/blue", "tag=test&dir=test/red"}
     assert res["slices"]["dir=test/blue"]["accuracy"] == 1.0 and res["slices"]["dir=test/blue"]["n"] == 2
     assert len(res["items"]) == 4 and all(r["correct"] for r in res["items"])
+
+
+def test_list_search_takes_wildcards_literally(store, toy):
+    snap = store.get("snapshots", toy())
+    mm.train(snap["id"], wait=True)
+    assert len(mm.list_executions(search="toy")) == 1
+    assert mm.list_executions(search="%") == [] and mm.list_executions(search="_") == []
+
+
+def test_update_snapshot_edits_only_a_never_trained_version(store, toy):
+    snap = toy(epochs=2)
+    edited = mm.update_snapshot(snap, config={"epochs": 1}, train={"tag": "validation"})
+    assert edited["config"]["epochs"] == 1 and edited["filters"]["train"] == {"tag": "validation"}
+    assert edited["filters"]["test"] == {"tag": "test"}, "roles not given keep their selection"
+    before = store.get("snapshots", snap)
+    for kwargs, error in [({"config": {"epochs": "many"}}, InvalidInput), ({"train": '{"$bogus": 1}'}, InvalidInput),
+                          ({"dataset": "no-such-data"}, NotFound), ({"labels": "a,b"}, InvalidInput)]:
+        with pytest.raises(error):
+            mm.update_snapshot(snap, **kwargs)
+    assert store.get("snapshots", snap) == before, "a refused edit changes nothing"
+    exe = mm.train(snap)
+    with pytest.raises(Conflict, match="only a never-trained snapshot"):
+        mm.update_snapshot(snap, config={"epochs": 3})
+    mm.wait_for(exe["id"])
+    with pytest.raises(Conflict):
+        mm.update_snapshot(snap, config={"epochs": 3})
+    assert store.get("snapshots", snap)["config"]["epochs"] == 1

@@ -292,6 +292,29 @@ def test_wrong_state_actions_are_409_and_paused_services_warn(server):
 # --- listing -------------------------------------------------------------------------------------
 
 
+def test_unreachable_dask_runner_shows_as_an_error_without_blocking(env):
+    import socket
+
+    from mm_jupyter import api
+
+    server, store = env
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        address = f"dask://127.0.0.1:{sock.getsockname()[1]}"
+    api.register_model("toy-dask", TOY, store=store)  # its own services: the other tests keep theirs
+    snap = ok(server.call("POST", "snapshots", json={"model": "toy-dask", "dataset": "toy-data",
+                                                    "config": {"epochs": 1}}), 201)
+    exe = ok(server.call("POST", "train", json={"snapshot": snap["id"], "service": {"runner": address}}), 201)["execution"]
+    assert exe["status"] == "pending", "it waits for the scheduler instead of failing"
+
+    def unhealthy():
+        svc = ok(server.call("GET", f"services/{exe['service']}"))
+        return svc["health"]["level"] == "error" and svc["health"]["reason"]
+
+    assert wait_for(unhealthy, 30, "the error indication").startswith(f"runner {address} is unreachable")
+    assert ok(server.call("POST", f"executions/{exe['id']}/abort"))["status"] == "terminated"
+
+
 def test_listing_search_status_kind_paging_and_sort(env):
     server, store = env
     model = store.get("models", "toy")

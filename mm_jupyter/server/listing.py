@@ -19,7 +19,7 @@ from typing import Any
 
 from ..executions import KINDS, STATUSES
 from ..services import service_name
-from ..store import Store
+from ..store import Store, contains_pattern
 
 COLUMNS = ("e.id, e.name, e.kind, e.status, e.progress, e.attempts, e.created_at, e.queued_at, "
            "e.started_at, e.ended_at, e.service, e.model_id, e.snapshot_id, e.error, e.rerun_of, "
@@ -61,10 +61,6 @@ class Plan:
     strategy: str = ""
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _id_prefix(search: str) -> tuple[str, str]:
     prefix = search.lower()
     if not prefix.startswith("e-"):
@@ -83,7 +79,7 @@ def plan(store: Store, q: ListQuery, now: float | None = None, *, as_json: bool 
     search = (q.search or "").strip()
     model_ids: list[str] | None = None
     if search:
-        like = f"%{_escape_like(search)}%"
+        like = contains_pattern(search)
         sql = "SELECT id FROM models WHERE name LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\' LIMIT ?"
         out.steps.append((sql, [like, like, MAX_MODELS + 1]))
         model_ids = [r[0] for r in store.conn.execute(sql, [like, like, MAX_MODELS + 1])]
@@ -107,7 +103,7 @@ def plan(store: Store, q: ListQuery, now: float | None = None, *, as_json: bool 
                 terms.append(f"{plus}e.model_id IN ({', '.join('?' * len(model_ids))})")
                 term_params += model_ids
         else:
-            like = f"%{_escape_like(search)}%"
+            like = contains_pattern(search)
             terms.append("(m.name LIKE ? ESCAPE '\\' OR e.model_id LIKE ? ESCAPE '\\')")
             term_params += [like, like]
         where.append("(" + " OR ".join(terms) + ")")

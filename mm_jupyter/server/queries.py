@@ -201,7 +201,9 @@ def filters(store: Store, dataset_ref: str | None = None) -> list[dict]:
 
 
 def _with_health(store: Store, row: dict) -> dict:
-    level, reason = health(store, row, kernels())
+    """The row with its health; a remote runner's reachability comes from its last background probe
+    (never a network wait in a request or in the live stream's poll)."""
+    level, reason = health(store, row, kernels(), wait=False)
     row["health"] = {"level": level, "reason": reason}
     return row
 

@@ -35,7 +35,7 @@ log = logging.getLogger("mm_jupyter.server")
 QUEUE_MAX = 1000
 METRICS_PER_TICK = 20_000
 LOG_PER_TICK = 64 * 1024
-HEALTH_EVERY = 30.0
+HEALTH_EVERY = 10.0
 
 
 @dataclass(eq=False)

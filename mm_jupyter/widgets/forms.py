@@ -270,10 +270,8 @@ class TrainForm(_Form):
         if self._differs(v):
             if target["status"] != "created":
                 raise InvalidInput(f"snapshot {target['id']} is {target['status']}: use Create & Train for new settings")
-            filters = {**(target.get("filters") or {}), "train": v["train"], "validation": v["validation"]}
-            filters.setdefault("test", {"tag": "test"})
-            self.store.update("snapshots", target["id"], config=v["config"], dataset_id=v["dataset"],
-                              filters=filters, labels=v["labels"])
+            api.update_snapshot(target["id"], config=v["config"], dataset=v["dataset"], train=v["train"],
+                                validation=v["validation"], labels=v["labels"] or None, store=self.store)
         self.target = self.snapshot = self.store.get("snapshots", target["id"])
         return api.train(target["id"], service=v["service"], idempotency_key=f"trainform-{self._token}-{target['id']}",
                          store=self.store)
