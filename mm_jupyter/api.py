@@ -17,7 +17,7 @@ from . import executions as ex
 from .adapter import RunContext, get_active_run, load_adapter_class, set_active_run
 from .errors import Conflict, InvalidInput
 from .services import check_queue_room, dispatch, ensure_service
-from .store import Store, contains_pattern, now
+from .store import Store, contains_clause, now
 
 _STORES: dict[str, Store] = {}
 SELECTION_ROLES = ("train", "validation", "test")
@@ -130,6 +130,15 @@ def _check_labels(labels: Any) -> list[str]:
     return labels
 
 
+def _checked_config(model: dict, base: dict | None, edits: Any) -> dict:
+    """``base`` with the ``edits`` mapping applied, checked against the model's adapter (types,
+    unknown keys) when it has one."""
+    if edits is not None and not isinstance(edits, dict):
+        raise InvalidInput(f"config must be a mapping, got {type(edits).__name__}")
+    merged = {**(base or {}), **(edits or {})}
+    return load_adapter_class(model["adapter"]).check(merged) if model["adapter"] else merged
+
+
 def create_snapshot(model: str, name: str | None = None, *, config: dict | None = None,
                     dataset: str | None = None, train: Any = None, validation: Any = None,
                     test: Any = None, labels: list[str] | None = None, parent: str | None = None,
@@ -138,14 +147,7 @@ def create_snapshot(model: str, name: str | None = None, *, config: dict | None 
     labels (the model's predefined, else the dataset's), and an optional parent to fine-tune from."""
     store = _store(store)
     mdl = store.get("models", model)
-    if config is not None and not isinstance(config, dict):
-        raise InvalidInput(f"config must be a mapping, got {type(config).__name__}")
-    merged = dict(mdl["config"] or {})
-    if mdl["adapter"]:
-        cls = load_adapter_class(mdl["adapter"])
-        merged = cls.check({**merged, **(config or {})})
-    elif config:
-        merged.update(config)
+    merged = _checked_config(mdl, mdl["config"], config)
     parent_row = None
     if parent:
         parent_row = store.get("snapshots", parent)
@@ -179,12 +181,7 @@ def update_snapshot(snapshot: str, *, config: dict | None = None, dataset: str |
     store = _store(store)
     snap = store.get("snapshots", snapshot)
     model = store.get("models", snap["model_id"])
-    if config is not None and not isinstance(config, dict):
-        raise InvalidInput(f"config must be a mapping, got {type(config).__name__}")
-    merged = {**(snap["config"] or {}), **(config or {})}
-    if model["adapter"]:
-        merged = load_adapter_class(model["adapter"]).check(merged)
-    fields: dict[str, Any] = {"config": merged}
+    fields: dict[str, Any] = {"config": _checked_config(model, snap["config"], config)}
     dataset_id = snap["dataset_id"]
     if dataset is not None:
         from .datasets import get_dataset
@@ -225,11 +222,7 @@ def clone_snapshot(snapshot: str, config: dict, store: Store | None = None) -> d
     """A new snapshot equal to ``snapshot`` but with ``config`` edits; records where it came from."""
     store = _store(store)
     src = store.get("snapshots", snapshot)
-    model = store.get("models", src["model_id"])
-    merged = {**src["config"], **config}
-    if model["adapter"]:
-        cls = load_adapter_class(model["adapter"])
-        merged = cls.check(merged)
+    merged = _checked_config(store.get("models", src["model_id"]), src["config"], config)
     return store.insert("snapshots", {
         **{k: src[k] for k in ("model_id", "dataset_id", "filters", "labels", "parent_id")},
         "name": f"{src['name']}-clone", "status": "created", "config": merged,
@@ -460,10 +453,9 @@ def list_executions(*, kind: str | None = None, status: str | None = None, searc
         where.append("e.status = ?")
         params.append(status)
     if search:
-        like = contains_pattern(search)
-        where.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in ("m.name", "e.model_id", "e.id", "e.name"))
-                     + ")")
-        params += [like, like, like, like]
+        clause, values = contains_clause(("m.name", "e.model_id", "e.id", "e.name"), search)
+        where.append(clause)
+        params += values
     sql = ("SELECT e.*, m.name AS model_name FROM executions e LEFT JOIN models m ON m.id = e.model_id"
            + (" WHERE " + " AND ".join(where) if where else "")
            + " ORDER BY e.created_at DESC LIMIT ? OFFSET ?")

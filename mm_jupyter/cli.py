@@ -319,10 +319,10 @@ def cmd_services(args: argparse.Namespace) -> int:
         row = services.configure(store, args.name, settings)
         emit(args, row, f"{row['name']} updated")
         return 0
-    rows = store.find("services", "name = ?", [store.get("services", args.name)["name"]]) if args.name \
-        else store.find("services", order="name")
+    rows = [store.get("services", args.name)] if args.name else store.find("services", order="name")
+    kernels = services.installed_kernels()
     for row in rows:
-        level, reason = services.health(store, row)
+        level, reason = services.health(store, row, kernels)
         row["health"] = f"{level}: {reason}" if reason else level
     emit(args, rows, table(rows, ("name", "runner", "gpus", "kernel_name", "concurrency", "max_instances",
                                   "queue_size", "on_reset", "max_attempts", "paused", "health")))
@@ -339,10 +339,6 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
     from .runners.dask import local_cluster, runner_address
 
-    if args.workers < 1 or not 0 <= args.gpu_workers <= args.workers or args.threads < 1:
-        raise InvalidInput("--workers and --threads must be >= 1 and --gpu-workers between 0 and --workers")
-    if not 0 <= args.port <= 65535:
-        raise InvalidInput(f"--port must be 0 to 65535, got {args.port}")
     try:
         cluster = local_cluster(args.workers, threads_per_worker=args.threads, gpu_workers=args.gpu_workers,
                                 gpus_per_worker=args.gpus_per_worker, host=args.host, port=args.port)

@@ -46,9 +46,11 @@ def now() -> float:
     return time.time()
 
 
-def contains_pattern(text: str) -> str:
-    """A ``LIKE ? ESCAPE '\\'`` pattern matching ``text`` anywhere, its ``%``/``_`` taken literally."""
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+def contains_clause(columns: tuple[str, ...], text: str) -> tuple[str, list[str]]:
+    """``(sql, params)`` matching rows where any of ``columns`` contains ``text`` (its ``%``/``_``
+    taken literally), for a WHERE clause."""
+    like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return "(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in columns) + ")", [like] * len(columns)
 
 
 # --- migrations ---------------------------------------------------------------------------------

@@ -123,14 +123,15 @@ def _wait_status(store, exe_id, wanted, timeout=60.0):
     raise AssertionError(f"{exe_id} still {row['status']}, wanted {wanted}")
 
 
-def _wait_for(predicate, timeout=60.0):
+def _wait_for(predicate, timeout=60.0, what="condition"):
+    """Poll ``predicate`` until it returns something truthy (returned), at most ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(0.1)
-    raise AssertionError("condition not met in time")
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def test_abort_terminates_and_leaves_no_process(store, toy):

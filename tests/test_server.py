@@ -11,12 +11,13 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
 
 import pytest
 import requests
 from server_util import SUPPORT, Server, start_server
+from test_executions import _wait_for as wait_for
 from test_executions import make_imagefolder
+from test_services import free_port
 
 TOY = "toy_adapter:ToyAdapter"
 ROUTES = [  # (method, path) of every route, with ids that need not exist
@@ -73,16 +74,6 @@ def refused(resp: requests.Response, status: int, text: str = "") -> str:
     assert message and "\n" not in message and "Traceback" not in resp.text, body
     assert text.lower() in message.lower(), message
     return message
-
-
-def wait_for(fn: Callable[[], object], timeout: float = 90, what: str = "condition") -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def wait_status(server: Server, exe_id: str, statuses: tuple[str, ...], timeout: float = 90) -> dict:
@@ -293,14 +284,10 @@ def test_wrong_state_actions_are_409_and_paused_services_warn(server):
 
 
 def test_unreachable_dask_runner_shows_as_an_error_without_blocking(env):
-    import socket
-
     from mm_jupyter import api
 
     server, store = env
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        address = f"dask://127.0.0.1:{sock.getsockname()[1]}"
+    address = f"dask://127.0.0.1:{free_port()}"
     api.register_model("toy-dask", TOY, store=store)  # its own services: the other tests keep theirs
     snap = ok(server.call("POST", "snapshots", json={"model": "toy-dask", "dataset": "toy-data",
                                                     "config": {"epochs": 1}}), 201)

@@ -347,8 +347,10 @@ def local_cluster(n_workers: int = 2, *, threads_per_worker: int = 1, gpu_worker
     ``{"GPU": gpus_per_worker}`` (resources are labels: this works on a CPU-only machine too)."""
     from distributed import LocalCluster
 
-    if not 0 <= gpu_workers <= n_workers or n_workers < 1:
-        raise ValueError("need 1 or more workers, of which 0 to all declare GPUs")
+    if n_workers < 1 or threads_per_worker < 1 or not 0 <= gpu_workers <= n_workers:
+        raise ValueError("workers and threads per worker must be >= 1, GPU workers between 0 and workers")
+    if not 0 <= port <= 65535:
+        raise ValueError(f"the scheduler port must be 0 to 65535, got {port}")
     cluster = LocalCluster(n_workers=n_workers - gpu_workers, threads_per_worker=threads_per_worker,
                            processes=True, dashboard_address=None, host=host, scheduler_port=port)
     if gpu_workers:

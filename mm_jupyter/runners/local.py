@@ -147,27 +147,23 @@ class SafeLog:
         except OSError as exc:
             self.fh, self.error = None, exc
 
-    def write(self, text: str) -> int:
+    def _guarded(self, name: str, *args: str) -> None:
+        """Call the file's method ``name``; an OSError is kept (the first one), not raised."""
         if self.fh is not None:
             try:
-                return self.fh.write(text)
+                getattr(self.fh, name)(*args)
             except OSError as exc:
                 self.error = self.error or exc
+
+    def write(self, text: str) -> int:
+        self._guarded("write", text)
         return len(text)
 
     def flush(self) -> None:
-        if self.fh is not None:
-            try:
-                self.fh.flush()
-            except OSError as exc:
-                self.error = self.error or exc
+        self._guarded("flush")
 
     def close(self) -> None:
-        if self.fh is not None:
-            try:
-                self.fh.close()
-            except OSError as exc:
-                self.error = self.error or exc
+        self._guarded("close")
 
 
 def run(execution_id: str, attempt: int | None = None) -> str:

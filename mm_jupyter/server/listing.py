@@ -19,7 +19,7 @@ from typing import Any
 
 from ..executions import KINDS, STATUSES
 from ..services import service_name
-from ..store import Store, contains_pattern
+from ..store import Store, contains_clause
 
 COLUMNS = ("e.id, e.name, e.kind, e.status, e.progress, e.attempts, e.created_at, e.queued_at, "
            "e.started_at, e.ended_at, e.service, e.model_id, e.snapshot_id, e.error, e.rerun_of, "
@@ -79,10 +79,10 @@ def plan(store: Store, q: ListQuery, now: float | None = None, *, as_json: bool 
     search = (q.search or "").strip()
     model_ids: list[str] | None = None
     if search:
-        like = contains_pattern(search)
-        sql = "SELECT id FROM models WHERE name LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\' LIMIT ?"
-        out.steps.append((sql, [like, like, MAX_MODELS + 1]))
-        model_ids = [r[0] for r in store.conn.execute(sql, [like, like, MAX_MODELS + 1])]
+        clause, values = contains_clause(("name", "id"), search)
+        sql = f"SELECT id FROM models WHERE {clause} LIMIT ?"
+        out.steps.append((sql, [*values, MAX_MODELS + 1]))
+        model_ids = [r[0] for r in store.conn.execute(sql, [*values, MAX_MODELS + 1])]
     default_order = q.sort == "created_at"
     candidates = _candidates(store, out, q, kinds, search, model_ids) if default_order else None
     indexed = candidates is not None and candidates ** 2 <= (q.offset + q.limit + 1) * _table_size(store, out)
@@ -103,9 +103,9 @@ def plan(store: Store, q: ListQuery, now: float | None = None, *, as_json: bool 
                 terms.append(f"{plus}e.model_id IN ({', '.join('?' * len(model_ids))})")
                 term_params += model_ids
         else:
-            like = contains_pattern(search)
-            terms.append("(m.name LIKE ? ESCAPE '\\' OR e.model_id LIKE ? ESCAPE '\\')")
-            term_params += [like, like]
+            clause, values = contains_clause(("m.name", "e.model_id"), search)
+            terms.append(clause)
+            term_params += values
         where.append("(" + " OR ".join(terms) + ")")
         params += term_params
     if by_rowids:

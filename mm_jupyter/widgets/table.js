@@ -234,12 +234,15 @@ function render({ model, el }) {
       }
     }
   };
-  model.on("change:rows", onRows);
-  model.on("change:total", drawRows);
-  model.on("change:error", onError);
-  model.on("change:message", onMessage);
-  model.on("change:search change:status change:service change:statuses", drawFilters);
-  model.on("msg:custom", onCustom);
+  const listeners = [
+    ["change:rows", onRows],
+    ["change:total", drawRows],
+    ["change:error", onError],
+    ["change:message", onMessage],
+    ["change:search change:status change:service change:statuses", drawFilters],
+    ["msg:custom", onCustom],
+  ];
+  for (const [event, handler] of listeners) model.on(event, handler);
   drawFilters();
   onRows();
   onError();
@@ -248,12 +251,7 @@ function render({ model, el }) {
   return () => {
     clearInterval(timer);
     document.removeEventListener("click", onDocumentClick);
-    model.off("change:rows", onRows);
-    model.off("change:total", drawRows);
-    model.off("change:error", onError);
-    model.off("change:message", onMessage);
-    model.off("change:search change:status change:service change:statuses", drawFilters);
-    model.off("msg:custom", onCustom);
+    for (const [event, handler] of listeners) model.off(event, handler);
   };
 }
 

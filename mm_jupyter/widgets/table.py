@@ -13,7 +13,7 @@ from .. import api
 from ..errors import MMError
 from ..executions import KINDS, STATUSES
 from ..services import health, installed_kernels
-from ..store import Store, contains_pattern
+from ..store import Store, contains_clause
 from .common import one_line, open_store, when
 from .live import HUB
 
@@ -34,10 +34,9 @@ def query_executions(store: Store, *, kind: str = "", status: str = "", search: 
             where.append(f"{column} = ?")
             params.append(value)
     if search:
-        like = contains_pattern(search)
-        where.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in ("m.name", "e.model_id", "e.id", "e.name"))
-                     + ")")
-        params += [like] * 4
+        clause, values = contains_clause(("m.name", "e.model_id", "e.id", "e.name"), search)
+        where.append(clause)
+        params += values
     sql_where = (" WHERE " + " AND ".join(where)) if where else ""
     source = " FROM executions e" + (" LEFT JOIN models m ON m.id = e.model_id" if search else "")
     total = store.conn.execute(f"SELECT count(*){source}{sql_where}", params).fetchone()[0]
