@@ -1,67 +1,32 @@
-"""The adapter contract (``BaseModelAdapter``) and what a running notebook talks to (``RunContext``)."""
+"""The adapter contract (``BaseModelAdapter``) and what a running notebook talks to (``RunContext``).
+
+Adapters are found by name through the registry (``mm_jupyter.registry``); ``Item``,
+``Prediction``, ``TrainData`` and ``EvalData`` live in ``mm_jupyter.items`` (re-exported here).
+"""
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 import json
 import os
 import random
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from .errors import InvalidInput
+from .executions import EventType
+from .items import EvalData, Item, Prediction, TrainData
 from .store import Store, now
+from .tracker import LocalTracker, Tracker
+
+__all__ = ["COMMON_CONFIG", "BaseModelAdapter", "EvalData", "Item", "Prediction", "RunContext", "TrainData",
+           "check_config", "coerce_value", "get_active_run", "scalars", "seed_everything", "set_active_run"]
 
 TASKS = ("detect", "classify")
-
-
-@dataclass
-class Item:
-    """One dataset item as an adapter sees it.
-
-    ``annotations`` for detection: ``{"boxes": [[x1, y1, x2, y2], ...], "labels": [int, ...]}`` in
-    pixels (optionally ``"iscrowd": [0/1, ...]``); for classification: ``{"label": int}``.
-    """
-
-    id: int
-    path: str
-    name: str = ""
-    dir: str = ""
-    tags: list[str] = field(default_factory=list)
-    metadata: dict = field(default_factory=dict)
-    annotations: dict | None = None
-
-
-@dataclass
-class Prediction:
-    """An adapter's output for one item: boxes (xyxy pixels) with scores and labels, or a class."""
-
-    item_id: int
-    boxes: list[list[float]] = field(default_factory=list)
-    scores: list[float] = field(default_factory=list)
-    labels: list[int] = field(default_factory=list)
-    label: int | None = None
-    probs: list[float] | None = None
-
-
-@dataclass
-class TrainData:
-    train: list[Item]
-    validation: list[Item]
-    labels: list[str]
-    workdir: Path
-
-
-@dataclass
-class EvalData:
-    items: list[Item]
-    labels: list[str]
-    workdir: Path
-    slice_by: list[str] | None = None  # fields to slice the metrics by (None: dir, tag, metadata fields)
 
 
 def check_config(defaults: dict, overrides: dict | None, owner: str = "adapter") -> dict:
@@ -182,28 +147,6 @@ def scalars(results: dict) -> dict[str, float]:
             if isinstance(v, int | float) and not isinstance(v, bool)}
 
 
-def load_adapter_class(ref: str) -> type[BaseModelAdapter]:
-    """Import ``"module:Class"`` (built-ins are also known by short names ``yolo``, ``torch-classifier``)."""
-    ref = BUILTIN_ADAPTERS.get(ref, ref)
-    module_name, _, class_name = ref.partition(":")
-    if not module_name or not class_name:
-        raise InvalidInput(f"adapter must be 'module:Class' or one of {sorted(BUILTIN_ADAPTERS)}, got {ref!r}")
-    try:
-        module = importlib.import_module(module_name)
-        cls = getattr(module, class_name)
-    except (ImportError, AttributeError) as exc:
-        raise InvalidInput(f"cannot load adapter {ref!r}: {exc}") from None
-    if not (isinstance(cls, type) and issubclass(cls, BaseModelAdapter)):
-        raise InvalidInput(f"adapter {ref!r} is not a BaseModelAdapter subclass")
-    return cls
-
-
-BUILTIN_ADAPTERS = {
-    "yolo": "mm_jupyter.adapters.yolo:YoloAdapter",
-    "torch-classifier": "mm_jupyter.adapters.torch_classifier:TorchClassifierAdapter",
-}
-
-
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and (when imported or installed) torch, deterministically on CPU."""
     random.seed(seed)
@@ -223,18 +166,18 @@ def seed_everything(seed: int) -> None:
 class RunContext:
     """What an execution's code talks to: metrics, progress, log lines, weights and predictions.
 
-    Metric points are buffered and written in batches (at most every ``flush_every`` seconds or
-    ``batch_size`` points, and on ``flush``/``close``/progress reports).
+    Every write goes through the attempt's ``Tracker``. Metric points are buffered and written in
+    batches (at most every ``flush_every`` seconds or ``batch_size`` points, and on ``flush`` /
+    ``close`` / progress reports). ``store`` is for reads (the dataset's items).
     """
 
-    def __init__(self, store: Store, execution_id: str, *, flush_every: float = 1.0,
-                 batch_size: int = 500):
+    def __init__(self, tracker: Tracker, store: Store, *, flush_every: float = 1.0, batch_size: int = 500):
+        self.tracker = tracker
         self.store = store
-        self.execution = store.get("executions", execution_id)
-        self.execution_id = execution_id
-        self.snapshot = store.get("snapshots", self.execution["snapshot_id"])
+        spec = tracker.describe()
+        self.execution, self.snapshot, self.model = spec["execution"], spec["snapshot"], spec["model"]
+        self.execution_id = self.execution["id"]
         self.snapshot_id = self.snapshot["id"]
-        self.model = store.get("models", self.execution["model_id"])
         self.config: dict = dict(self.snapshot.get("config") or {})
         self.seed = int(self.config.get("seed", 0) or 0)
         self.snapshot_dir = store.snapshot_dir(self.model["id"], self.snapshot_id)
@@ -252,14 +195,15 @@ class RunContext:
     @classmethod
     def open(cls, home: str, execution_id: str) -> RunContext:
         """The context of ``execution_id`` in the store at ``home`` (what notebooks call)."""
-        ctx = cls(Store(home), execution_id)
+        store = Store(home)
+        ctx = cls(LocalTracker(store, execution_id), store)
         set_active_run(ctx)
         return ctx
 
     def log_metric(self, name: str, value: float, step: int | None = None,
                    epoch: int | None = None) -> None:
-        if not isinstance(name, str) or not name:
-            raise InvalidInput(f"metric name must be a non-empty string, got {name!r}")
+        if not isinstance(name, str) or not name or len(name) > 200:
+            raise InvalidInput(f"metric name must be a non-empty string of at most 200 characters, got {name!r}")
         try:
             value = float(value)
         except (TypeError, ValueError):
@@ -280,15 +224,14 @@ class RunContext:
 
     def flush(self) -> None:
         rows, self._buffer = self._buffer, []
-        self.store.insert_metrics(rows)
+        if rows:
+            self.tracker.metrics(rows)
         self._last_flush = time.monotonic()
 
     def report_progress(self, percent: float) -> None:
         """Set the execution's progress (0–100); also flushes buffered metrics."""
         self.flush()
-        pct = max(0.0, min(100.0, float(percent)))
-        self.store.conn.execute("UPDATE executions SET progress = ? WHERE id = ?",
-                                [round(pct, 2), self.execution_id])
+        self.tracker.progress(percent)
 
     def maybe_evaluate(self, adapter: BaseModelAdapter, items: list[Item], *, epoch: int | None = None,
                        step: int | None = None, final: bool = False,
@@ -318,7 +261,7 @@ class RunContext:
     def log(self, message: str, level: str = "info") -> None:
         """A line for the execution's log (printed) and its event list (stored)."""
         print(message, flush=True)
-        self.store.add_event(self.execution_id, message, level)
+        self.tracker.event(message, level, EventType.LOG)
 
     def save_predictions(self, predictions: list[Prediction]) -> Path:
         path = self.workdir / "predictions.jsonl"
@@ -328,7 +271,8 @@ class RunContext:
         return path
 
     def set_snapshot(self, **fields: Any) -> None:
-        self.store.update("snapshots", self.snapshot_id, **fields)
+        """Update the version this run trains (its status and weights)."""
+        self.tracker.update_version(**fields)
 
     def close(self) -> None:
         self.flush()

@@ -1,37 +1,59 @@
-"""The Python API (``import mm_jupyter as mm``): what the CLI, the widgets and the server call."""
+"""The Python API (``import mm_jupyter as mm``): the commands the CLI, the widgets and the server
+call (register, create/update versions, train, evaluate, rerun, abort, remove, offline logging),
+and the reads a script wants, answered by the read layer (``mm_jupyter.queries``)."""
 
 from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import importlib.util
 import os
 import platform
-import socket
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import executions as ex
-from .adapter import RunContext, get_active_run, load_adapter_class, set_active_run
-from .errors import Conflict, InvalidInput
-from .services import check_queue_room, dispatch, ensure_service
-from .store import Store, contains_clause, now
+from .adapter import RunContext, get_active_run, set_active_run
+from .checks import check_json_value, check_labels, check_text
+from .errors import Conflict, InvalidInput, NotFound, Unavailable
+from .executions import (
+    FINISHED,
+    IN_PROGRESS,
+    QUEUED,
+    EventType,
+    Kind,
+    Outcome,
+    Status,
+    execution_name,
+    heartbeat_stale_after,
+)
+from .notebooks import LOG_NAME, template_for
+from .processes import hostname
+from .queries import catalog
+from .queries import executions as q_exe
+from .queries import items as q_items
+from .queries.dql import parse_filter
+from .registry import adapter_class, adapter_module_origin
+from .scheduler import abort as _abort
+from .scheduler import dispatch, enqueue, ensure_service
+from .scheduler import reconcile as _reconcile
+from .scheduler import remove as _remove
+from .store import Store, now
+from .tracker import LocalTracker
 
 _STORES: dict[str, Store] = {}
 SELECTION_ROLES = ("train", "validation", "test")
-DEFAULT_SELECTIONS = {"train": {"tag": "train"}, "validation": {"tag": "validation"}, "test": {"tag": "test"}}
 REPRO_PACKAGES = ("mm_jupyter", "torch", "torchvision", "ultralytics", "numpy", "papermill", "ipykernel")
+FILTER_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
 
 def connect(home: str | Path | None = None) -> Store:
-    """The store at ``home`` (default ``$MM_HOME``), reconciled once per process on first use."""
+    """The store at ``home`` (default ``$MM_HOME``), one per process and home. Opening it has no
+    side effects: lost runs are reconciled by ``reconcile`` (at ``mm`` start, by the server)."""
     key = str(Path(home).expanduser().resolve()) if home else ""
     if key not in _STORES:
-        store = Store(home)
-        ex.reconcile(store)
-        _STORES[key] = store
+        _STORES[key] = Store(home)
     return _STORES[key]
 
 
@@ -39,114 +61,93 @@ def _store(store: Store | None) -> Store:
     return store or connect()
 
 
-# --- models and snapshots -----------------------------------------------------------------------
+def reconcile(store: Store | None = None) -> list[str]:
+    """End or re-queue runs whose runner died, finish service drains, start what waits; returns the
+    execution ids it ended or re-queued."""
+    return _reconcile(_store(store))
+
+
+# --- models and versions ------------------------------------------------------------------------
 
 
 def register_model(name: str, adapter: str | None = None, *, labels: list[str] | None = None,
                    config: dict | None = None, description: str = "", store: Store | None = None) -> dict:
-    """Register a model: a name, an adapter (``"module:Class"``, ``yolo``, ``torch-classifier``, or
-    None for offline logging from your own loop), predefined labels and default config."""
+    """Register a model: a name, an adapter (a registered name such as ``yolo`` or
+    ``torch-classifier``, ``"module:Class"``, or None for offline logging from your own loop),
+    predefined labels and default config."""
     store = _store(store)
-    if not isinstance(name, str) or not name.strip() or len(name) > 128:
-        raise InvalidInput(f"model name must be a non-empty string of at most 128 characters, got {name!r}")
-    if store.find("models", "name = ?", [name]):
+    check_text(name, "model name")
+    check_text(description, "description", max_len=10_000, empty_ok=True)
+    if store.first("models", name=name):
         raise Conflict(f"model name {name!r} already exists")
     defaults: dict = {}
     if adapter:
-        cls = _adapter_class(adapter)
-        config = cls.check(config)
+        cls = adapter_class(adapter)
+        config = cls.check(check_json_value(config, "config"))
         defaults = cls.defaults()
-    elif config is not None and not isinstance(config, dict):
-        raise InvalidInput("config must be a mapping")
-    if labels is not None and not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
-        raise InvalidInput(f"labels must be a list of strings, got {labels!r}")
+    elif config is not None:
+        if not isinstance(config, dict):
+            raise InvalidInput("config must be a mapping")
+        check_json_value(config, "config")
+    if labels is not None:
+        check_labels(labels)
     return store.insert("models", {"name": name, "adapter": adapter or "", "labels": labels or [],
                                    "config": {**defaults, **(config or {})}, "description": description})
 
 
-def _adapter_class(adapter: Any) -> type:
-    """``load_adapter_class`` for user text: a relative or malformed module name is a clean error."""
-    if not isinstance(adapter, str):
-        raise InvalidInput(f"adapter must be 'module:Class', got {adapter!r}")
-    try:
-        return load_adapter_class(adapter)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"cannot load adapter {adapter!r}: {exc}") from None
-
-
 def models(store: Store | None = None) -> list[dict]:
-    return _store(store).find("models", order="created_at")
+    """Every model, oldest first (with its number of versions and its services' health)."""
+    return catalog.models(_store(store))
 
 
 def parse_selection(value: Any) -> dict:
-    """A subset selection from a dict or CLI text: ``tag:train``, ``dir:images/val``,
-    ``filter:NAME``, ``query:{json}`` or a JSON object (a DQL query)."""
-    import json
-
-    from .filters import compile_filter
-
-    if value is None or value == {}:
-        return {}
-    if isinstance(value, str):
-        kind, sep, rest = value.partition(":")
-        if value.lstrip().startswith("{"):
-            kind, rest = "query", value
-        elif not sep or kind not in ("tag", "dir", "filter", "query"):
-            raise InvalidInput(f"subset {value!r} must be tag:NAME, dir:PATH, filter:NAME or a JSON query")
-        if kind == "query":
-            try:
-                rest = json.loads(rest)
-            except json.JSONDecodeError as exc:
-                raise InvalidInput(f"subset query is not valid JSON: {exc}") from None
-        value = {kind: rest}
-    if not isinstance(value, dict) or len(value) != 1 or next(iter(value)) not in ("tag", "dir", "filter", "query"):
-        raise InvalidInput(f"subset must be one of {{'tag'|'dir'|'filter'|'query': ...}}, got {value!r}")
-    if "query" in value:
-        compile_filter(value["query"])
-    return value
+    """A subset selection from a dict or CLI text (see ``mm_jupyter.queries.items``)."""
+    return q_items.parse_selection(value)
 
 
-def _selections(store: Store, dataset_id: str, given: dict[str, Any]) -> dict:
-    from .datasets import count_items
-
+def _selections(store: Store, dataset_id: str, given: dict[str, Any], model: dict) -> dict:
+    """The train/validation/test selections, given or by the default-subset rule; each checked
+    against the dataset now (a bad filter or an unknown saved filter is refused here)."""
     out = {}
     for role in SELECTION_ROLES:
-        sel = parse_selection(given.get(role)) if given.get(role) is not None else DEFAULT_SELECTIONS[role]
-        if "filter" in sel:
-            from .filters import get_filter
-
-            get_filter(store, sel["filter"])
-        count_items(store, dataset_id, sel)
+        if given.get(role) is not None:
+            sel = parse_selection(given[role])
+        else:
+            sel = catalog.default_selection(store, model, dataset_id, role)[0]
+        q_items.count_items(store, dataset_id, sel)
         out[role] = sel
     return out
 
 
-def _check_labels(labels: Any) -> list[str]:
-    """Class names in index order; an empty list means "the model's predefined, else the dataset's"."""
-    if not isinstance(labels, list) or not all(isinstance(x, str) and x for x in labels):
-        raise InvalidInput(f"labels must be a list of non-empty strings, got {labels!r}"[:300])
-    if len(set(labels)) != len(labels):
-        raise InvalidInput(f"labels contain duplicates: {labels!r}"[:300])
-    return labels
-
-
 def _checked_config(model: dict, base: dict | None, edits: Any) -> dict:
     """``base`` with the ``edits`` mapping applied, checked against the model's adapter (types,
-    unknown keys) when it has one."""
+    unknown keys, bounds) when it has one."""
     if edits is not None and not isinstance(edits, dict):
         raise InvalidInput(f"config must be a mapping, got {type(edits).__name__}")
+    check_json_value(edits, "config")
     merged = {**(base or {}), **(edits or {})}
-    return load_adapter_class(model["adapter"]).check(merged) if model["adapter"] else merged
+    return adapter_class(model["adapter"]).check(merged) if model["adapter"] else merged
 
 
 def create_snapshot(model: str, name: str | None = None, *, config: dict | None = None,
                     dataset: str | None = None, train: Any = None, validation: Any = None,
                     test: Any = None, labels: list[str] | None = None, parent: str | None = None,
                     store: Store | None = None) -> dict:
-    """Create a model version: config (checked against the adapter), dataset and subset selections,
-    labels (the model's predefined, else the dataset's), and an optional parent to fine-tune from."""
+    """Create a model version: config (checked against the adapter), dataset and subset selections
+    (the default-subset rule where not given), labels (the model's predefined, else the
+    dataset's), and an optional parent to fine-tune from."""
     store = _store(store)
+    return store.insert("snapshots", _new_snapshot(store, model, name, config=config, dataset=dataset,
+                                                   train=train, validation=validation, test=test,
+                                                   labels=labels, parent=parent))
+
+
+def _new_snapshot(store: Store, model: str, name: str | None, *, config: dict | None, dataset: str | None,
+                  train: Any, validation: Any, test: Any, labels: list[str] | None, parent: str | None) -> dict:
+    """The row of a new version, every field checked (nothing written)."""
     mdl = store.get("models", model)
+    if name is not None:
+        check_text(name, "version name")
     merged = _checked_config(mdl, mdl["config"], config)
     parent_row = None
     if parent:
@@ -157,54 +158,43 @@ def create_snapshot(model: str, name: str | None = None, *, config: dict | None 
     ds = None
     filters: dict = {}
     if dataset:
-        from .datasets import get_dataset
-
-        ds = get_dataset(store, dataset)
-        filters = _selections(store, ds["id"], {"train": train, "validation": validation, "test": test})
-    if labels is not None:
-        _check_labels(labels)
+        ds = catalog.dataset_row(store, dataset)
+        filters = _selections(store, ds["id"], {"train": train, "validation": validation, "test": test}, mdl)
+    elif any(v is not None for v in (train, validation, test)):
+        raise InvalidInput("subsets need a dataset: give one with them")
+    if labels is not None and labels != []:
+        check_labels(labels)
     labels = labels or mdl["labels"] or (ds["labels"] if ds else [])
-    count = store.conn.execute("SELECT count(*) FROM snapshots WHERE model_id = ?", [mdl["id"]]).fetchone()[0]
-    return store.insert("snapshots", {
-        "model_id": mdl["id"], "name": name or f"{mdl['name']}-v{count + 1}", "status": "created",
-        "config": merged, "dataset_id": ds["id"] if ds else None, "filters": filters, "labels": labels,
-        "parent_id": parent_row["id"] if parent_row else None, "repro": {},
-    })
+    return {"model_id": mdl["id"], "name": name or f"{mdl['name']}-v{catalog.version_count(store, mdl['id']) + 1}",
+            "status": "created", "config": merged, "dataset_id": ds["id"] if ds else None, "filters": filters,
+            "labels": labels, "parent_id": parent_row["id"] if parent_row else None, "repro": {}}
 
 
 def update_snapshot(snapshot: str, *, config: dict | None = None, dataset: str | None = None,
                     train: Any = None, validation: Any = None, test: Any = None,
                     labels: list[str] | None = None, store: Store | None = None) -> dict:
-    """Edit a snapshot that was never trained (status ``created``, nothing queued for it): config
+    """Edit a version that was never trained (status ``created``, nothing queued for it): config
     edits (checked against the adapter), dataset, subset selections (the current ones where not
-    given), labels. A trained snapshot stays as it was: clone it instead (``mm rerun --config``)."""
+    given), labels. A trained version stays as it was: clone it instead (``mm rerun --config``)."""
     store = _store(store)
     snap = store.get("snapshots", snapshot)
     model = store.get("models", snap["model_id"])
     fields: dict[str, Any] = {"config": _checked_config(model, snap["config"], config)}
     dataset_id = snap["dataset_id"]
     if dataset is not None:
-        from .datasets import get_dataset
-
-        dataset_id = fields["dataset_id"] = get_dataset(store, dataset)["id"]
+        dataset_id = fields["dataset_id"] = catalog.dataset_row(store, dataset)["id"]
     if dataset_id:
         current = snap["filters"] or {}
         given = {"train": train, "validation": validation, "test": test}
         fields["filters"] = _selections(store, dataset_id, {r: given[r] if given[r] is not None else current.get(r)
-                                                            for r in SELECTION_ROLES})
+                                                            for r in SELECTION_ROLES}, model)
     elif any(v is not None for v in (train, validation, test)):
         raise InvalidInput(f"snapshot {snap['id']} has no dataset: give one with the subsets")
     if labels:
-        fields["labels"] = _check_labels(labels)
-    encoded = store._encode("snapshots", fields)
-    sets = ", ".join(f"{k} = ?" for k in encoded)
-    values = list(encoded.values())
-    marks = ", ".join("?" * len(ex.FINISHED))
+        fields["labels"] = check_labels(labels)
     with store.tx():
-        changed = store.conn.execute(
-            f"UPDATE snapshots SET {sets} WHERE id = ? AND status = 'created' AND NOT EXISTS ("
-            f"SELECT 1 FROM executions WHERE snapshot_id = snapshots.id AND kind = 'train' "
-            f"AND status NOT IN ({marks}))", [*values, snap["id"], *ex.FINISHED]).rowcount
+        busy = store.count("executions", snapshot_id=snap["id"], kind=Kind.TRAIN, status=(*QUEUED, IN_PROGRESS))
+        changed = not busy and store.update_if("snapshots", snap["id"], fields, status="created")
     if not changed:
         raise Conflict(f"snapshot {snap['id']} is {store.get('snapshots', snap['id'])['status']} or has a training "
                        "queued: only a never-trained snapshot can be edited (clone it for new settings)")
@@ -212,14 +202,12 @@ def update_snapshot(snapshot: str, *, config: dict | None = None, dataset: str |
 
 
 def snapshots(model: str | None = None, store: Store | None = None) -> list[dict]:
-    store = _store(store)
-    if model:
-        return store.find("snapshots", "model_id = ?", [store.get("models", model)["id"]], order="created_at")
-    return store.find("snapshots", order="created_at")
+    """Versions (of one model, if given), oldest first."""
+    return catalog.snapshots(_store(store), model)
 
 
 def clone_snapshot(snapshot: str, config: dict, store: Store | None = None) -> dict:
-    """A new snapshot equal to ``snapshot`` but with ``config`` edits; records where it came from."""
+    """A new version equal to ``snapshot`` but with ``config`` edits; records where it came from."""
     store = _store(store)
     src = store.get("snapshots", snapshot)
     merged = _checked_config(store.get("models", src["model_id"]), src["config"], config)
@@ -228,6 +216,29 @@ def clone_snapshot(snapshot: str, config: dict, store: Store | None = None) -> d
         "name": f"{src['name']}-clone", "status": "created", "config": merged,
         "repro": {"cloned_from": src["id"], "config_edits": config},
     })
+
+
+def save_filter(store: Store, name: str, query: str | dict, dataset_id: str | None = None, *,
+                overwrite: bool = False) -> dict:
+    """Validate and save a named DQL filter (optionally bound to one dataset); returns its row.
+    A name in use is a ``Conflict`` unless ``overwrite``."""
+    if not isinstance(name, str) or not 1 <= len(name) <= 64 or set(name) - FILTER_NAME_CHARS:
+        raise InvalidInput(f"filter name {str(name)[:80]!r} must be 1-64 letters, digits, '_', '.' or '-'")
+    query = parse_filter(query)
+    if dataset_id is not None:
+        dataset_id = store.get("datasets", dataset_id)["id"]
+    with store.tx():
+        if store.first("filters", name=name):
+            if not overwrite:
+                raise Conflict(f"filter {name!r} already exists")
+            store.delete("filters", name=name)
+        return store.insert("filters", {"name": name, "dataset_id": dataset_id, "query": query})
+
+
+def delete_filter(store: Store, name: str) -> None:
+    """Remove a saved filter (``NotFound`` if there is none)."""
+    q_items.saved_filter(store, name)
+    store.delete("filters", name=name)
 
 
 # --- reproducibility ----------------------------------------------------------------------------
@@ -247,13 +258,7 @@ def reproducibility_record(store: Store, snapshot: dict, model: dict) -> dict:
             versions[pkg] = importlib.metadata.version(pkg)
         except importlib.metadata.PackageNotFoundError:
             versions[pkg] = None
-    adapter_src = None
-    if model["adapter"]:
-        from .adapter import BUILTIN_ADAPTERS
-
-        module = BUILTIN_ADAPTERS.get(model["adapter"], model["adapter"]).partition(":")[0]
-        spec = importlib.util.find_spec(module)
-        adapter_src = spec.origin if spec else None
+    adapter_src = adapter_module_origin(model["adapter"]) if model["adapter"] else None
     dataset = store.get("datasets", snapshot["dataset_id"]) if snapshot.get("dataset_id") else None
     return {**(snapshot.get("repro") or {}),
             "config": snapshot["config"], "filters": snapshot["filters"],
@@ -264,8 +269,6 @@ def reproducibility_record(store: Store, snapshot: dict, model: dict) -> dict:
 
 
 def _git_revision() -> str | None:
-    import subprocess
-
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
                              cwd=Path(__file__).resolve().parent)
@@ -277,34 +280,27 @@ def _git_revision() -> str | None:
 # --- executions ---------------------------------------------------------------------------------
 
 
-def _submit(store: Store, kind: str, snapshot: dict, params: dict, service: dict | None,
+def _submit(store: Store, kind: Kind, snapshot: dict, params: dict, service: dict | None,
             idempotency_key: str | None, rerun_of: str | None = None,
             snapshot_fields: dict | None = None) -> dict:
-    """Queue an execution: service, queue-room check, row, snapshot updates and ``pending`` in one
+    """Queue an execution: service, queue-room check, row, version updates and ``pending`` in one
     transaction (a refused submit writes nothing), then dispatch."""
+    import sqlite3
+
     model = store.get("models", snapshot["model_id"])
     _check_adapter(model, params.get("notebook"))
     if idempotency_key:
-        same = store.find("executions", "idempotency_key = ?", [idempotency_key])
+        check_text(idempotency_key, "idempotency key", max_len=128)
+        same = q_exe.by_idempotency_key(store, idempotency_key)
         if same:
-            return same[0]
-    row = {"kind": kind, "snapshot_id": snapshot["id"], "model_id": model["id"],
-           "status": ex.CREATED, "progress": 0.0, "attempts": 0, "params": params,
-           "idempotency_key": idempotency_key, "rerun_of": rerun_of,
-           "name": f"{kind} {snapshot['name']}"}
-    import sqlite3
-
+            return same
+    row = {"kind": kind, "snapshot_id": snapshot["id"], "model_id": model["id"], "progress": 0.0, "attempts": 0,
+           "params": params, "idempotency_key": idempotency_key, "rerun_of": rerun_of,
+           "name": execution_name(kind, snapshot["name"])}
     try:
-        with store.tx():
-            svc = ensure_service(store, model["id"], kind, service)
-            check_queue_room(store, svc)
-            exe = store.insert("executions", {**row, "service": svc["name"]})
-            if snapshot_fields:
-                store.update("snapshots", snapshot["id"], **snapshot_fields)
-            store.add_event(exe["id"], f"created on service {svc['name']}")
-            ex.transition(store, exe["id"], ex.PENDING)
-    except sqlite3.IntegrityError:  # the same token submitted concurrently
-        return store.find("executions", "idempotency_key = ?", [idempotency_key])[0]
+        exe = enqueue(store, row, service, snapshot_fields)
+    except sqlite3.IntegrityError:  # the same key submitted concurrently
+        return q_exe.by_idempotency_key(store, idempotency_key or "") or store.get("executions", "")
     dispatch(store)
     return store.get("executions", exe["id"])
 
@@ -324,8 +320,6 @@ def _base_params(snapshot: dict, model: dict, notebook: str | None) -> dict:
 
 def _user_notebook(notebook: Any) -> str:
     """The absolute path of a user's own notebook (checked: exists, has a ``parameters`` cell)."""
-    from .notebooks import template_for
-
     if not isinstance(notebook, str) or "\x00" in notebook or len(notebook) > 4096:
         raise InvalidInput(f"notebook must be a path to an .ipynb file, got {str(notebook)[:200]!r}")
     try:
@@ -350,7 +344,7 @@ def train(snapshot: str, *, service: dict | None = None, idempotency_key: str | 
         if not parent["weights_uri"]:
             raise InvalidInput(f"parent snapshot {parent['id']} has no weights yet (train it first)")
         params["parent_weights"] = parent["weights_uri"]
-    exe = _submit(store, "train", snap, params, service, idempotency_key,
+    exe = _submit(store, Kind.TRAIN, snap, params, service, idempotency_key,
                   snapshot_fields={"repro": reproducibility_record(store, snap, model)})
     return wait_for(exe["id"], store=store) if wait else exe
 
@@ -367,29 +361,30 @@ def evaluate(snapshot: str, *, dataset: str | None = None, test: Any = None, ser
     model = store.get("models", snap["model_id"])
     if not snap["weights_uri"]:
         raise InvalidInput(f"snapshot {snap['id']} has no weights: train it before evaluating")
-    from .datasets import get_dataset
-
-    ds = get_dataset(store, dataset or snap["dataset_id"] or "")
-    sel = parse_selection(test) if test is not None else (snap["filters"] or {}).get("test", DEFAULT_SELECTIONS["test"])
-    from .datasets import count_items
-
-    count_items(store, ds["id"], sel)
+    ds = catalog.dataset_row(store, dataset or snap["dataset_id"] or "")
+    if test is not None:
+        sel = parse_selection(test)
+    elif ds["id"] == snap["dataset_id"] and (snap["filters"] or {}).get("test"):
+        sel = snap["filters"]["test"]
+    else:
+        sel = catalog.default_selection(store, model, ds["id"], "test")[0]
+    q_items.count_items(store, ds["id"], sel)
     params = _base_params(snap, model, notebook)
     if slice_by is not None:
-        from .datasets import select_items
         from .evaluation import item_slices
 
         if not (isinstance(slice_by, list) and all(isinstance(f, str) and f for f in slice_by)):
             raise InvalidInput(f"slice_by must be a list of field names, got {slice_by!r}")
-        item_slices(select_items(store, ds["id"], sel), slice_by)  # unknown fields fail now, not in the run
+        item_slices(q_items.select_items(store, ds["id"], sel), slice_by)  # unknown fields fail now, not in the run
     params.update(dataset_id=ds["id"], test_selection=sel, weights=snap["weights_uri"], slice_by=slice_by)
-    exe = _submit(store, "evaluate", snap, params, service, idempotency_key)
+    exe = _submit(store, Kind.EVALUATE, snap, params, service, idempotency_key)
     return wait_for(exe["id"], store=store) if wait else exe
 
 
 def wait_for(execution_id: str, *, timeout: float | None = None, poll: float = 0.2,
              on_update: Callable[[dict], None] | None = None, store: Store | None = None) -> dict:
-    """Block until the execution ends (``timeout`` seconds at most); returns its final row."""
+    """Block until the execution ends (``timeout`` seconds at most, else ``Unavailable``); returns
+    its final row."""
     store = _store(store)
     deadline = None if timeout is None else time.monotonic() + timeout
     kicked = time.monotonic()
@@ -397,75 +392,66 @@ def wait_for(execution_id: str, *, timeout: float | None = None, poll: float = 0
         exe = store.get("executions", execution_id)
         if on_update:
             on_update(exe)
-        if exe["status"] in ex.FINISHED:
+        if exe["status"] in FINISHED:
             return exe
         if deadline and time.monotonic() > deadline:
-            raise TimeoutError(f"execution {execution_id} still {exe['status']} after {timeout}s")
-        stale = exe["status"] == ex.IN_PROGRESS and exe["heartbeat_at"] and \
-            exe["heartbeat_at"] < now() - ex.heartbeat_stale_after()
-        if stale or (exe["status"] in ex.QUEUED and time.monotonic() - kicked > 5):
-            ex.reconcile(store)  # also starts what waits for a slot (a runner that came back, say)
+            raise Unavailable(f"execution {exe['id']} still {exe['status']} after {timeout:g} s")
+        stale = exe["status"] == IN_PROGRESS and exe["heartbeat_at"] and \
+            exe["heartbeat_at"] < now() - heartbeat_stale_after()
+        if stale or (exe["status"] in QUEUED and time.monotonic() - kicked > 5):
+            _reconcile(store)  # also starts what waits for a slot (a runner that came back, say)
             kicked = time.monotonic()
         time.sleep(poll)
 
 
 def rerun(execution_id: str, *, config: dict | None = None, wait: bool = False,
           store: Store | None = None) -> dict:
-    """Re-execute an ended execution with its stored parameters (a new execution, ``rerun_of`` it);
-    with ``config`` edits, first clone its snapshot with those edits."""
+    """The ``mm rerun`` action: re-execute an ended execution with its stored parameters (a new
+    execution, ``rerun_of`` it); with ``config`` edits, first clone its version with those edits.
+    (Not to be confused with the ``rerun`` status: a retry the service queued by itself.)"""
     store = _store(store)
     src = store.get("executions", execution_id)
-    if src["status"] not in ex.FINISHED:
+    if src["status"] not in FINISHED:
         raise Conflict(f"execution {src['id']} is {src['status']}: only an ended execution can be rerun")
     params = dict(src["params"])
+    if params.get("offline"):
+        raise InvalidInput(f"execution {src['id']} was logged from your own loop (offline): run that loop again")
     snap = store.get("snapshots", src["snapshot_id"])
     if config:
-        if src["kind"] != "train":
+        if src["kind"] != Kind.TRAIN:
             raise InvalidInput("--config edits apply to training executions only")
         snap = clone_snapshot(snap["id"], config, store=store)
         params.update(snapshot_id=snap["id"], config=snap["config"])
         model = store.get("models", snap["model_id"])
         store.update("snapshots", snap["id"], repro=reproducibility_record(store, snap, model))
-    exe = _submit(store, src["kind"], snap, params, None, None, rerun_of=src["id"])
+    exe = _submit(store, Kind(src["kind"]), snap, params, None, None, rerun_of=src["id"])
     return wait_for(exe["id"], store=store) if wait else exe
 
 
 def abort(execution_id: str, store: Store | None = None) -> dict:
-    return ex.abort(_store(store), execution_id)
+    """Stop an execution (``terminated``), its kernel and runner process trees gone."""
+    return _abort(_store(store), execution_id)
 
 
-def remove(execution_id: str, store: Store | None = None) -> None:
-    ex.remove(_store(store), execution_id)
+def remove(execution_id: str, store: Store | None = None) -> str:
+    """Delete an ended execution with its metrics, events and artifacts; returns its full id."""
+    return _remove(_store(store), execution_id)
 
 
 def list_executions(*, kind: str | None = None, status: str | None = None, search: str | None = None,
-                    limit: int = 50, offset: int = 0, store: Store | None = None) -> list[dict]:
-    """Executions newest first; ``search`` matches model name or id, execution or snapshot id/name."""
-    store = _store(store)
-    ex.check_status_filter(status)
-    if kind is not None and kind not in ex.KINDS:
-        raise InvalidInput(f"unknown kind {kind!r} (train or evaluate)")
-    where, params = [], []
-    if kind:
-        where.append("e.kind = ?")
-        params.append(kind)
-    if status:
-        where.append("e.status = ?")
-        params.append(status)
-    if search:
-        clause, values = contains_clause(("m.name", "e.model_id", "e.id", "e.name"), search)
-        where.append(clause)
-        params += values
-    sql = ("SELECT e.*, m.name AS model_name FROM executions e LEFT JOIN models m ON m.id = e.model_id"
-           + (" WHERE " + " AND ".join(where) if where else "")
-           + " ORDER BY e.created_at DESC LIMIT ? OFFSET ?")
-    return [store._decode("executions", r) for r in store.query(sql, [*params, int(limit), int(offset)])]
+                    service: str | None = None, limit: int = 50, offset: int = 0, sort: str = "created_at",
+                    order: str = "desc", store: Store | None = None) -> list[dict]:
+    """Executions newest first (the search rule of every face: a substring of the execution's, the
+    model's or the version's name, or a prefix of one of their ids)."""
+    q = q_exe.ListQuery(kind=kind, status=status, service=service, search=search, limit=limit, offset=offset,
+                        sort=sort, order=order)
+    return q_exe.list_executions(_store(store), q).items
 
 
 def metrics(execution_id: str, *, after_id: int = 0, store: Store | None = None) -> list[dict]:
+    """Every metric point of an execution (``id > after_id``), oldest first."""
     store = _store(store)
-    exe = store.get("executions", execution_id)
-    return store.metrics_since(exe["id"], after_id)
+    return q_exe.metrics_since(store, q_exe.resolve_id(store, execution_id), after_id)
 
 
 get_metrics = metrics  # ``mm.get_metrics``: ``mm.metrics`` is the metrics package
@@ -478,39 +464,42 @@ def evaluation_results(execution_id: str, store: Store | None = None) -> dict:
     store = _store(store)
     exe = store.get("executions", execution_id)
     folder = store.execution_dir(exe)
-    if exe["kind"] != "evaluate" or not (folder / "results.json").is_file():
+    if exe["kind"] != Kind.EVALUATE or not (folder / "results.json").is_file():
         raise InvalidInput(f"execution {exe['id']} has no evaluation results ({exe['kind']}, {exe['status']})")
     return load_results(folder)
 
 
 def logs(execution_id: str, store: Store | None = None) -> str:
+    """An execution's log so far."""
     store = _store(store)
-    exe = store.get("executions", execution_id)
-    path = store.execution_dir(exe) / "log.txt"
+    path = store.execution_dir(store.get("executions", execution_id)) / LOG_NAME
     return path.read_text(errors="replace") if path.exists() else ""
+
+
+def log_path(execution_id: str, store: Store | None = None) -> Path:
+    store = _store(store)
+    return store.execution_dir(store.get("executions", execution_id)) / LOG_NAME
 
 
 # --- offline logging from a user's own loop ----------------------------------------------------
 
 
-def start_run(snapshot: str, store: Store | None = None) -> RunContext:
+def start_run(snapshot: str, store: Store | None = None) -> OfflineRun:
     """Start an ``in-progress`` execution for your own training loop; ``mm.log_metric`` logs to it.
 
     Use as a context manager: success on a clean exit, failed (with the error) on an exception.
     """
     store = _store(store)
     snap = store.get("snapshots", snapshot)
-    svc = ensure_service(store, snap["model_id"], "train")
-    exe = store.insert("executions", {
-        "kind": "train", "snapshot_id": snap["id"], "model_id": snap["model_id"], "service": svc["name"],
-        "status": ex.CREATED, "progress": 0.0, "attempts": 0, "params": {"offline": True},
-        "name": f"train {snap['name']} (offline)",
-    })
-    ex.transition(store, exe["id"], ex.PENDING)
-    t = now()
-    store.update("executions", exe["id"], status=ex.IN_PROGRESS, started_at=t, heartbeat_at=t, attempts=1,
-                 host=socket.gethostname(), runner_pid=os.getpid())
-    ctx = OfflineRun(store, exe["id"])
+    with store.tx():
+        svc = ensure_service(store, snap["model_id"], Kind.TRAIN)
+        exe = store.insert("executions", {
+            "kind": Kind.TRAIN, "snapshot_id": snap["id"], "model_id": snap["model_id"], "service": svc["name"],
+            "status": Status.IN_PROGRESS, "progress": 0.0, "attempts": 1, "params": {"offline": True},
+            "name": execution_name(Kind.TRAIN, snap["name"], offline=True), "started_at": now(),
+            "heartbeat_at": now(), "host": hostname(), "runner_pid": os.getpid(), "runner": "local"})
+        store.add_event(exe["id"], "created in the user's own process (offline run)", type=EventType.CREATED)
+    ctx = OfflineRun(LocalTracker(store, exe["id"], attempt=1), store)
     set_active_run(ctx)
     return ctx
 
@@ -526,12 +515,10 @@ class OfflineRun(RunContext):
     def flush(self) -> None:
         """Store the buffered points and beat; raises ``RunEnded`` once the run was ended elsewhere
         (``mm abort``, the sidebar's Abort): the loop should stop, and ``with mm.start_run(...)`` does."""
+        if not self.tracker.heartbeat():
+            self._buffer = []
+            raise RunEnded(f"execution {self.execution_id} is {self.tracker.state()['status']}: stop logging to it")
         super().flush()
-        beat = self.store.conn.execute("UPDATE executions SET heartbeat_at = ? WHERE id = ? AND status = ?",
-                                       [now(), self.execution_id, ex.IN_PROGRESS])
-        if beat.rowcount == 0:
-            status = self.store.get("executions", self.execution_id)["status"]
-            raise RunEnded(f"execution {self.execution_id} is {status}: stop logging to it")
 
     def end(self, error: str | None = None) -> None:
         try:
@@ -539,8 +526,7 @@ class OfflineRun(RunContext):
         except RunEnded:
             self._release()
             return
-        to = ex.FAILED if error else ex.SUCCESS
-        ex.transition(self.store, self.execution_id, to, error=error, progress=100.0 if not error else None)
+        self.tracker.outcome(Outcome.EXCEPTION if error else Outcome.SUCCESS, error, retry=False)
 
     def _release(self) -> None:
         if get_active_run() is self:
@@ -567,3 +553,9 @@ def log_metric(name: str, value: float, step: int | None = None, epoch: int | No
     if ctx is None:
         raise InvalidInput("no active run: call mm.start_run(snapshot) first (or run inside an execution)")
     ctx.log_metric(name, value, step=step, epoch=epoch)
+
+
+__all__ = ["NotFound", "OfflineRun", "RunEnded", "abort", "clone_snapshot", "connect", "create_snapshot",
+           "delete_filter", "evaluate", "evaluation_results", "get_metrics", "list_executions", "log_metric",
+           "logs", "metrics", "models", "parse_selection", "reconcile", "register_model", "remove", "rerun",
+           "save_filter", "snapshots", "start_run", "train", "update_snapshot", "wait_for"]

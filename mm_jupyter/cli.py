@@ -10,72 +10,16 @@ import json
 import sys
 import time
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
-from .errors import InvalidInput, MMError
+from .errors import InvalidInput, MMError, one_line
+from .textfmt import EXECUTION_COLUMNS, ProgressPrinter, execution_rows, safe, table, when
 
-EXECUTION_COLUMNS = ("id", "name", "created", "status", "progress", "duration", "service", "error")
-
-
-# --- formatting ---------------------------------------------------------------------------------
-
-
-def _when(ts: float | None) -> str:
-    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
-
-
-def _duration(exe: dict) -> str:
-    if not exe.get("started_at"):
-        return "-"
-    end = exe.get("ended_at") or time.time()
-    secs = int(end - exe["started_at"])
-    return f"{secs // 3600}:{secs // 60 % 60:02d}:{secs % 60:02d}"
-
-
-class ProgressPrinter:
-    """Shows an execution's status and progress on stderr: redrawn in place on a terminal, one line
-    per change otherwise (logs, CI)."""
-
-    def __init__(self, force: bool = False):
-        self.tty = sys.stderr.isatty()
-        self.enabled = self.tty or force
-        self.last: tuple | None = None
-
-    def __call__(self, row: dict) -> None:
-        state = (row["status"], int(row["progress"] or 0))
-        if not self.enabled or (state == self.last and not self.tty):
-            return
-        self.last = state
-        line = f"{row['status']:<12} {_bar(row['progress'], 30)}  {_duration(row)}"
-        print(f"\r{line}" if self.tty else line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
-
-    def done(self) -> None:
-        if self.tty:
-            print(file=sys.stderr)
-
-
-def _bar(pct: float | None, width: int = 10) -> str:
-    pct = pct or 0.0
-    full = int(round(width * pct / 100))
-    return "█" * full + "░" * (width - full) + f" {pct:3.0f}%"
-
-
-def table(rows: list[dict], columns: Sequence[str]) -> str:
-    """A plain fixed-width text table."""
-    cells = [[str(r.get(c, "") if r.get(c) is not None else "-") for c in columns] for r in rows]
-    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
-    return "\n".join(line.rstrip() for line in lines)
-
-
-def execution_rows(executions: list[dict]) -> list[dict]:
-    return [{**e, "created": _when(e["created_at"]), "progress": _bar(e["progress"]),
-             "duration": _duration(e), "error": (e.get("error") or "")[:80]} for e in executions]
+# --- helpers ---------------------------------------------------------------------------------
 
 
 def emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    """One JSON document with ``--json`` (escaped by JSON itself), else the text."""
     print(json.dumps(data, indent=1, default=str) if args.json else text)
 
 
@@ -133,6 +77,7 @@ def cmd_snapshots(args: argparse.Namespace) -> int:
 
 def cmd_datasets(args: argparse.Namespace) -> int:
     from . import api, datasets
+    from .queries import catalog
 
     if args.action == "add":
         if not args.path:
@@ -146,8 +91,8 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         out = generate_shapes(args.path or "shapes", flavour=args.flavour, seed=args.seed)
         print(out)
         return 0
-    rows = datasets.list_datasets(api.connect())
-    emit(args, rows, table(rows, ("id", "name", "format", "labels", "root")))
+    rows = catalog.datasets(api.connect())
+    emit(args, rows, table(rows, ("id", "name", "format", "n_items", "labels", "root")))
     return 0
 
 
@@ -165,7 +110,7 @@ def _follow(args: argparse.Namespace, exe: dict) -> int:
     if args.json:
         print(json.dumps(final, indent=1, default=str))
     else:
-        print(f"{final['id']} {final['status']}" + (f": {final['error']}" if final.get("error") else ""))
+        print(safe(f"{final['id']} {final['status']}" + (f": {final['error']}" if final.get("error") else "")))
     return 0 if final["status"] == "success" else 1
 
 
@@ -197,7 +142,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_executions(args: argparse.Namespace) -> int:
     from . import api
 
-    rows = api.list_executions(kind=args.kind, status=args.status, search=args.search, limit=args.limit)
+    rows = api.list_executions(kind=args.kind, status=args.status, search=args.search, service=args.service,
+                               limit=args.limit, offset=args.offset)
     emit(args, rows, table(execution_rows(rows), EXECUTION_COLUMNS))
     return 0
 
@@ -205,6 +151,7 @@ def cmd_executions(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     from . import api
     from .errors import NotFound
+    from .queries import executions as q_exe
 
     store = api.connect()
     table_name = {"m": "models", "s": "snapshots", "d": "datasets", "e": "executions"}.get(args.id[:1])
@@ -222,12 +169,12 @@ def cmd_show(args: argparse.Namespace) -> int:
         else:
             raise
     if table_name == "executions":
-        row["events"] = store.events(row["id"])
+        row = {**row, **q_exe.execution(store, row["id"])}
         row["notebook"] = str(store.execution_dir(row) / "notebook.ipynb")
-    text = "\n".join(f"{k:>16}: {json.dumps(v, default=str) if isinstance(v, dict | list) else v}"
+    text = "\n".join(safe(f"{k:>16}: {json.dumps(v, default=str) if isinstance(v, dict | list) else v}")
                      for k, v in row.items() if k != "events")
     if table_name == "executions":
-        text += "\n" + "\n".join(f"{_when(e['ts'])} {e['level']:<5} {e['message']}" for e in row["events"])
+        text += "\n" + "\n".join(safe(f"{when(e['ts'])} {e['level']:<5} {e['message']}") for e in row["events"])
     emit(args, row, text)
     return 0
 
@@ -250,17 +197,17 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 def cmd_remove(args: argparse.Namespace) -> int:
     from . import api
 
-    api.remove(args.id)
-    print(f"removed {args.id}")
+    print(f"removed {api.remove(args.id)}")
     return 0
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
     from . import api
+    from .executions import FINISHED
 
     store = api.connect()
     exe = store.get("executions", args.id)
-    path = store.execution_dir(exe) / "log.txt"
+    path = api.log_path(exe["id"], store=store)
     pos = 0
     while True:
         if path.exists():
@@ -270,8 +217,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
                 pos = fh.tell()
             sys.stdout.write(chunk)
             sys.stdout.flush()
-        if not args.follow or store.get("executions", exe["id"])["status"] in ("success", "failed", "aborted",
-                                                                               "terminated"):
+        if not args.follow or store.get("executions", exe["id"])["status"] in FINISHED:
             if args.follow and path.exists():
                 with open(path, errors="replace") as fh:
                     fh.seek(pos)
@@ -299,33 +245,32 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 
 
 def cmd_services(args: argparse.Namespace) -> int:
-    from . import api, services
+    from . import api, scheduler
+    from .queries import catalog
 
     store = api.connect()
     if args.action != "list" and not args.name:
         raise InvalidInput(f"mm services {args.action} needs a service NAME")
     if args.action in ("pause", "resume"):
-        row = services.set_paused(store, args.name, args.action == "pause")
+        row = scheduler.set_paused(store, args.name, args.action == "pause")
         emit(args, row, f"{row['name']} {'paused' if row['paused'] else 'running'}")
         return 0
     if args.action == "stop":
-        row = services.stop(store, args.name, drain_time=args.drain_time, wait=not args.no_wait)
+        row = scheduler.stop(store, args.name, drain_time=args.drain_time, wait=not args.no_wait)
         emit(args, row, f"{row['name']} stopped (paused; mm services resume {row['name']} to start it again)")
         return 0
     if args.action == "set":
         settings = service_settings(args)
         if not settings:
             raise InvalidInput("mm services set needs at least one setting (--concurrency, --runner, ...)")
-        row = services.configure(store, args.name, settings)
+        row = scheduler.configure(store, args.name, settings)
         emit(args, row, f"{row['name']} updated")
         return 0
-    rows = [store.get("services", args.name)] if args.name else store.find("services", order="name")
-    kernels = services.installed_kernels()
-    for row in rows:
-        level, reason = services.health(store, row, kernels)
-        row["health"] = f"{level}: {reason}" if reason else level
-    emit(args, rows, table(rows, ("name", "runner", "gpus", "kernel_name", "concurrency", "max_instances",
-                                  "queue_size", "on_reset", "max_attempts", "paused", "health")))
+    rows = [catalog.service(store, args.name, wait=True)] if args.name else catalog.services(store, wait=True)
+    shown = [{**r, "health": f"{r['health']['level']}: {r['health']['reason']}" if r["health"]["reason"]
+              else r["health"]["level"]} for r in rows]
+    emit(args, rows, table(shown, ("name", "runner", "gpus", "kernel_name", "concurrency", "max_instances",
+                                   "queue_size", "on_reset", "max_attempts", "paused", "health")))
     return 0
 
 
@@ -342,7 +287,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     try:
         cluster = local_cluster(args.workers, threads_per_worker=args.threads, gpu_workers=args.gpu_workers,
                                 gpus_per_worker=args.gpus_per_worker, host=args.host, port=args.port)
-    except (OSError, RuntimeError, ValueError) as exc:
+    except (OSError, RuntimeError) as exc:
         raise InvalidInput(f"cannot start the Dask cluster: {exc}") from None
     address = runner_address(cluster)
     print(address, flush=True)
@@ -361,16 +306,17 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
 
 def cmd_filters(args: argparse.Namespace) -> int:
-    from . import api, filters
+    from . import api
+    from .queries import catalog
 
     store = api.connect()
     if args.action == "add":
         if not (args.name and args.query):
             raise InvalidInput("mm filters add needs NAME and a JSON QUERY")
-        row = filters.save_filter(store, args.name, filters.parse_filter(args.query))
+        row = api.save_filter(store, args.name, args.query)
         emit(args, row, row["name"])
         return 0
-    rows = filters.list_filters(store)
+    rows = catalog.filters(store)
     emit(args, rows, table([{**r, "query": json.dumps(r["query"])} for r in rows], ("name", "query")))
     return 0
 
@@ -463,17 +409,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test")
     _add_service_flags(p)
 
-    p = add("executions", cmd_executions, "list executions")
-    p.add_argument("--status")
-    p.add_argument("--search")
-    p.add_argument("--kind", choices=("train", "evaluate"))
-    p.add_argument("--limit", type=int, default=50)
+    p = add("executions", cmd_executions, "list executions, newest first")
+    p.add_argument("--status", help="only executions with this status (created, pending, in-progress, success, "
+                   "failed, aborted, terminated, rerun)")
+    p.add_argument("--search", help="a substring of the execution's, model's or version's name, or a prefix of "
+                   "one of their ids (case-insensitive)")
+    p.add_argument("--kind", choices=("train", "evaluate"), help="only trainings or only evaluations")
+    p.add_argument("--service", help="only executions of this service")
+    p.add_argument("--limit", type=int, default=50, help="rows per page (at most 500)")
+    p.add_argument("--offset", type=int, default=0, help="rows to skip (paging)")
 
     p = add("show", cmd_show, "show an execution (or a model, snapshot, dataset)")
     p.add_argument("id")
     p = add("abort", cmd_abort, "abort an execution (terminated)")
     p.add_argument("id")
-    p = add("rerun", cmd_rerun, "re-execute an ended execution with its stored parameters")
+    p = add("rerun", cmd_rerun, "run an ended execution again as a new execution with its stored parameters "
+            "(not the 'rerun' status, which is a retry the service queues by itself)")
     p.add_argument("id")
     p.add_argument("--config", action="append", metavar="K=V", help="clone the snapshot with edits first")
     p.add_argument("--wait", action="store_true")
@@ -506,15 +457,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+NO_STORE = {"cluster"}  # commands that never touch the store
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command not in NO_STORE and not (args.command == "datasets" and args.action == "shapes"):
+            from . import api
+
+            api.reconcile()  # runs whose runner died, drains that ran out, queued runs to start
         return args.func(args)
     except MMError as exc:
-        print(f"mm: error: {exc}", file=sys.stderr)
+        print(f"mm: error: {safe(one_line(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `mm executions | head`: the reader left; say nothing more
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

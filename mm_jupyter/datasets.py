@@ -1,17 +1,10 @@
-"""Dataset registration (YOLO folders, COCO json, image folders), the items index and selections.
+"""Dataset registration (YOLO folders, COCO json, image folders): scanning, the items index and the
+content hash.
 
 ``register_dataset`` scans a dataset once, reads every image's size from its header, turns the
 annotations into pixel boxes (detection) or class indices (classification), merges user fields from
 an optional ``metadata.jsonl`` sidecar, and writes the dataset row and all its items in one
-transaction. Items are then chosen with a *selection*::
-
-    None / {}                         every item
-    {"tag": "train"}                  items tagged "train"
-    {"dir": "images/val"}             items in that folder and below
-    {"filter": "<saved filter>"}      a saved filter (see ``mm_jupyter.filters``)
-    {"query": {<filter>}}             an inline filter (a dict or its JSON text)
-
-Several keys in one selection must all hold.
+transaction. Items are read back through selections (``mm_jupyter.queries.items``).
 """
 
 from __future__ import annotations
@@ -29,15 +22,13 @@ from typing import Any
 import yaml
 from PIL import Image
 
-from .adapter import Item
 from .errors import Conflict, InvalidInput
-from .filters import compile_filter, get_filter, parse_filter
+from .queries.catalog import dataset_row
+from .queries.items import SPLIT_TAGS, item_tags
 from .store import Store
 
 FORMATS = ("yolo", "coco", "imagefolder")
 IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
-SPLIT_TAGS = {"train": "train", "training": "train", "val": "validation", "valid": "validation",
-              "validation": "validation", "test": "test", "testing": "test"}
 SIDECAR = "metadata.jsonl"
 SELECTION_KEYS = ("tag", "dir", "filter", "query")
 TAG_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
@@ -81,8 +72,8 @@ def register_dataset(store: Store, path: str | os.PathLike, name: str | None = N
     """
     src = _dataset_path(path)
     name = _dataset_name(name, src)
-    if store.find("datasets", "name = ?", [name]):
-        raise InvalidInput(f"dataset name {name!r} already exists")
+    if store.first("datasets", name=name):
+        raise Conflict(f"dataset name {name!r} already exists")
     scan = _scan(src, format, _check_labels(labels))
     _finish_records(scan)
     row = {"name": name, "root": str(scan.root), "format": scan.format, "labels": scan.labels,
@@ -91,9 +82,9 @@ def register_dataset(store: Store, path: str | os.PathLike, name: str | None = N
         try:
             row = store.insert("datasets", row)
         except sqlite3.IntegrityError:
-            raise InvalidInput(f"dataset name {name!r} already exists") from None
+            raise Conflict(f"dataset name {name!r} already exists") from None
         _insert_items(store, row["id"], scan.records)
-    return get_dataset(store, row["id"])
+    return dataset_row(store, row["id"])
 
 
 def _dataset_path(path: Any) -> Path:
@@ -216,12 +207,10 @@ def _content_hash(format: str, labels: list[str], records: list[_Record]) -> str
 
 
 def _insert_items(store: Store, dataset_id: str, records: list[_Record]) -> None:
-    sql = ("INSERT INTO items (dataset_id, path, name, dir, tags, metadata, annotations) "
-           "VALUES (?, ?, ?, ?, ?, ?, ?)")
     for start in range(0, len(records), INSERT_BATCH):
-        store.conn.executemany(sql, [
-            (dataset_id, r.path, PurePosixPath(r.path).name, _parent(r.path), _json(r.tags),
-             _json(r.metadata), _json(r.annotations))
+        store.insert_items(dataset_id, [
+            (r.path, PurePosixPath(r.path).name, _parent(r.path), _json(r.tags), _json(r.metadata),
+             _json(r.annotations))
             for r in records[start:start + INSERT_BATCH]
         ])
 
@@ -562,112 +551,19 @@ _DETECTORS = {"yolo": _detect_yolo, "coco": _detect_coco, "imagefolder": _detect
 _LOADERS = {"yolo": _load_yolo, "coco": _load_coco, "imagefolder": _load_imagefolder}
 
 
-# --- reading datasets and items --------------------------------------------------------------
-
-
-def list_datasets(store: Store) -> list[dict]:
-    """Every dataset row (oldest first), each with ``n_items``."""
-    return [_with_count(store, row) for row in store.find("datasets", order="created_at, name")]
-
-
-def get_dataset(store: Store, ref: str) -> dict:
-    """A dataset row by id, name or unique id prefix (``NotFound`` otherwise), with ``n_items``."""
-    return _with_count(store, store.get("datasets", ref))
-
-
-def _with_count(store: Store, row: dict) -> dict:
-    row["n_items"] = store.conn.execute(
-        "SELECT COUNT(*) FROM items WHERE dataset_id = ?", [row["id"]]
-    ).fetchone()[0]
-    return row
+# --- changing datasets ------------------------------------------------------------------------
 
 
 def delete_dataset(store: Store, ref: str) -> None:
-    """Remove a dataset, its items and the filters bound to it; refused while snapshots use it."""
+    """Remove a dataset, its items and the filters bound to it; refused while versions use it."""
     dataset = store.get("datasets", ref)
     with store.tx():
-        used = store.conn.execute(
-            "SELECT COUNT(*) FROM snapshots WHERE dataset_id = ?", [dataset["id"]]
-        ).fetchone()[0]
+        used = store.count("snapshots", dataset_id=dataset["id"])
         if used:
-            raise Conflict(f"dataset {dataset['name']!r} is used by {used} snapshot(s)")
+            raise Conflict(f"dataset {dataset['name']!r} is used by {used} version(s)")
         for table in ("items", "filters"):
-            store.conn.execute(f"DELETE FROM {table} WHERE dataset_id = ?", [dataset["id"]])
-        store.conn.execute("DELETE FROM datasets WHERE id = ?", [dataset["id"]])
-
-
-def compile_selection(store: Store, dataset: dict, selection: dict | None) -> tuple[str, list]:
-    """A ``WHERE`` fragment over ``items`` (and its parameters) for a selection within ``dataset``."""
-    if selection is None:
-        selection = {}
-    if not isinstance(selection, dict):
-        raise InvalidInput(f"selection must be a mapping, got {type(selection).__name__}")
-    unknown = [k for k in selection if k not in SELECTION_KEYS]
-    if unknown:
-        raise InvalidInput(f"unknown selection key {unknown[0]!r} (known: {', '.join(SELECTION_KEYS)})")
-    parts, params = ["items.dataset_id = ?"], [dataset["id"]]
-    for key, value in selection.items():
-        sql, extra = _SELECTORS[key](store, dataset, value)
-        parts.append(sql)
-        params.extend(extra)
-    return " AND ".join(parts), params
-
-
-def _select_tag(store: Store, dataset: dict, tag: Any) -> tuple[str, list]:
-    if not isinstance(tag, str) or not tag:
-        raise InvalidInput(f"selection 'tag' must be a non-empty string, got {tag!r}")
-    tags = list(dict.fromkeys([tag, SPLIT_TAGS.get(tag, tag)]))
-    return compile_filter({"tags": {"$in": tags}})
-
-
-def _select_dir(store: Store, dataset: dict, folder: Any) -> tuple[str, list]:
-    if not isinstance(folder, str):
-        raise InvalidInput(f"selection 'dir' must be a string, got {folder!r}")
-    folder = _norm_rel(folder)
-    if not folder:
-        return "1", []
-    prefix = folder + "/"
-    return "(items.dir = ? OR substr(items.dir, 1, ?) = ?)", [folder, len(prefix), prefix]
-
-
-def _select_filter(store: Store, dataset: dict, name: Any) -> tuple[str, list]:
-    saved = get_filter(store, name)
-    if saved.get("dataset_id") not in (None, dataset["id"]):
-        raise InvalidInput(f"filter {name!r} belongs to another dataset ({saved['dataset_id']})")
-    return compile_filter(saved["query"])
-
-
-def _select_query(store: Store, dataset: dict, query: Any) -> tuple[str, list]:
-    return compile_filter(parse_filter(query))
-
-
-_SELECTORS = {"tag": _select_tag, "dir": _select_dir, "filter": _select_filter, "query": _select_query}
-
-
-def select_items(store: Store, dataset_ref: str, selection: dict | None = None,
-                 item_ids: list[int] | None = None) -> list[Item]:
-    """The items of a dataset matching ``selection`` (see the module docstring), ordered by id;
-    ``item_ids`` narrows them to those ids.
-
-    Each ``Item.path`` is absolute. Matching nothing is not an error.
-    """
-    dataset = store.get("datasets", dataset_ref)
-    where, params = compile_selection(store, dataset, selection)
-    if item_ids is not None:
-        where = f"({where}) AND items.id IN ({', '.join('?' * len(item_ids))})" if item_ids else "0"
-        params = [*params, *(int(i) for i in item_ids)]
-    root = Path(dataset["root"])
-    rows = store.find("items", where, params, order="id")
-    return [Item(id=r["id"], path=str(root / r["path"]), name=r["name"] or "", dir=r["dir"] or "",
-                 tags=r["tags"] or [], metadata=r["metadata"] or {}, annotations=r["annotations"])
-            for r in rows]
-
-
-def count_items(store: Store, dataset_ref: str, selection: dict | None = None) -> int:
-    """How many items of a dataset match ``selection``."""
-    dataset = store.get("datasets", dataset_ref)
-    where, params = compile_selection(store, dataset, selection)
-    return store.conn.execute(f"SELECT COUNT(*) FROM items WHERE {where}", params).fetchone()[0]
+            store.delete(table, dataset_id=dataset["id"])
+        store.delete("datasets", id=dataset["id"])
 
 
 def tag_items(store: Store, dataset_ref: str, selection: dict | None, add: Any = (),
@@ -678,16 +574,14 @@ def tag_items(store: Store, dataset_ref: str, selection: dict | None, add: Any =
     if both:
         raise InvalidInput(f"tag {sorted(both)[0]!r} is both added and removed")
     dataset = store.get("datasets", dataset_ref)
-    where, params = compile_selection(store, dataset, selection)
     changed = []
     with store.tx():
-        for item_id, raw in store.conn.execute(f"SELECT id, tags FROM items WHERE {where}", params):
-            old = json.loads(raw) if raw else []
+        for item_id, old in item_tags(store, dataset["id"], selection):
             new = [t for t in old if t not in remove]
             new += [t for t in add if t not in new]
             if new != old:
                 changed.append((_json(new), item_id))
-        store.conn.executemany("UPDATE items SET tags = ? WHERE id = ?", changed)
+        store.set_item_tags(changed)
     return len(changed)
 
 

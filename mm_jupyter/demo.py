@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import api
-from .cli import EXECUTION_COLUMNS, ProgressPrinter, execution_rows, table
 from .errors import NotFound
+from .queries.catalog import dataset_row
+from .textfmt import EXECUTION_COLUMNS, ProgressPrinter, execution_rows, table
 
 
 def run_demo(epochs: int = 40, folder: str | None = None) -> int:
     """Generate shapes data, register a YOLO model, train a snapshot, evaluate it, print the results."""
-    from .datasets import get_dataset, register_dataset
+    from .datasets import register_dataset
     from .shapes import generate_shapes
 
     store = api.connect()
@@ -20,7 +21,7 @@ def run_demo(epochs: int = 40, folder: str | None = None) -> int:
     if not (data / "data.yaml").exists():
         generate_shapes(data, flavour="detect", n_train=48, n_val=16, n_test=24, size=96, seed=0)
     try:
-        dataset = get_dataset(store, "shapes")
+        dataset = dataset_row(store, "shapes")
     except NotFound:
         dataset = register_dataset(store, data, name="shapes")
     print(f"dataset  {dataset['id']} shapes: {data}")

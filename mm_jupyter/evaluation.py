@@ -8,8 +8,8 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from .adapter import Item, Prediction
 from .errors import InvalidInput
+from .items import Item, Prediction
 
 MetricFn = Callable[[list[Item], list[Prediction], list[str]], float]
 NOT_SLICED = ("width", "height")

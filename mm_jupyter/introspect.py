@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from .adapter import BaseModelAdapter, Item
+from .adapter import BaseModelAdapter
 from .errors import InvalidInput
+from .items import Item
 
 TILE = 48
 
@@ -87,7 +88,7 @@ def introspect(snapshot: str, item: int | str, *, layers: list[str] | None = Non
     stored under the snapshot's ``introspection/`` folder.
     """
     from . import api
-    from .adapter import load_adapter_class
+    from .registry import adapter_class
 
     store = store or api.connect()
     snap = store.get("snapshots", snapshot)
@@ -96,7 +97,7 @@ def introspect(snapshot: str, item: int | str, *, layers: list[str] | None = Non
         raise InvalidInput(f"snapshot {snap['id']} has no weights: train it first")
     if not model["adapter"]:
         raise InvalidInput(f"model {model['name']!r} has no adapter to introspect")
-    adapter = load_adapter_class(model["adapter"])(config=snap["config"], labels=snap["labels"])
+    adapter = adapter_class(model["adapter"])(config=snap["config"], labels=snap["labels"])
     adapter.load(snap["weights_uri"])
     target = _resolve_item(store, snap, item)
     maps = feature_maps(adapter, target, layers)
@@ -107,7 +108,7 @@ def introspect(snapshot: str, item: int | str, *, layers: list[str] | None = Non
 
 def _resolve_item(store: Any, snap: dict, item: int | str) -> Item:
     if isinstance(item, int) and not isinstance(item, bool):
-        from .datasets import select_items
+        from .queries.items import select_items
 
         if not snap["dataset_id"]:
             raise InvalidInput(f"snapshot {snap['id']} has no dataset: pass an image path")

@@ -8,8 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .adapter import BaseModelAdapter, EvalData, RunContext, TrainData, load_adapter_class, seed_everything
+from .adapter import BaseModelAdapter, RunContext, seed_everything
 from .errors import InvalidInput
+from .items import EvalData, TrainData
+from .queries.executions import last_values
+from .queries.items import select_items
+from .registry import adapter_class
 
 
 def open_run(mm_home: str, execution_id: str) -> RunContext:
@@ -20,8 +24,6 @@ def open_run(mm_home: str, execution_id: str) -> RunContext:
 
 
 def load_items(ctx: RunContext, dataset_id: str, selection: dict | None, role: str) -> list:
-    from .datasets import select_items
-
     items = select_items(ctx.store, dataset_id, selection or {})
     ctx.log(f"{role}: {len(items)} items from dataset {dataset_id} with {json.dumps(selection)}")
     return items
@@ -30,7 +32,7 @@ def load_items(ctx: RunContext, dataset_id: str, selection: dict | None, role: s
 def build_adapter(ctx: RunContext, adapter: str, config: dict, labels: list[str],
                   weights: str | None = None) -> BaseModelAdapter:
     """Instantiate the model's adapter with the snapshot's config; load ``weights`` when given."""
-    model = load_adapter_class(adapter)(config=config, labels=labels)
+    model = adapter_class(adapter)(config=config, labels=labels)
     if weights:
         if not Path(weights).is_dir():
             raise InvalidInput(f"weights folder {weights!r} does not exist")
@@ -100,11 +102,7 @@ def worst_items(results: dict, n: int = 10) -> list[dict]:
 
 def final_metrics(ctx: RunContext) -> dict[str, float]:
     """The last value of each metric of this execution (for the summary cell)."""
-    rows = ctx.store.query(
-        "SELECT name, value FROM metrics WHERE id IN (SELECT max(id) FROM metrics "
-        "WHERE execution_id = ? GROUP BY name) ORDER BY name", [ctx.execution_id],
-    )
-    return {r["name"]: r["value"] for r in rows}
+    return last_values(ctx.store, ctx.execution_id)
 
 
 def plot_results(results: dict, folder: Path) -> list[Path]:

@@ -1,7 +1,9 @@
-"""The store: one SQLite file (WAL, busy timeout) holding every entity of mm-jupyter.
+"""The store: one SQLite file (WAL, busy timeout) holding every entity of mm-jupyter, and its
+artifact folder.
 
-The store is the single source of truth: the CLI, the widgets, the server extension, the runners
-and the notebooks' ``RunContext`` all read and write it, never each other.
+The store is the single source of truth. This module and ``mm_jupyter.queries`` are the only places
+that hold SQL: this one the schema, its migrations and every write (plus single-row reads by key);
+``queries`` every read a face or the scheduler makes. Everyone else calls methods.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from sqlite_utils import Database
 
 from .errors import NotFound, StoreError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 JSON_COLUMNS = {
     "models": ("labels", "config"),
     "snapshots": ("config", "labels", "filters", "repro"),
@@ -30,6 +32,8 @@ JSON_COLUMNS = {
     "executions": ("params",),
 }
 ID_PREFIX = {"models": "m", "snapshots": "s", "datasets": "d", "executions": "e"}
+KEY = {"services": "name", "filters": "name", "meta": "key"}
+Where = dict[str, Any]
 
 
 def default_home() -> Path:
@@ -46,11 +50,42 @@ def now() -> float:
     return time.time()
 
 
-def contains_clause(columns: tuple[str, ...], text: str) -> tuple[str, list[str]]:
-    """``(sql, params)`` matching rows where any of ``columns`` contains ``text`` (its ``%``/``_``
-    taken literally), for a WHERE clause."""
-    like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    return "(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in columns) + ")", [like] * len(columns)
+def like_escape(text: str) -> str:
+    """``text`` for a ``LIKE … ESCAPE '\\'`` pattern, its ``%`` and ``_`` taken literally."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _column(name: str) -> str:
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"not a column name: {name!r}")  # code, never user text
+    return name
+
+
+def conditions(where: Where) -> tuple[str, list]:
+    """``(sql, params)`` for ``col = value`` / ``col IS NULL`` / ``col IN (...)`` (a tuple, list or
+    set) joined with AND; an empty mapping matches everything."""
+    parts: list[str] = []
+    params: list[Any] = []
+    for col, value in where.items():
+        col = _column(col)
+        if value is None:
+            parts.append(f"{col} IS NULL")
+        elif isinstance(value, tuple | list | set | frozenset):
+            values = list(value)
+            parts.append(f"{col} IN ({', '.join('?' * len(values))})" if values else "0")
+            params += values
+        else:
+            parts.append(f"{col} = ?")
+            params.append(value)
+    return (" AND ".join(parts) or "1"), params
+
+
+def ordering(order: str | tuple[str, ...] | None) -> str:
+    """``ORDER BY`` text for column names, ``-name`` meaning descending."""
+    if not order:
+        return ""
+    cols = (order,) if isinstance(order, str) else order
+    return " ORDER BY " + ", ".join(f"{_column(c[1:])} DESC" if c.startswith("-") else _column(c) for c in cols)
 
 
 # --- migrations ---------------------------------------------------------------------------------
@@ -139,7 +174,20 @@ def _migrate_3(db: Database) -> None:
     db["meta"].insert({"key": "store_id", "value": uuid.uuid4().hex}, pk="key", ignore=True)
 
 
-MIGRATIONS: list[Callable[[Database], None]] = [_migrate_1, _migrate_2, _migrate_3]
+def _migrate_4(db: Database) -> None:
+    """v4: typed events and outcomes (nothing parses message text), indexes for the search rule."""
+    db.execute("ALTER TABLE events ADD COLUMN type TEXT NOT NULL DEFAULT 'log'")
+    db.execute("UPDATE events SET type = 'status' WHERE message LIKE 'status -> %'")
+    db.execute("UPDATE events SET type = 'created' WHERE message LIKE 'created on service %'")
+    db.execute("ALTER TABLE executions ADD COLUMN outcome TEXT")
+    db.execute("UPDATE executions SET outcome = 'start-failure' WHERE status IN ('failed', 'aborted') AND "
+               "(error LIKE '%is not installed%' OR error LIKE 'cannot start runner%')")
+    db.execute("CREATE INDEX idx_executions_snapshot_status ON executions(snapshot_id, status)")
+    db.execute("CREATE INDEX idx_executions_model_status ON executions(model_id, status)")
+    db.execute("CREATE INDEX idx_events_type ON events(type, id)")
+
+
+MIGRATIONS: list[Callable[[Database], None]] = [_migrate_1, _migrate_2, _migrate_3, _migrate_4]
 
 
 # --- the store ----------------------------------------------------------------------------------
@@ -149,10 +197,12 @@ class Store:
     """Typed access to the mm-jupyter SQLite store and its artifact folder.
 
     ``Store()`` opens ``$MM_HOME/mm.db`` (creating and migrating it as needed); ``Store(home)``
-    opens another home folder. Each instance holds one connection: use one per thread/process.
+    opens another home folder; ``read_only=True`` gives a query-only connection with a short busy
+    timeout (for a server's event loop). Each instance holds one connection: use one per thread.
     """
 
-    def __init__(self, home: str | os.PathLike | None = None, *, migrate_to: int = SCHEMA_VERSION):
+    def __init__(self, home: str | os.PathLike | None = None, *, migrate_to: int = SCHEMA_VERSION,
+                 read_only: bool = False):
         self.home = Path(home).expanduser().resolve() if home else default_home().resolve()
         self.db_path = self.home / "mm.db"
         self.artifacts = self.home / "artifacts"
@@ -172,6 +222,9 @@ class Store:
         self.conn.execute("PRAGMA synchronous = NORMAL")
         self.db = Database(self.conn)
         self._migrate(migrate_to)
+        if read_only:
+            self.conn.execute("PRAGMA busy_timeout = 200")
+            self.conn.execute("PRAGMA query_only = 1")
 
     # -- plumbing --
 
@@ -181,6 +234,16 @@ class Store:
             "SELECT value FROM meta WHERE key = 'schema_version'"
         ).fetchone() if self.db["meta"].exists() else None
         return int(row[0]) if row else 0
+
+    @property
+    def store_id(self) -> str:
+        """The store's identity (a random id written at creation; a copy of the file keeps it)."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()
+        return row[0] if row else ""
+
+    def data_version(self) -> int:
+        """Changes when another connection commits (cheap: what live views poll first)."""
+        return self.conn.execute("PRAGMA data_version").fetchone()[0]
 
     def _migrate(self, target: int) -> None:
         with self.tx():
@@ -214,13 +277,14 @@ class Store:
         self.conn.close()
 
     def query(self, sql: str, params: Iterable[Any] | dict = ()) -> list[dict]:
-        """Run a parameterized read query (rows as dicts; JSON columns are left encoded)."""
+        """Run a parameterized read query (rows as dicts; JSON columns are left encoded). For
+        ``mm_jupyter.queries``: everyone else calls a query or a method."""
         cur = self.conn.execute(sql, params)
         cols = [c[0] for c in cur.description]
         return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
 
     @staticmethod
-    def _encode(table: str, row: dict) -> dict:
+    def encode(table: str, row: dict) -> dict:
         out = dict(row)
         for col in JSON_COLUMNS.get(table, ()):
             if col in out and out[col] is not None:
@@ -228,13 +292,16 @@ class Store:
         return out
 
     @staticmethod
-    def _decode(table: str, row: dict | None) -> dict | None:
+    def decode(table: str, row: dict | None) -> dict | None:
+        """Decode the JSON columns of ``table`` in ``row`` (in place)."""
         if row is None:
             return None
         for col in JSON_COLUMNS.get(table, ()):
             if isinstance(row.get(col), str):
                 row[col] = json.loads(row[col])
         return row
+
+    # -- rows by key and by equality --
 
     def insert(self, table: str, row: dict) -> dict:
         """Insert one row (JSON columns encoded), giving it a fresh id when it has none."""
@@ -243,40 +310,72 @@ class Store:
             row["id"] = new_id(table)
         if table not in ("items", "metrics", "events"):
             row.setdefault("created_at", now())
-        self.db[table].insert(self._encode(table, row))
+        self.db[table].insert(self.encode(table, row))
         return row
 
     def update(self, table: str, pk: str, **fields: Any) -> None:
-        self.db[table].update(pk, self._encode(table, fields))
+        self.db[table].update(pk, self.encode(table, fields))
+
+    def update_if(self, table: str, pk: str, fields: dict, **where: Any) -> bool:
+        """Update row ``pk`` only while it matches ``where`` (see ``conditions``): one conditional
+        statement, so two processes racing can never both win. Returns whether it changed."""
+        encoded = self.encode(table, fields)
+        sets = ", ".join(f"{_column(k)} = ?" for k in encoded)
+        cond, params = conditions({KEY.get(table, "id"): pk, **where})
+        cur = self.conn.execute(f"UPDATE {_column(table)} SET {sets} WHERE {cond}", [*encoded.values(), *params])
+        return cur.rowcount == 1
+
+    def update_where(self, table: str, fields: dict, **where: Any) -> int:
+        """Update every row matching ``where``; returns how many changed."""
+        encoded = self.encode(table, fields)
+        sets = ", ".join(f"{_column(k)} = ?" for k in encoded)
+        cond, params = conditions(where)
+        return self.conn.execute(f"UPDATE {_column(table)} SET {sets} WHERE {cond}",
+                                 [*encoded.values(), *params]).rowcount
 
     def get(self, table: str, ref: str, *, by_name: bool = True) -> dict:
         """A row by id, by unique name, or by a unique id prefix (at least 4 characters)."""
         kind = table.rstrip("s")
         if not isinstance(ref, str) or not ref:
             raise NotFound(f"{kind} id must be a non-empty string, got {ref!r}")
-        pk = "name" if table in ("services", "filters") else "id"
-        rows = self.query(f"SELECT * FROM {table} WHERE {pk} = ?", [ref])
+        pk = KEY.get(table, "id")
+        rows = self.query(f"SELECT * FROM {_column(table)} WHERE {pk} = ?", [ref])
         if not rows and by_name and pk == "id" and "name" in self.db[table].columns_dict:
-            rows = self.query(f"SELECT * FROM {table} WHERE name = ?", [ref])
+            rows = self.query(f"SELECT * FROM {_column(table)} WHERE name = ?", [ref])
         if not rows and pk == "id" and len(ref) >= 4:
             rows = self.query(
-                f"SELECT * FROM {table} WHERE id >= ? AND id < ? LIMIT 2", [ref, ref + "\uffff"]
+                f"SELECT * FROM {_column(table)} WHERE id >= ? AND id < ? LIMIT 2", [ref, ref + "\uffff"]
             )
         if len(rows) > 1:
             raise NotFound(f"{kind} {ref!r} is ambiguous: give more of its id")
         if not rows:
             raise NotFound(f"unknown {kind} {ref!r}")
-        return self._decode(table, rows[0])
+        return self.decode(table, rows[0])
 
-    def find(self, table: str, where: str = "", params: Iterable[Any] | dict = (), *,
-             order: str = "", limit: int | None = None, offset: int = 0) -> list[dict]:
-        """Rows of ``table`` (JSON decoded). ``where``/``order`` are code, never user text: values go in
-        ``params``."""
-        sql = f"SELECT * FROM {table}" + (f" WHERE {where}" if where else "")
-        sql += f" ORDER BY {order}" if order else ""
+    def find(self, table: str, *, order: str | tuple[str, ...] | None = None, limit: int | None = None,
+             offset: int = 0, **where: Any) -> list[dict]:
+        """Rows of ``table`` (JSON decoded) matching ``where`` (``col=value``, ``col=None``,
+        ``col=(a, b)``), ordered by column names (``-col`` descending)."""
+        cond, params = conditions(where)
+        sql = f"SELECT * FROM {_column(table)} WHERE {cond}{ordering(order)}"
         if limit is not None:
             sql += f" LIMIT {int(limit)} OFFSET {int(offset)}"
-        return [self._decode(table, r) for r in self.query(sql, params)]
+        return [self.decode(table, r) for r in self.query(sql, params)]
+
+    def first(self, table: str, *, order: str | tuple[str, ...] | None = None, **where: Any) -> dict | None:
+        rows = self.find(table, order=order, limit=1, **where)
+        return rows[0] if rows else None
+
+    def count(self, table: str, **where: Any) -> int:
+        cond, params = conditions(where)
+        return self.conn.execute(f"SELECT count(*) FROM {_column(table)} WHERE {cond}", params).fetchone()[0]
+
+    def delete(self, table: str, **where: Any) -> int:
+        """Delete the rows matching ``where`` (at least one condition); returns how many."""
+        if not where:
+            raise ValueError("delete needs a condition")
+        cond, params = conditions(where)
+        return self.conn.execute(f"DELETE FROM {_column(table)} WHERE {cond}", params).rowcount
 
     # -- metrics and events (hot paths, batched) --
 
@@ -291,24 +390,23 @@ class Store:
                 [{"step": None, "epoch": None, "snapshot_id": None, "ts": now(), **r} for r in rows],
             )
 
-    def metrics_since(self, execution_id: str, after_id: int = 0, limit: int = 100_000) -> list[dict]:
-        """Metric points of an execution with ``id > after_id`` (indexed; used by live views)."""
-        return self.query(
-            "SELECT id, name, step, epoch, value, ts FROM metrics WHERE execution_id = ? AND id > ? "
-            "ORDER BY id LIMIT ?", [execution_id, after_id, limit],
-        )
-
-    def add_event(self, execution_id: str | None, message: str, level: str = "info") -> None:
+    def add_event(self, execution_id: str | None, message: str, level: str = "info", type: str = "log") -> None:
+        """An event of an execution: ``type`` says what it is (``status``, ``created``, ``log``, …)
+        so that nobody has to parse ``message``."""
         self.conn.execute(
-            "INSERT INTO events (execution_id, ts, level, message) VALUES (?, ?, ?, ?)",
-            [execution_id, now(), level, message],
+            "INSERT INTO events (execution_id, ts, level, message, type) VALUES (?, ?, ?, ?, ?)",
+            [execution_id, now(), level, message, type],
         )
 
-    def events(self, execution_id: str) -> list[dict]:
-        return self.query(
-            "SELECT id, ts, level, message FROM events WHERE execution_id = ? ORDER BY id",
-            [execution_id],
-        )
+    def insert_items(self, dataset_id: str, rows: Iterable[tuple]) -> None:
+        """Items of a dataset: ``(path, name, dir, tags, metadata, annotations)`` tuples, JSON encoded."""
+        self.conn.executemany(
+            "INSERT INTO items (dataset_id, path, name, dir, tags, metadata, annotations) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)", [(dataset_id, *row) for row in rows])
+
+    def set_item_tags(self, changes: list[tuple[str, int]]) -> None:
+        """``(tags JSON, item id)`` pairs."""
+        self.conn.executemany("UPDATE items SET tags = ? WHERE id = ?", changes)
 
     # -- artifact paths --
 
@@ -320,12 +418,35 @@ class Store:
             execution["id"]
 
     def inside_artifacts(self, path: str | os.PathLike) -> Path:
-        """Resolve ``path`` and refuse anything outside the artifact root."""
+        """Resolve ``path`` and refuse anything outside the artifact root (``NotFound``: no such
+        artifact, never an absolute path in the message)."""
         try:
             resolved = (self.artifacts / path).resolve()
-        except (OSError, ValueError, TypeError) as exc:  # a NUL byte, a name too long, not a path
-            raise StoreError(f"path {str(path)[:200]!r} is not a valid artifact path: {exc}") from None
+        except (OSError, ValueError, TypeError):  # a NUL byte, a name too long, not a path
+            raise NotFound(f"no artifact at {str(path)[:80]!r}") from None
         root = self.artifacts.resolve()
         if resolved != root and root not in resolved.parents:
-            raise StoreError(f"path {str(path)!r} is outside the artifact root")
+            raise NotFound(f"no artifact at {str(path)[:80]!r} (outside the artifact root)")
         return resolved
+
+
+def probe_store(home: str | os.PathLike, expected_id: str) -> str | None:
+    """Why this machine cannot use the store at ``home`` (a read-only look that never creates one),
+    or None when it opens the very store whose id is ``expected_id``."""
+    import socket
+
+    path = Path(home) / "mm.db"
+    host = socket.gethostname()
+    if not path.is_file():
+        return f"no store at {path} on {host} (workers must share the MM_HOME path)"
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        return f"cannot read the store at {path}: {exc}"
+    if not row or row[0] != expected_id:
+        return f"{path} on {host} is a different store (not the submitter's)"
+    return None

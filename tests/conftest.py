@@ -1,4 +1,5 @@
-"""Shared fixtures: a fresh mm-jupyter home per test, with fast heartbeats for the runner tests."""
+"""Shared fixtures: a fresh mm-jupyter home per test (fast heartbeats for the runner tests), the toy
+model on a tiny dataset, and a recording runner for queue tests. Helpers live in ``support/``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from pathlib import Path
 import pytest
 
 SUPPORT = Path(__file__).parent / "support"
+if str(SUPPORT) not in sys.path:
+    sys.path.insert(0, str(SUPPORT))  # the toy adapter, for this process and (via PYTHONPATH) its kernels
 
 
 @pytest.fixture
@@ -20,8 +23,6 @@ def home(tmp_path, monkeypatch):
     monkeypatch.setenv("MM_HOME", str(path))
     monkeypatch.setenv("MM_HEARTBEAT_INTERVAL", "0.5")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(SUPPORT), os.environ.get("PYTHONPATH", "")]))
-    if str(SUPPORT) not in sys.path:
-        sys.path.insert(0, str(SUPPORT))
     api._STORES.clear()
     yield path
     api._STORES.clear()
@@ -32,3 +33,31 @@ def store(home):
     from mm_jupyter import api
 
     return api.connect()
+
+
+@pytest.fixture
+def toy(store, tmp_path):
+    """A registered toy model on a tiny image-folder dataset; returns a snapshot factory."""
+    import mm_jupyter as mm
+    from mm_jupyter.datasets import register_dataset
+    from support.helpers import TOY, make_imagefolder
+
+    register_dataset(store, make_imagefolder(tmp_path / "data"), name="toy-data")
+    mm.register_model("toy", TOY)
+
+    def snapshot(**config):
+        return mm.create_snapshot("toy", config=config, dataset="toy-data")["id"]
+
+    return snapshot
+
+
+@pytest.fixture
+def started(monkeypatch):
+    """Replace the runners by a recorder: claimed executions stay in-progress, nothing runs; the
+    list of started execution ids is returned."""
+    from mm_jupyter import scheduler
+    from support.helpers import RecordingRunner
+
+    runner = RecordingRunner()
+    monkeypatch.setattr(scheduler, "runner_for", lambda address: runner)
+    return runner.started

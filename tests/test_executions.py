@@ -12,41 +12,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from PIL import Image
+from support.helpers import TOY, statuses, wait_for
 
 import mm_jupyter as mm
-from mm_jupyter import executions as ex
-from mm_jupyter.datasets import register_dataset
 from mm_jupyter.errors import Conflict, InvalidInput, NotFound
-
-TOY = "toy_adapter:ToyAdapter"
-
-
-def make_imagefolder(root: Path, per_class: int = 2) -> Path:
-    for split in ("train", "val", "test"):
-        for name, color in (("red", (255, 0, 0)), ("blue", (0, 0, 255))):
-            folder = root / split / name
-            folder.mkdir(parents=True)
-            for i in range(per_class):
-                Image.new("RGB", (16, 16), color).save(folder / f"{i}.png")
-    return root
-
-
-@pytest.fixture
-def toy(store, tmp_path):
-    """A registered toy model on a tiny image-folder dataset; returns a snapshot factory."""
-    register_dataset(store, make_imagefolder(tmp_path / "data"), name="toy-data")
-    mm.register_model("toy", TOY)
-
-    def snapshot(**config):
-        return mm.create_snapshot("toy", config=config, dataset="toy-data")["id"]
-
-    return snapshot
-
-
-def statuses(store, exe_id: str) -> list[str]:
-    return [e["message"].split(": ")[0].removeprefix("status -> ") for e in store.events(exe_id)
-            if e["message"].startswith("status -> ")]
+from mm_jupyter.processes import pid_alive
+from mm_jupyter.scheduler import reconcile
 
 
 def test_train_and_evaluate_store_notebooks_beside_weights(store, toy):
@@ -113,38 +84,17 @@ def test_killed_kernel_follows_on_reset(store, toy, on_reset, final):
         assert "rerun" in history and exe["attempts"] == 2
 
 
-def _wait_status(store, exe_id, wanted, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        row = store.get("executions", exe_id)
-        if row["status"] in wanted:
-            return row
-        time.sleep(0.1)
-    raise AssertionError(f"{exe_id} still {row['status']}, wanted {wanted}")
-
-
-def _wait_for(predicate, timeout=60.0, what="condition"):
-    """Poll ``predicate`` until it returns something truthy (returned), at most ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 def test_abort_terminates_and_leaves_no_process(store, toy):
     exe = mm.train(toy(epochs=100, sleep=1.0))
-    row = _wait_for(lambda: (r := store.get("executions", exe["id"]))["kernel_pid"] and
+    row = wait_for(lambda: (r := store.get("executions", exe["id"]))["kernel_pid"] and
                     [m for m in mm.get_metrics(exe["id"])] and r)
     runner, kernel = row["runner_pid"], row["kernel_pid"]
-    assert ex.pid_alive(runner) and ex.pid_alive(kernel)
+    assert pid_alive(runner) and pid_alive(kernel)
     started = time.monotonic()
     done = mm.abort(exe["id"])
     assert done["status"] == "terminated"
     assert time.monotonic() - started < 15
-    assert not ex.pid_alive(runner) and not ex.pid_alive(kernel)
+    assert not pid_alive(runner) and not pid_alive(kernel)
     with pytest.raises(Conflict, match="already ended"):
         mm.abort(exe["id"])
     assert Path(store.get("executions", exe["id"])["notebook_uri"]).is_file()
@@ -167,14 +117,14 @@ def test_execution_timeout_is_an_exception(store, toy):
 
 def test_runner_killed_is_reconciled(store, toy, monkeypatch):
     exe = mm.train(toy(epochs=100, sleep=1.0))
-    row = _wait_for(lambda: (r := store.get("executions", exe["id"]))["kernel_pid"] and r)
+    row = wait_for(lambda: (r := store.get("executions", exe["id"]))["kernel_pid"] and r)
     os.killpg(os.getpgid(row["runner_pid"]), signal.SIGKILL)
-    _wait_for(lambda: not ex.pid_alive(row["runner_pid"]))
+    wait_for(lambda: not pid_alive(row["runner_pid"]))
     assert store.get("executions", exe["id"])["status"] == "in-progress"
-    assert ex.reconcile(store) == [exe["id"]]
+    assert reconcile(store) == [exe["id"]]
     after = store.get("executions", exe["id"])
     assert after["status"] == "aborted" and "runner process is gone" in after["error"]
-    _wait_for(lambda: not ex.pid_alive(row["kernel_pid"]), timeout=15)
+    wait_for(lambda: not pid_alive(row["kernel_pid"]), timeout=15)
 
 
 def test_stale_heartbeat_from_another_host_is_reconciled_at_start(store, toy, home):
@@ -187,7 +137,11 @@ def test_stale_heartbeat_from_another_host_is_reconciled_at_start(store, toy, ho
         "host": "another-host", "runner_pid": 1, "params": {},
     })
     mm.api._STORES.clear()
-    mm.connect()  # any mm process start reconciles
+    mm.connect()
+    assert store.get("executions", row["id"])["status"] == "in-progress", "opening the store has no side effects"
+    from mm_jupyter.cli import main as mm_main
+
+    assert mm_main(["models"]) == 0  # any mm command start reconciles
     after = store.get("executions", row["id"])
     assert after["status"] == "aborted" and "heartbeat stale" in after["error"]
 
@@ -201,7 +155,7 @@ def test_lost_run_of_a_removed_service_is_still_reconciled(store, toy):
              "host": "another-host", "runner_pid": 1, "params": {}}
     orphan = store.insert("executions", {**stale, "service": "mgmt-train-removed"})
     normal = store.insert("executions", {**stale, "service": f"mgmt-train-{snap['model_id']}"})
-    assert sorted(ex.reconcile(store)) == sorted([orphan["id"], normal["id"]])
+    assert sorted(reconcile(store)) == sorted([orphan["id"], normal["id"]])
     for row in (orphan, normal):
         after = store.get("executions", row["id"])
         assert after["status"] == "aborted" and "heartbeat stale" in after["error"]
@@ -293,7 +247,7 @@ def test_offline_run_logs_from_own_loop(store):
     exe = store.get("executions", run.execution_id)
     assert exe["status"] == "success"
     assert [m["value"] for m in mm.get_metrics(exe["id"])] == [1.0, 0.5, 1 / 3]
-    assert ex.reconcile(store) == []
+    assert reconcile(store) == []
     with pytest.raises(InvalidInput, match="has no adapter"):
         mm.train(snap["id"])
 
@@ -320,8 +274,8 @@ def test_aborted_offline_run_stops_its_loop(store):
 
 def test_reconcile_ignores_live_runs(store, toy):
     exe = mm.train(toy(epochs=20, sleep=0.5))
-    _wait_for(lambda: store.get("executions", exe["id"])["kernel_pid"])
-    assert ex.reconcile(store) == []
+    wait_for(lambda: store.get("executions", exe["id"])["kernel_pid"])
+    assert reconcile(store) == []
     assert store.get("executions", exe["id"])["host"] == socket.gethostname()
     mm.abort(exe["id"])
 
@@ -336,7 +290,7 @@ def test_notebook_and_log_are_live_during_a_long_cell(store, toy):
         text = notebook.read_text()
         return "epoch 3/12" in text
 
-    _wait_for(partial_notebook_has_output, timeout=60)
+    wait_for(partial_notebook_has_output, timeout=60)
     assert "epoch 3/12" in mm.logs(exe["id"])
     progress = store.get("executions", exe["id"])["progress"]
     assert 0 < progress < 100
@@ -345,18 +299,19 @@ def test_notebook_and_log_are_live_during_a_long_cell(store, toy):
 
 
 def test_paused_service_queues_fifo_and_bounds_the_queue(store, toy):
-    from mm_jupyter import services
+    from mm_jupyter import scheduler
+    from mm_jupyter.queries.health import service_health
 
     snap = toy(epochs=1)
     first = mm.train(snap, service={"queue_size": 2})
     mm.wait_for(first["id"])
-    services.set_paused(store, first["service"], True)
-    assert services.health(store, store.get("services", first["service"]))[0] == "warning"
+    scheduler.set_paused(store, first["service"], True)
+    assert service_health(store, store.get("services", first["service"])).level == "warning"
     a, b = mm.train(snap), mm.train(snap)
     assert [store.get("executions", x["id"])["status"] for x in (a, b)] == ["pending", "pending"]
     with pytest.raises(Conflict, match="queue is full"):
         mm.train(snap)
-    services.set_paused(store, first["service"], False)
+    scheduler.set_paused(store, first["service"], False)
     done = [mm.wait_for(x["id"]) for x in (a, b)]
     assert [d["status"] for d in done] == ["success", "success"]
     assert done[0]["started_at"] < done[1]["started_at"], "FIFO"
@@ -364,7 +319,7 @@ def test_paused_service_queues_fifo_and_bounds_the_queue(store, toy):
 
 def test_kernel_talks_over_ipc(store, toy):
     exe = mm.train(toy(epochs=20, sleep=0.5))
-    pid = _wait_for(lambda: store.get("executions", exe["id"])["kernel_pid"])
+    pid = wait_for(lambda: store.get("executions", exe["id"])["kernel_pid"])
     args = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
     connection = json.loads(Path(args[args.index("-f") + 1]).read_text())
     assert connection["transport"] == "ipc"

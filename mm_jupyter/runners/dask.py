@@ -2,8 +2,9 @@
 that ``distributed`` scheduler.
 
 The task (``supervise``) runs on a worker and starts there the very process the local runner
-starts (``python -m mm_jupyter.runners.local ID ATTEMPT``: papermill on a kernel over IPC, heartbeat,
-execution timeout, outcome recording), then waits for it, watching for an abort.
+starts (``python -m mm_jupyter.attempt ID ATTEMPT``: papermill on a kernel over IPC, heartbeat,
+execution timeout, outcome recording), then waits for it, watching for an abort, and hands back to
+the scheduler through the ``on_done`` callback it was given (the scheduler's dispatch).
 
 Store access: **workers write to the shared store path** (the SQLite file and artifact folder of
 the submitting ``MM_HOME``), exactly as a local run does. We chose this over reporting through the
@@ -29,16 +30,18 @@ from __future__ import annotations
 import atexit
 import os
 import socket
-import sqlite3
 import subprocess
 import threading
 import time
-from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from .. import executions as ex
-from ..errors import StoreError
-from ..store import Store
+from ..errors import InvalidInput, StoreError
+from ..executions import IN_PROGRESS, EventType, Outcome, fail, on_reset
+from ..kernels import installed_kernels
+from ..processes import attempt_command, hostname, stop_execution_processes
+from ..store import Store, probe_store
+from .base import OnDone, Problem, Runner
 
 PROBE_TTL = 5.0
 _CLIENTS: dict[str, Any] = {}
@@ -111,18 +114,13 @@ def close_clients() -> None:
             pass
 
 
-def store_id(store: Store) -> str:
-    row = store.conn.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()
-    return row[0] if row else ""
-
-
 def cluster_info(runner: str, store: Store, refresh: bool = False) -> dict:
     """What the scheduler and its workers look like (cached ``PROBE_TTL`` s per address and store):
     ``{"error": str | None, "workers": {address: {"resources", "kernels", "store", "host"}}}``."""
     cached = _INFO.get((runner, str(store.home)))
     if cached and not refresh and time.monotonic() - cached[0] < PROBE_TTL:
         return cached[1]
-    return _probe(runner, str(store.home), store_id(store))
+    return _probe(runner, str(store.home), store.store_id)
 
 
 def last_cluster_info(runner: str, store: Store) -> dict | None:
@@ -135,7 +133,7 @@ def last_cluster_info(runner: str, store: Store) -> dict | None:
             start = key not in _PROBING
             _PROBING.add(key)
         if start:
-            threading.Thread(target=_probe, args=(runner, key[1], store_id(store)), daemon=True,
+            threading.Thread(target=_probe, args=(runner, key[1], store.store_id), daemon=True,
                              name=f"mm-probe-{runner}").start()
     return cached[1] if cached else None
 
@@ -165,7 +163,22 @@ def _facts(answer: Any) -> dict:
     return {"kernels": [], "store": f"no answer from the worker ({answer!r})", "host": None}
 
 
-def problem(store: Store, svc: dict, wait: bool = True) -> str | None:
+def check_address(value: object) -> str:
+    """``dask://host:port`` (host a name or IPv4/IPv6 literal, port 1–65535)."""
+    if not isinstance(value, str) or not value.startswith("dask://") or len(value) > 300:
+        raise InvalidInput(f"runner must be 'local' or 'dask://host:port', got {value!r}")
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        parts, port = None, None
+    if parts is None or not parts.hostname or not port or parts.path or parts.query or parts.fragment \
+            or parts.username or parts.password or any(c.isspace() for c in value):
+        raise InvalidInput(f"runner must be 'local' or 'dask://host:port', got {value!r}")
+    return value
+
+
+def problem(store: Store, svc: dict, wait: bool = True) -> Problem | None:
     """Why ``svc``'s executions cannot start on its scheduler now, or None when they can (or, with
     ``wait=False``, when nothing is known yet)."""
     runner, gpus, kernel = svc["runner"], int(svc.get("gpus") or 0), svc["kernel_name"]
@@ -173,61 +186,72 @@ def problem(store: Store, svc: dict, wait: bool = True) -> str | None:
     if info is None:
         return None
     if info["error"]:
-        return f"runner {runner} is unreachable: {info['error']}"
+        return Problem("runner-unreachable", f"runner {runner} is unreachable: {info['error']}")
     workers = info["workers"]
     if not workers:
-        return f"runner {runner} has no workers"
+        return Problem("no-workers", f"runner {runner} has no workers")
     fit = [w for w in workers.values() if w["resources"].get("GPU", 0) >= gpus] if gpus else list(workers.values())
     if not fit:
-        return f"no worker of {runner} declares GPU={gpus} (resources={{'GPU': {gpus}}})"
+        return Problem("no-gpu-worker", f"no worker of {runner} declares GPU={gpus} (resources={{'GPU': {gpus}}})")
     fit = [w for w in fit if kernel in w["kernels"]]
     if not fit:
-        return f"kernel {kernel!r} is not installed on any worker of {runner} that fits the service"
+        return Problem("kernel-missing", f"kernel {kernel!r} is not installed on any worker of {runner} "
+                       "that fits the service")
     if not any(w["store"] is None for w in fit):
         reason = next(w["store"] for w in fit)
-        return f"workers of {runner} cannot use this store: {reason}"
+        return Problem("store-unreachable", f"workers of {runner} cannot use this store: {reason}")
     return None
 
 
-def start(store: Store, exe: dict) -> None:
-    """Submit a claimed execution as a task (``resources={"GPU": n}`` for GPU services)."""
-    svc = store.get("services", exe["service"])
-    gpus = int(svc.get("gpus") or 0)
-    try:
-        from distributed import fire_and_forget
+class DaskRunner(Runner):
+    """Runs each attempt as a task on the Dask scheduler of a ``dask://host:port`` address."""
 
-        client = client_for(exe["runner"])
-        future = client.submit(supervise, str(store.home), store_id(store), exe["id"], exe["attempts"],
-                               key=task_key(exe), pure=False, retries=0,
-                               resources={"GPU": gpus} if gpus else None)
-        fire_and_forget(future)  # the task outlives this (possibly short-lived) process
-    except Exception as exc:
-        reason = f"cannot start runner: dask scheduler {exe['runner']} unreachable: {type(exc).__name__}: {exc}"
-        ex.transition(store, exe["id"], ex.FAILED, error=reason, message=reason, attempt=exe["attempts"])
-        return
-    store.add_event(exe["id"], f"submitted to {exe['runner']} as task {task_key(exe)}"
-                    + (f" with resources GPU={gpus}" if gpus else ""))
+    scheme = "dask"
 
+    @classmethod
+    def check_address(cls, address: object) -> str:
+        return check_address(address)
 
-def stop(store: Store, exe: dict) -> None:
-    """Cancel the attempt's task and kill its runner and kernel on the worker (best effort: the task
-    itself also stops them when it sees the abort or the new status)."""
-    client = None
-    if not _known_unreachable(exe["runner"], store):
+    def start(self, store: Store, exe: dict, service: dict, on_done: OnDone) -> None:
+        """Submit a claimed attempt as a task (``resources={"GPU": n}`` for GPU services)."""
+        gpus = int(service.get("gpus") or 0)
         try:
-            from distributed import Future
+            from distributed import fire_and_forget
 
             client = client_for(exe["runner"])
-            client.cancel([Future(task_key(exe), client)], force=True)
-        except Exception:
-            client = None
-    if exe.get("host") == socket.gethostname() or not exe.get("worker"):
-        ex.kill_execution_processes(exe)
-    elif client is not None:
-        try:
-            client.run(kill_on_worker, exe, workers=[exe["worker"]], on_error="ignore")
-        except Exception:
-            pass
+            future = client.submit(supervise, str(store.home), store.store_id, exe["id"], exe["attempts"], on_done,
+                                   key=task_key(exe), pure=False, retries=0,
+                                   resources={"GPU": gpus} if gpus else None)
+            fire_and_forget(future)  # the task outlives this (possibly short-lived) process
+        except Exception as exc:
+            reason = f"cannot start runner: dask scheduler {exe['runner']} unreachable: {type(exc).__name__}: {exc}"
+            fail(store, exe["id"], reason, Outcome.START_FAILURE, attempt=exe["attempts"])
+            return
+        store.add_event(exe["id"], f"submitted to {exe['runner']} as task {task_key(exe)}"
+                        + (f" with resources GPU={gpus}" if gpus else ""), type=EventType.SUBMITTED)
+
+    def stop(self, store: Store, exe: dict) -> None:
+        """Cancel the attempt's task and kill its runner and kernel on the worker (best effort: the
+        task itself also stops them when it sees the abort or the new status)."""
+        client = None
+        if not _known_unreachable(exe["runner"], store):
+            try:
+                from distributed import Future
+
+                client = client_for(exe["runner"])
+                client.cancel([Future(task_key(exe), client)], force=True)
+            except Exception:
+                client = None
+        if exe.get("host") == hostname() or not exe.get("worker"):
+            stop_execution_processes(exe)
+        elif client is not None:
+            try:
+                client.run(stop_execution_processes, exe, workers=[exe["worker"]], on_error="ignore")
+            except Exception:
+                pass
+
+    def problem(self, store: Store, service: dict, wait: bool = True) -> Problem | None:
+        return problem(store, service, wait)
 
 
 def _known_unreachable(runner: str, store: Store) -> bool:
@@ -240,76 +264,47 @@ def _known_unreachable(runner: str, store: Store) -> bool:
 
 def worker_facts(home: str, expected_store: str) -> dict:
     """Run on each worker: its kernels, whether it reaches the store (None = yes, else why), its host."""
-    from jupyter_client.kernelspec import KernelSpecManager
-
     try:
-        kernels = sorted(KernelSpecManager().find_kernel_specs())
+        kernels = sorted(installed_kernels(max_age=0))
     except Exception:
         kernels = []
-    return {"kernels": kernels, "store": store_problem(home, expected_store), "host": socket.gethostname()}
+    return {"kernels": kernels, "store": probe_store(home, expected_store), "host": hostname()}
 
 
-def store_problem(home: str, expected_store: str) -> str | None:
-    """Why this machine cannot use the store at ``home`` (read-only look: never creates one)."""
-    path = Path(home) / "mm.db"
-    if not path.is_file():
-        return f"no store at {path} on {socket.gethostname()} (workers must share the MM_HOME path)"
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-        try:
-            row = conn.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
-        return f"cannot read the store at {path}: {exc}"
-    if not row or row[0] != expected_store:
-        return f"{path} on {socket.gethostname()} is a different store (not the submitter's)"
-    return None
-
-
-def kill_on_worker(exe: dict) -> None:
-    ex.kill_execution_processes(exe)
-
-
-def supervise(home: str, expected_store: str, execution_id: str, attempt: int) -> str:
-    """The task: run attempt ``attempt`` of the execution in a runner process on this worker."""
+def supervise(home: str, expected_store: str, execution_id: str, attempt: int, on_done: OnDone) -> str:
+    """The task: run attempt ``attempt`` of the execution in a runner process on this worker, then
+    hand back (``on_done(home)``: start what waits for the freed slot)."""
     from distributed import get_worker
 
-    reason = store_problem(home, expected_store)
+    reason = probe_store(home, expected_store)
     if reason:
         raise StoreError(reason)
     store = Store(home)
     try:
-        return _supervise(store, execution_id, attempt, get_worker().address)
+        status = _supervise(store, execution_id, attempt, get_worker().address)
     finally:
         store.close()
+    on_done(home)
+    return status
 
 
 def _supervise(store: Store, execution_id: str, attempt: int, me: str) -> str:
     exe = store.get("executions", execution_id)
-    if exe["status"] != ex.IN_PROGRESS or exe["attempts"] != attempt:
+    if exe["status"] != IN_PROGRESS or exe["attempts"] != attempt:
         return f"skipped: {exe['status']}"
-    claimed = store.conn.execute(
-        "UPDATE executions SET worker = ?, host = ? WHERE id = ? AND attempts = ? AND status = ? "
-        "AND worker IS NULL", [me, socket.gethostname(), execution_id, attempt, ex.IN_PROGRESS],
-    ).rowcount == 1
+    claimed = store.update_if("executions", execution_id, {"worker": me, "host": hostname()},
+                              attempts=attempt, status=IN_PROGRESS, worker=None)
     if not claimed:
         return _worker_lost(store, execution_id, attempt)
-    from .local import runner_command
-
     folder = store.inside_artifacts(store.execution_dir(exe))
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "runner.log", "ab") as out:
         proc = subprocess.Popen(
-            runner_command(exe), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            attempt_command(exe["id"], attempt), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True, cwd=folder,
             env={**os.environ, "MM_HOME": str(store.home), "MM_SUPERVISOR_PID": str(os.getpid())},
         )
-    status = _watch(store, proc, execution_id, attempt)
-    from ..services import dispatch
-
-    dispatch(store)  # start what waits for the freed slot, with this worker's scheduler connection
-    return status
+    return _watch(store, proc, execution_id, attempt)
 
 
 def _watch(store: Store, proc: subprocess.Popen, execution_id: str, attempt: int) -> str:
@@ -318,23 +313,20 @@ def _watch(store: Store, proc: subprocess.Popen, execution_id: str, attempt: int
     while proc.poll() is None:
         time.sleep(0.5)
         row = store.get("executions", execution_id)
-        if not stopped and (row["abort_requested"] or row["status"] != ex.IN_PROGRESS or row["attempts"] != attempt):
+        if not stopped and (row["abort_requested"] or row["status"] != IN_PROGRESS or row["attempts"] != attempt):
             stopped = True
-            ex.kill_execution_processes({**row, "runner_pid": proc.pid, "host": socket.gethostname()})
+            stop_execution_processes({**row, "runner_pid": proc.pid, "host": hostname()})
     return store.get("executions", execution_id)["status"]
 
 
 def _worker_lost(store: Store, execution_id: str, attempt: int) -> str:
     """Dask re-ran this task: the worker that had the attempt died. Apply on_reset to that attempt."""
     exe = store.get("executions", execution_id)
-    if exe["status"] != ex.IN_PROGRESS or exe["attempts"] != attempt:
+    if exe["status"] != IN_PROGRESS or exe["attempts"] != attempt:
         return f"skipped: {exe['status']}"
-    status = ex.on_reset(store, execution_id, f"dask worker {exe['worker']} lost", attempt=attempt)
-    if exe.get("host") == socket.gethostname():
-        ex.kill_execution_processes(exe)
-    from ..services import dispatch
-
-    dispatch(store)
+    status = on_reset(store, execution_id, f"dask worker {exe['worker']} lost", attempt=attempt)
+    if exe.get("host") == hostname():
+        stop_execution_processes(exe)
     return status
 
 
@@ -348,9 +340,9 @@ def local_cluster(n_workers: int = 2, *, threads_per_worker: int = 1, gpu_worker
     from distributed import LocalCluster
 
     if n_workers < 1 or threads_per_worker < 1 or not 0 <= gpu_workers <= n_workers:
-        raise ValueError("workers and threads per worker must be >= 1, GPU workers between 0 and workers")
+        raise InvalidInput("workers and threads per worker must be >= 1, GPU workers between 0 and workers")
     if not 0 <= port <= 65535:
-        raise ValueError(f"the scheduler port must be 0 to 65535, got {port}")
+        raise InvalidInput(f"the scheduler port must be 0 to 65535, got {port}")
     cluster = LocalCluster(n_workers=n_workers - gpu_workers, threads_per_worker=threads_per_worker,
                            processes=True, dashboard_address=None, host=host, scheduler_port=port)
     if gpu_workers:

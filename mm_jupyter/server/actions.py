@@ -10,12 +10,13 @@ from typing import Any
 
 from .. import api
 from ..errors import InvalidInput
-from ..filters import save_filter
-from ..services import check_settings, set_paused
+from ..queries import catalog
+from ..queries import executions as q_exe
+from ..scheduler import set_paused
+from ..services import check_settings
 from ..store import Store
+from .artifacts import execution_view
 from .inputs import Body
-from .listing import shape
-from .queries import execution, service, snapshot
 
 
 def _service_settings(body: Body) -> dict | None:
@@ -36,10 +37,7 @@ def _key(body: Body) -> str | None:
 
 
 def _existing(store: Store, key: str | None) -> dict | None:
-    if not key:
-        return None
-    rows = store.find("executions", "idempotency_key = ?", [key])
-    return rows[0] if rows else None
+    return q_exe.by_idempotency_key(store, key) if key else None
 
 
 def register_model(store: Store, data: Any) -> dict:
@@ -77,13 +75,14 @@ def train(store: Store, data: Any) -> dict:
         raise InvalidInput("give exactly one of 'snapshot' (train a version) or 'create' (create & train)")
     same = _existing(store, key)
     if same:
-        return {"execution": execution(store, same["id"]), "snapshot": snapshot(store, same["snapshot_id"]),
-                "created": False}
+        return {"execution": execution_view(store, same["id"]),
+                "snapshot": catalog.snapshot(store, same["snapshot_id"]), "created": False}
     snap_id = ref and store.get("snapshots", ref)["id"]
     if create is not None:
         snap_id = _create_snapshot(store, create, "create")["id"]
     exe = api.train(snap_id, service=settings, idempotency_key=key, store=store)
-    return {"execution": execution(store, exe["id"]), "snapshot": snapshot(store, snap_id), "created": True}
+    return {"execution": execution_view(store, exe["id"]), "snapshot": catalog.snapshot(store, snap_id),
+            "created": True}
 
 
 def evaluate(store: Store, data: Any) -> dict:
@@ -94,31 +93,29 @@ def evaluate(store: Store, data: Any) -> dict:
     body.done()
     same = _existing(store, key)
     if same:
-        return {"execution": execution(store, same["id"]), "created": False}
+        return {"execution": execution_view(store, same["id"]), "created": False}
     exe = api.evaluate(ref, dataset=dataset, test=test, service=settings, idempotency_key=key, store=store)
-    return {"execution": execution(store, exe["id"]), "created": True}
+    return {"execution": execution_view(store, exe["id"]), "created": True}
 
 
 def abort(store: Store, ref: str) -> dict:
-    return shape(api.abort(ref, store=store))
+    return execution_view(store, api.abort(ref, store=store)["id"])
 
 
 def rerun(store: Store, ref: str, data: Any) -> dict:
     body = Body(data if data is not None else {})
     config = body.get("config", dict)
     body.done()
-    return execution(store, api.rerun(ref, config=config or None, store=store)["id"])
+    return execution_view(store, api.rerun(ref, config=config or None, store=store)["id"])
 
 
 def remove(store: Store, ref: str) -> dict:
-    exe_id = store.get("executions", ref)["id"]
-    api.remove(exe_id, store=store)
-    return {"removed": exe_id}
+    return {"removed": api.remove(ref, store=store)}
 
 
 def pause(store: Store, name: str, paused: bool) -> dict:
     set_paused(store, name, paused)
-    return service(store, name)
+    return catalog.service(store, name)
 
 
 def add_filter(store: Store, data: Any) -> dict:
@@ -128,4 +125,4 @@ def add_filter(store: Store, data: Any) -> dict:
     dataset = body.text("dataset")
     overwrite = bool(body.get("overwrite", bool, default=False))
     body.done()
-    return save_filter(store, name, query, dataset, overwrite=overwrite)
+    return api.save_filter(store, name, query, dataset, overwrite=overwrite)

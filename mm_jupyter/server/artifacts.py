@@ -1,7 +1,7 @@
 """Read-only access to the artifact root: Jupyter contents models, executed notebooks, log tails.
 
 Every path is resolved (symlinks included) under ``Store.artifacts`` by ``Store.inside_artifacts``;
-anything else is refused with ``InvalidInput`` (400). The sidebar opens executed notebooks through
+anything else is answered ``NotFound`` (404, never an absolute path in the message). The sidebar opens executed notebooks through
 a JupyterLab drive (``mm-artifacts:<path>``) backed by ``contents``, so they open read-only wherever
 ``MM_HOME`` lives (it is hidden by default, ``~/.mm_jupyter``, and usually outside the server's root).
 """
@@ -14,26 +14,29 @@ import mimetypes
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..errors import InvalidInput, NotFound, StoreError
+from ..errors import InvalidInput, NotFound
 from ..notebooks import LOG_NAME, NOTEBOOK_NAME
+from ..queries import executions
 from ..store import Store
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 LOG_CHUNK = 256 * 1024
 
 
+MAX_PATH = 1024
+
+
 def resolve(store: Store, rel: str) -> Path:
-    """``rel`` (relative to the artifact root) resolved; ``InvalidInput`` if it leaves the root."""
-    if not isinstance(rel, str) or "\x00" in rel or len(rel) > 4096:
-        raise InvalidInput("artifact path is not a valid path")
+    """``rel`` (relative to the artifact root) resolved; ``NotFound`` if it is odd, too long or leaves
+    the root."""
+    if not isinstance(rel, str) or "\x00" in rel or len(rel) > MAX_PATH or any(len(p) > 255 for p in rel.split("/")):
+        raise NotFound("no such artifact (not a valid artifact path)")
     if rel.startswith(("/", "\\")) or "\\" in rel:
-        raise InvalidInput(f"artifact path {rel!r} must be relative to the artifact root")
+        raise NotFound(f"no artifact at {rel[:80]!r} (paths are relative to the artifact root)")
     try:
         return store.inside_artifacts(rel)
-    except StoreError as exc:
-        raise InvalidInput(str(exc)) from None
     except (OSError, ValueError, RuntimeError):
-        raise InvalidInput(f"artifact path {rel!r} cannot be resolved") from None
+        raise NotFound(f"no artifact at {rel[:80]!r}") from None
 
 
 def relpath(store: Store, path: Path) -> str:
@@ -90,7 +93,7 @@ def _inside(store: Store, child: Path) -> bool:
     try:
         resolve(store, relpath(store, child))
         return child.exists()
-    except (InvalidInput, ValueError):
+    except (NotFound, ValueError):
         return False
 
 
@@ -98,7 +101,7 @@ def execution_file(store: Store, exe: dict, name: str) -> Path | None:
     """A file of an execution's folder, or None when it is missing or not under the artifact root."""
     try:
         path = resolve(store, relpath(store, store.execution_dir(exe).resolve() / name))
-    except (InvalidInput, ValueError):
+    except (NotFound, ValueError):
         return None
     return path if path.is_file() else None
 
@@ -109,7 +112,7 @@ def notebook_relpath(store: Store, exe: dict) -> str | None:
     if uri:
         try:
             path = resolve(store, relpath(store, Path(uri).resolve()))
-        except (InvalidInput, ValueError):
+        except (NotFound, ValueError):
             return None
         return relpath(store, path) if path.is_file() else None
     path = execution_file(store, exe, NOTEBOOK_NAME)
@@ -129,3 +132,12 @@ def log_chunk(store: Store, exe_ref: str, offset: int | None, tail: int) -> dict
             data = fh.read(LOG_CHUNK)
     return {"execution_id": exe["id"], "offset": start, "next_offset": start + len(data), "size": size,
             "text": data.decode("utf-8", errors="replace")}
+
+
+def execution_view(store: Store, ref: str) -> dict:
+    """One execution's detail (``queries.executions.execution``) with its executed notebook's path
+    relative to the artifact root (what the sidebar's read-only drive opens)."""
+    row = executions.execution(store, ref)
+    row["notebook_path"] = notebook_relpath(store, row)
+    row.pop("notebook_uri", None)
+    return row

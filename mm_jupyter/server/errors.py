@@ -1,10 +1,13 @@
-"""Mapping of mm-jupyter errors to HTTP statuses, and one-line messages for anything else."""
+"""Mapping of mm-jupyter errors to HTTP statuses (the messages are ``errors.one_line``)."""
 
 from __future__ import annotations
 
-from ..errors import Conflict, InvalidInput, MMError, NotFound, StoreError
+from ..errors import Conflict, InvalidInput, MMError, NotFound, StoreError, Unavailable, one_line
 
-STATUS: dict[type[MMError], int] = {InvalidInput: 400, NotFound: 404, Conflict: 409, StoreError: 500}
+STATUS: dict[type[MMError], int] = {InvalidInput: 400, NotFound: 404, Unavailable: 409, Conflict: 409,
+                                     StoreError: 503}
+
+__all__ = ["STATUS", "one_line", "status_of"]
 
 
 def status_of(exc: MMError) -> int:
@@ -13,10 +16,3 @@ def status_of(exc: MMError) -> int:
         if cls in STATUS:
             return STATUS[cls]
     return 400
-
-
-def one_line(exc: BaseException, limit: int = 500) -> str:
-    """The first line of an exception's message (its type name when it has none)."""
-    text = str(exc).strip()
-    line = text.splitlines()[0] if text else type(exc).__name__
-    return line[:limit]

@@ -12,8 +12,8 @@ from jupyter_server.utils import url_path_join
 from tornado.ioloop import PeriodicCallback
 from traitlets import Float, Integer, Unicode
 
-from .. import executions as ex
 from ..errors import MMError
+from ..scheduler import reconcile
 from .handlers import routes
 from .pool import StorePool
 from .stream import StreamHub
@@ -61,7 +61,7 @@ class MMJupyterApp(ExtensionApp):
         pool = StorePool(self.home or None, self.workers)
         try:
             store = pool.store()
-            lost = ex.reconcile(store)
+            lost = reconcile(store)
             if lost:
                 self.log.warning("mm-jupyter: reconciled lost executions %s", ", ".join(lost))
         except MMError as exc:  # every request will answer this error, one line, instead
@@ -75,7 +75,7 @@ class MMJupyterApp(ExtensionApp):
         self.handlers.extend(routes(url_path_join("/", API_PATH)))
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
-        """Once the loop runs: reconcile the store now and then (``executions.reconcile``)."""
+        """Once the loop runs: reconcile the store now and then (``scheduler.reconcile``)."""
         if self.reconcile_interval > 0:
             self._reconciler = PeriodicCallback(self._reconcile, self.reconcile_interval * 1000)
             self._reconciler.start()
@@ -85,7 +85,7 @@ class MMJupyterApp(ExtensionApp):
             return
         self._reconciling = True
         try:
-            lost = await self.state.pool.run(ex.reconcile)
+            lost = await self.state.pool.run(reconcile)
             if lost:
                 self.log.warning("mm-jupyter: reconciled %s", ", ".join(lost))
         except Exception as exc:  # a busy or broken store: say it once per round, keep serving

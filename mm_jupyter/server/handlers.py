@@ -20,10 +20,10 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 
 from ..errors import MMError
-from . import actions, artifacts, queries
+from ..queries import catalog, executions
+from . import actions, artifacts
 from .errors import one_line, status_of
 from .inputs import choice_arg, int_arg
-from .listing import ListQuery, check_query, list_page_json
 from .stream import Subscriber, format_event
 
 AUTH_RESOURCE = "mm-jupyter"
@@ -102,7 +102,7 @@ class BaseHandler(APIHandler):
             reason = exc.reason or reason
         elif exc is not None:
             self.log.error("mm-jupyter: unexpected error", exc_info=kwargs.get("exc_info"))
-            message = f"internal error: {type(exc).__name__}: {one_line(exc)}"
+            message = f"internal error: {one_line(exc)}"
             error = "InternalError"
         else:
             message = reason
@@ -122,14 +122,14 @@ class MetaHandler(BaseHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.reply(await self.call(queries.meta))
+        self.reply(await self.call(catalog.meta))
 
 
 class ModelsHandler(BaseHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.reply({"items": await self.call(queries.models)})
+        self.reply({"items": await self.call(catalog.models)})
 
     @web.authenticated
     @authorized
@@ -141,14 +141,14 @@ class ModelHandler(BaseHandler):
     @web.authenticated
     @authorized
     async def get(self, ref: str) -> None:
-        self.reply(await self.call(queries.model, ref))
+        self.reply(await self.call(catalog.model, ref))
 
 
 class ModelDefaultsHandler(BaseHandler):
     @web.authenticated
     @authorized
     async def get(self, ref: str) -> None:
-        self.reply(await self.call(queries.defaults, ref, self.arg("dataset") or None,
+        self.reply(await self.call(catalog.defaults, ref, self.arg("dataset") or None,
                                    self.arg("snapshot") or None))
 
 
@@ -156,7 +156,7 @@ class SnapshotsHandler(BaseHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.reply({"items": await self.call(queries.snapshots, self.arg("model") or None)})
+        self.reply({"items": await self.call(catalog.snapshots, self.arg("model") or None)})
 
     @web.authenticated
     @authorized
@@ -168,21 +168,21 @@ class SnapshotHandler(BaseHandler):
     @web.authenticated
     @authorized
     async def get(self, ref: str) -> None:
-        self.reply(await self.call(queries.snapshot, ref))
+        self.reply(await self.call(catalog.snapshot, ref))
 
 
 class DatasetsHandler(BaseHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.reply({"items": await self.call(queries.datasets)})
+        self.reply({"items": await self.call(catalog.datasets)})
 
 
 class DatasetHandler(BaseHandler):
     @web.authenticated
     @authorized
     async def get(self, ref: str) -> None:
-        self.reply(await self.call(queries.dataset, ref))
+        self.reply(await self.call(catalog.dataset, ref))
 
 
 class DatasetCountHandler(BaseHandler):
@@ -194,14 +194,14 @@ class DatasetCountHandler(BaseHandler):
         body = self.body()
         if not isinstance(body, dict) or set(body) - {"selection"}:
             raise web.HTTPError(400, "%s", "request body must be {\"selection\": ...}")
-        self.reply(await self.call(queries.count_selection, ref, body.get("selection")))
+        self.reply(await self.call(catalog.count_selection, ref, body.get("selection")))
 
 
 class FiltersHandler(BaseHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.reply({"items": await self.call(queries.filters, self.arg("dataset") or None)})
+        self.reply({"items": await self.call(catalog.filters, self.arg("dataset") or None)})
 
     @web.authenticated
     @authorized
@@ -213,23 +213,21 @@ class FilterHandler(BaseHandler):
     @web.authenticated
     @authorized
     async def get(self, name: str) -> None:
-        from ..filters import get_filter
-
-        self.reply(await self.call(get_filter, name))
+        self.reply(await self.call(catalog.filter_row, name))
 
 
 class ServicesHandler(BaseHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.reply({"items": await self.call(queries.services, self.arg("model") or None)})
+        self.reply({"items": await self.call(catalog.services, self.arg("model") or None)})
 
 
 class ServiceHandler(BaseHandler):
     @web.authenticated
     @authorized
     async def get(self, name: str) -> None:
-        self.reply(await self.call(queries.service, name))
+        self.reply(await self.call(catalog.service, name))
 
 
 class ServicePauseHandler(BaseHandler):
@@ -243,18 +241,20 @@ class ExecutionsHandler(BaseHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        q = ListQuery(kind=self.arg("kind") or None, status=self.arg("status") or None,
-                      search=self.arg("search") or None,
-                      limit=int_arg(self.arg("limit"), "limit", 50, 1, 500),
-                      offset=int_arg(self.arg("offset"), "offset", 0, 0, 10_000_000),
-                      sort=self.arg("sort") or "created_at", order=self.arg("order") or "desc")
-        self.reply(Raw(await self.call(lambda store: list_page_json(store, check_query(q)), quick=True)))
+        q = executions.ListQuery(kind=self.arg("kind") or None, status=self.arg("status") or None,
+                                 service=self.arg("service") or None, search=self.arg("search") or None,
+                                 limit=int_arg(self.arg("limit"), "limit", 50, 1, 500),
+                                 offset=int_arg(self.arg("offset"), "offset", 0, 0, 10_000_000),
+                                 sort=self.arg("sort") or "created_at", order=self.arg("order") or "desc")
+        count = choice_arg(self.arg("count"), "count", ("0", "1")) == "1"
+        self.reply(Raw(await self.call(executions.list_executions_json, q.check(), count=count, quick=True)))
+
 
 class ExecutionHandler(BaseHandler):
     @web.authenticated
     @authorized
     async def get(self, ref: str) -> None:
-        self.reply(await self.call(queries.execution, ref, quick=True))
+        self.reply(await self.call(artifacts.execution_view, ref, quick=True))
 
     @web.authenticated
     @authorized
@@ -279,7 +279,7 @@ class MetricsHandler(BaseHandler):
         after = int_arg(self.arg("after"), "after", 0, 0, 2**62)
         limit = int_arg(self.arg("limit"), "limit", 10_000, 1, 100_000)
 
-        self.reply(Raw(await self.call(queries.metrics_json, ref, after, limit, quick=True)))
+        self.reply(Raw(await self.call(executions.metrics_json, ref, after, limit, quick=True)))
 
 
 class LogsHandler(BaseHandler):
@@ -336,7 +336,7 @@ class StreamHandler(BaseHandler):
         first: list[str] = []
         if ref:
             after, offset = self._resume()
-            row = await self.call(queries.execution, ref)
+            row = await self.call(artifacts.execution_view, ref)
             sub = Subscriber(execution_id=row["id"], after_metric=after, log_offset=offset)
             row.pop("events", None)
             first.append(format_event("execution", row))

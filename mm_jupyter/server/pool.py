@@ -47,9 +47,7 @@ class StorePool:
     def reader(self) -> Store:
         """The event loop thread's own connection (queries only; a short busy timeout)."""
         if getattr(self, "_reader", None) is None:
-            store = Store(self.home)
-            store.conn.execute("PRAGMA busy_timeout = 200")
-            store.conn.execute("PRAGMA query_only = 1")
+            store = Store(self.home, read_only=True)
             self._reader = store
             with self._lock:
                 self._stores.append(store)

@@ -6,12 +6,12 @@ points and log lines too). The poller runs only while someone listens, every ``i
 on its own thread and connection; a tick whose ``PRAGMA data_version`` did not move costs one
 pragma (plus a ``stat`` of each watched log file). Events:
 
-- ``execution``: a changed execution row (status, progress, attempts, ended_at, ...)
+- ``execution``: a changed execution row (the listing's columns: status, progress, attempts, …)
 - ``invalidate``: rows vanished or changed in ways not tracked: re-fetch the page
 - ``services``: service health changed (paused, kernel missing, repeated start failures)
 - ``metrics``: ``{"execution_id", "points": [...], "last_id"}`` new metric points, in id order
 - ``log``: ``{"execution_id", "offset", "next_offset", "text"}`` new bytes of the execution's log
-- ``event``: an execution's event-log line (status changes with reasons)
+- ``event``: an execution's event (``type``: created, status, log, submitted; with its message)
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import executions as ex
+from ..executions import EventType
 from ..notebooks import LOG_NAME
+from ..queries import changes, executions
+from ..queries.health import services_health
 from ..store import Store
-from .listing import COLUMNS, FROM, shape
-from .queries import services_health
 
 log = logging.getLogger("mm_jupyter.server")
 QUEUE_MAX = 1000
@@ -66,42 +66,32 @@ def format_event(event: str, data: Any, event_id: str | None = None) -> str:
     return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-class Tracker:
+class ChangeFeed:
     """What the poller remembers between ticks (touched only on the poller's thread)."""
 
     def __init__(self, home: Path):
-        self.store = Store(home)
+        self.store = Store(home, read_only=True)
         self.data_version = -1
-        self.last_event = self.store.conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
-        self.active: dict[str, tuple] = self._active()
-        self.count = self._count()
+        self.last_event = changes.last_event_id(self.store)
+        self.active: dict[str, tuple] = changes.active_state(self.store)
+        self.count = changes.executions_count(self.store)
         self.services: dict[str, dict] | None = None
         self.service_sig: tuple = ()
         self.health_at = 0.0
         self.exe_dirs: dict[str, Path] = {}
-
-    def _active(self) -> dict[str, tuple]:
-        marks = ", ".join("?" * len(ex.ACTIVE))
-        rows = self.store.conn.execute(
-            f"SELECT id, status, progress, attempts, heartbeat_at FROM executions WHERE status IN ({marks})",
-            list(ex.ACTIVE)).fetchall()
-        return {r[0]: r[1:] for r in rows}
-
-    def _count(self) -> int:
-        return self.store.conn.execute("SELECT count(*) FROM executions").fetchone()[0]
 
     def tick(self, watched: dict[str, tuple[int, list[int]]], force: bool) -> dict:
         """Changes since the last tick: rows, events, services, metrics and log bytes of ``watched``
         (execution id → (smallest metric id already sent, log offsets of its subscribers))."""
         out: dict[str, Any] = {"rows": [], "events": [], "services": None, "invalidate": False,
                                "metrics": {}, "logs": {}}
-        version = self.store.conn.execute("PRAGMA data_version").fetchone()[0]
+        version = self.store.data_version()
         changed = version != self.data_version or force
         self.data_version = version
         if changed:
             self._changes(out)
             for exe_id, (after, _) in watched.items():
-                points = self.store.metrics_since(exe_id, after, METRICS_PER_TICK)
+                points = executions.metrics_since(self.store, exe_id, after, METRICS_PER_TICK)
                 if points:
                     out["metrics"][exe_id] = points
         for exe_id, (_, offsets) in watched.items():
@@ -112,31 +102,27 @@ class Tracker:
         return out
 
     def _changes(self, out: dict) -> None:
-        events = self.store.query(
-            "SELECT id, execution_id, ts, level, message FROM events WHERE id > ? ORDER BY id LIMIT 5000",
-            [self.last_event])
+        events = changes.events_since(self.store, self.last_event)
         if events:
             self.last_event = events[-1]["id"]
         ids = {e["execution_id"] for e in events if e["execution_id"]}
-        active = self._active()
+        active = changes.active_state(self.store)
         ids |= {k for k, v in active.items() if self.active.get(k) != v}
         ids |= set(self.active) - set(active)
         self.active = active
         if ids:
-            marks = ", ".join("?" * len(ids))
-            out["rows"] = [shape(r) for r in self.store.query(
-                f"SELECT {COLUMNS} {FROM} WHERE e.id IN ({marks})", list(ids))]
+            out["rows"] = executions.rows_by_id(self.store, sorted(ids))
         out["events"] = events
-        count = self._count()
-        created = sum(1 for e in events if e["message"].startswith("created on service"))
+        count = changes.executions_count(self.store)
+        created = sum(1 for e in events if e["type"] == EventType.CREATED)
         if count != self.count + created:
-            out["invalidate"] = True
+            out["invalidate"] = True  # rows were removed (or created beyond this batch of events)
         self.count = count
-        sig = tuple(self.store.conn.execute("SELECT * FROM services ORDER BY name"))
+        sig = changes.services_signature(self.store)
         failed = any(e["level"] == "error" for e in events)
         if sig != self.service_sig or failed or time.monotonic() - self.health_at > HEALTH_EVERY:
             self.service_sig, self.health_at = sig, time.monotonic()
-            health = services_health(self.store)
+            health = {name: h.as_dict() for name, h in services_health(self.store).items()}
             if health != self.services:
                 out["services"] = health if self.services is not None else None
                 self.services = health
@@ -144,10 +130,10 @@ class Tracker:
     def _log(self, exe_id: str, offset: int) -> dict | None:
         folder = self.exe_dirs.get(exe_id)
         if folder is None:
-            rows = self.store.find("executions", "id = ?", [exe_id])
-            if not rows:
+            row = changes.execution_folder_row(self.store, exe_id)
+            if row is None:
                 return None
-            folder = self.exe_dirs[exe_id] = self.store.execution_dir(rows[0])
+            folder = self.exe_dirs[exe_id] = self.store.execution_dir(row)
         path = folder / LOG_NAME
         try:
             size = path.stat().st_size
@@ -175,7 +161,7 @@ class StreamHub:
         self.home, self.interval = home, interval
         self.subscribers: set[Subscriber] = set()
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mm-stream")
-        self._tracker: Tracker | None = None
+        self._feed: ChangeFeed | None = None
         self._task: asyncio.Task | None = None
         self._wake = asyncio.Event()
         self.ticks = 0
@@ -218,9 +204,9 @@ class StreamHub:
                 pass
 
     def _tick(self, watched: dict, force: bool) -> dict:
-        if self._tracker is None:
-            self._tracker = Tracker(self.home)
-        return self._tracker.tick(watched, force)
+        if self._feed is None:
+            self._feed = ChangeFeed(self.home)
+        return self._feed.tick(watched, force)
 
     @staticmethod
     def _deliver(sub: Subscriber, changes: dict) -> None:
@@ -256,9 +242,9 @@ class StreamHub:
         self.subscribers.clear()
         if self._task:
             self._task.cancel()
-        self._thread.submit(self._close_tracker)
+        self._thread.submit(self._close_feed)
         self._thread.shutdown(wait=False)
 
-    def _close_tracker(self) -> None:
-        if self._tracker:
-            self._tracker.close()
+    def _close_feed(self) -> None:
+        if self._feed:
+            self._feed.close()

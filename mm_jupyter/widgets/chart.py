@@ -10,7 +10,8 @@ import ipywidgets as w
 import numpy as np
 
 from ..errors import InvalidInput, MMError, NotFound
-from ..executions import FINISHED
+from ..executions import FINISHED, Kind
+from ..queries.executions import latest, statuses
 from ..store import Store
 from .common import adapter_task, error_box, inline_error, one_line, open_store
 from .downsample import MAX_POINTS, downsample
@@ -47,11 +48,10 @@ def _execution(store: Store, ref: str) -> dict:
         snap = store.get("snapshots", ref)
     except NotFound:
         raise NotFound(f"unknown execution or snapshot {ref!r}") from None
-    runs = store.find("executions", "snapshot_id = ? AND kind = 'train'", [snap["id"]],
-                      order="created_at DESC", limit=1)
-    if not runs:
+    run = latest(store, snap["id"], Kind.TRAIN)
+    if run is None:
         raise InvalidInput(f"snapshot {snap['id']} ({snap['name']}) has no training execution yet")
-    return runs[0]
+    return run
 
 
 def label(exe: dict) -> str:
@@ -143,8 +143,8 @@ class MetricsChart(w.VBox):
     def _default_metrics(self) -> tuple[str, ...]:
         tasks = []
         for exe in self.executions.values():
-            model = self.store.find("models", "id = ?", [exe["model_id"]])
-            task = adapter_task(model[0]["adapter"]) if model else None
+            model = self.store.first("models", id=exe["model_id"])
+            task = adapter_task(model["adapter"]) if model else None
             if task not in tasks:
                 tasks.append(task)
         names = [m for t in tasks for m in DEFAULT_PANELS.get(t, ())]
@@ -167,9 +167,7 @@ class MetricsChart(w.VBox):
         pending = [eid for eid in self.series if eid not in self._done]
         if not pending:
             return False
-        marks = ", ".join("?" * len(pending))
-        statuses = dict(self.store.conn.execute(
-            f"SELECT id, status FROM executions WHERE id IN ({marks})", pending).fetchall())
+        state = statuses(self.store, pending)
         for eid in pending:
             before = self.series[eid].last_id
             grown = self.series[eid].read()
@@ -178,7 +176,7 @@ class MetricsChart(w.VBox):
                     self._add_panel(name)
                 if name in self.panels:
                     self._draw(name, eid)
-            status = statuses.get(eid, "removed")
+            status = state.get(eid, "removed")
             self.executions[eid]["status"] = status
             full_batch = self.series[eid].last_id - before >= READ_BATCH
             if (status in FINISHED or status == "removed") and not full_batch:

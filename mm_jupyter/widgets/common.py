@@ -11,11 +11,13 @@ from typing import Any
 import ipywidgets as w
 
 from .. import api
-from ..adapter import BUILTIN_ADAPTERS, check_config, load_adapter_class
-from ..errors import MMError
+from ..adapter import check_config
+from ..errors import MMError, one_line
+from ..queries.catalog import adapter_info
 from ..store import Store
 
-BUILTIN_TASKS = {"yolo": "detect", "torch-classifier": "classify"}
+__all__ = ["adapter_check", "adapter_defaults", "adapter_task", "error_box", "fmt_value", "inline_error", "one_line",
+           "open_store", "when"]
 ERROR_STYLE = "color:#b00020;font-size:12px"
 
 
@@ -27,11 +29,6 @@ def open_store(home: str | Path | None) -> Store:
         raise
     except Exception as exc:  # e.g. a home that is a file, a database from something else
         raise MMError(f"cannot open the mm-jupyter store at {home or '$MM_HOME'}: {exc}") from None
-
-
-def one_line(exc: BaseException) -> str:
-    text = str(exc) if isinstance(exc, MMError) else f"{type(exc).__name__}: {exc}"
-    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
 
 
 def error_box(message: str) -> w.HTML:
@@ -57,17 +54,9 @@ def adapter_check(cls: type, values: dict) -> dict:
 
 
 def adapter_task(adapter: str | None) -> str | None:
-    """``detect`` / ``classify`` for a model's adapter (None for no adapter or an unloadable one)."""
-    if not adapter:
-        return None
-    if adapter in BUILTIN_TASKS:
-        return BUILTIN_TASKS[adapter]
-    if adapter in BUILTIN_ADAPTERS.values():
-        return BUILTIN_TASKS[next(k for k, v in BUILTIN_ADAPTERS.items() if v == adapter)]
-    try:
-        return load_adapter_class(adapter).task
-    except MMError:
-        return None
+    """``detect`` / ``classify`` for a model's adapter, from the registry (None for no adapter or an
+    unloadable one)."""
+    return adapter_info(adapter or "")["task"]
 
 
 def when(ts: float | None) -> str:

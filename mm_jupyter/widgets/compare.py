@@ -11,6 +11,7 @@ import ipywidgets as w
 
 from ..errors import InvalidInput, MMError
 from ..executions import FINISHED
+from ..queries.executions import last_values, latest, of_versions
 from .chart import MetricsChart
 from .common import adapter_task, error_box, fmt_value, one_line, open_store
 from .live import HUB
@@ -108,9 +109,7 @@ class Compare(w.VBox):
         self.config_html.value = html_table(self.columns, rows)
 
     def _latest(self, snapshot_id: str, kind: str, success: bool = False) -> dict | None:
-        where = "snapshot_id = ? AND kind = ?" + (" AND status = 'success'" if success else "")
-        rows = self.store.find("executions", where, [snapshot_id, kind], order="created_at DESC", limit=1)
-        return rows[0] if rows else None
+        return latest(self.store, snapshot_id, kind, success=success)
 
     def final_metrics(self) -> dict[str, list[float | None]]:
         """``{metric: [last value per snapshot]}`` of the latest training (and ``evaluate/`` evaluation)."""
@@ -120,11 +119,8 @@ class Compare(w.VBox):
                 exe = self._latest(snap["id"], kind, success=kind == "evaluate")
                 if exe is None:
                     continue
-                rows = self.store.query(
-                    "SELECT name, value FROM metrics WHERE id IN (SELECT max(id) FROM metrics "
-                    "WHERE execution_id = ? GROUP BY name)", [exe["id"]])
-                for r in rows:
-                    out.setdefault(prefix + r["name"], [None] * len(self.snapshots))[i] = r["value"]
+                for name, value in last_values(self.store, exe["id"]).items():
+                    out.setdefault(prefix + name, [None] * len(self.snapshots))[i] = value
         return dict(sorted(out.items(), key=lambda kv: (kv[0].startswith("evaluate/"), kv[0])))
 
     def _draw_metrics(self) -> None:
@@ -197,10 +193,7 @@ class Compare(w.VBox):
 
     def poll(self) -> bool:
         """Redraw the metrics, chart and slices when an execution of these snapshots changes."""
-        marks = ", ".join("?" * len(self.snapshots))
-        rows = self.store.conn.execute(
-            f"SELECT id, status FROM executions WHERE snapshot_id IN ({marks}) ORDER BY id",
-            [s["id"] for s in self.snapshots]).fetchall()
+        rows = of_versions(self.store, [s["id"] for s in self.snapshots])
         signature = tuple(rows)
         if signature != self._signature:
             self._signature = signature

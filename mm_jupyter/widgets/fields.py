@@ -11,7 +11,8 @@ import ipywidgets as w
 
 from ..adapter import coerce_value
 from ..errors import InvalidInput, MMError
-from ..services import DEFAULTS, DRAIN_TIME, ON_RESET, check_settings, installed_kernels
+from ..kernels import installed_kernels
+from ..services import DEFAULTS, DRAIN_TIME, ON_RESET, check_settings
 from .common import inline_error, one_line
 
 LABEL = {"description_width": "170px"}

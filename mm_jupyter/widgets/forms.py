@@ -14,14 +14,14 @@ from typing import Any
 import ipywidgets as w
 
 from .. import api
-from ..adapter import load_adapter_class
-from ..datasets import list_datasets
 from ..errors import InvalidInput, MMError, NotFound
-from ..services import service_name
+from ..queries import catalog
+from ..queries.executions import by_idempotency_key
+from ..registry import adapter_class
 from ..store import Store
 from .common import adapter_check, adapter_defaults, error_box, inline_error, one_line, open_store
 from .fields import LABEL, WIDE, ConfigEditor, ServiceSettings
-from .subsets import SubsetPicker, default_selection
+from .subsets import SubsetPicker
 
 STEPS = ("1 · Data & Instructions", "2 · Model Configuration", "3 · Service Settings")
 MODEL_LABELS, DATASET_LABELS = "Model's predefined labels", "Dataset's labels"
@@ -58,8 +58,7 @@ def resolve_target(store: Store, ref: str) -> tuple[dict, dict | None]:
 
 
 def _service_row(store: Store, kind: str, model_id: str) -> dict | None:
-    rows = store.find("services", "name = ?", [service_name(kind, model_id)])
-    return rows[0] if rows else None
+    return catalog.service_of(store, kind, model_id)
 
 
 class _Form(w.VBox):
@@ -90,7 +89,7 @@ class _Form(w.VBox):
         raise NotImplementedError
 
     def _dataset_dropdown(self, store: Store, value: str | None) -> w.Dropdown:
-        options = [(f"{d['name']} ({d['n_items']:,} items)", d["id"]) for d in list_datasets(store)]
+        options = [(f"{d['name']} ({d['n_items']:,} items)", d["id"]) for d in catalog.datasets(store)]
         ids = [v for _, v in options]
         return w.Dropdown(options=options, value=value if value in ids else (ids[0] if ids else None),
                           description="Dataset", style=LABEL, layout=WIDE)
@@ -117,22 +116,20 @@ class TrainForm(_Form):
             if not self.model["adapter"]:
                 raise InvalidInput(f"model {self.model['name']!r} has no adapter: train it from your own loop "
                                    "with mm.start_run")
-            self.adapter = load_adapter_class(self.model["adapter"])
+            self.adapter = adapter_class(self.model["adapter"])
             self._build(given)
         except MMError as exc:
             self._fail(exc)
 
     def _build(self, given: dict | None) -> None:
         store, model = self.store, self.model
-        drafts = store.find("snapshots", "model_id = ? AND status = 'created'", [model["id"]],
-                            order="created_at DESC", limit=1)
-        self.target = given or (drafts[0] if drafts else None)
+        self.target = given or catalog.newest(store, "snapshots", model_id=model["id"], status="created")
         self.snapshot: dict | None = given
-        latest = store.find("snapshots", "model_id = ?", [model["id"]], order="created_at DESC", limit=1)
-        base = given or (latest[0] if latest else None)
+        self.given = given
+        start = catalog.defaults(store, model["id"], None, given["id"] if given else None)
         self.name = w.Text(placeholder=f"{model['name']}-v{self._count() + 1}", description="New snapshot name",
                            style=LABEL, layout=WIDE)
-        self.dataset = self._dataset_dropdown(store, base["dataset_id"] if base else None)
+        self.dataset = self._dataset_dropdown(store, start["dataset_id"])
         self.labels = w.RadioButtons(options=[DATASET_LABELS], description="Labels", style=LABEL)
         self.labels_shown = w.HTML()
         self.train_subset = SubsetPicker(store, "train", "Train subset", self._changed)
@@ -158,18 +155,20 @@ class TrainForm(_Form):
                          w.HBox([self.train_button, self.create_button, self.hint]), self.result]
         for control in (self.dataset, self.labels, self.finetune):
             control.observe(lambda _c: self._changed(), names="value")
-        self.dataset.observe(lambda _c: self._dataset_changed(None), names="value")
-        self._dataset_changed(base)
+        self.dataset.observe(lambda _c: self._dataset_changed(), names="value")
+        self._dataset_changed()
         self._ready = True
         self._update()
 
     def _count(self) -> int:
-        return self.store.conn.execute("SELECT count(*) FROM snapshots WHERE model_id = ?",
-                                       [self.model["id"]]).fetchone()[0]
+        return catalog.version_count(self.store, self.model["id"])
 
-    def _dataset_changed(self, base: dict | None) -> None:
+    def _dataset_changed(self) -> None:
+        """Labels and subsets for the chosen dataset: the given version's own on its dataset, else
+        the default-subset rule (``queries.catalog.defaults``, as the sidebar)."""
         ready, self._ready = self._ready, False
         ds = self.dataset.value
+        base = self.given
         dataset = self.store.get("datasets", ds) if ds else None
         options = ([MODEL_LABELS] if self.model["labels"] else []) + [DATASET_LABELS]
         self._label_lists = {MODEL_LABELS: self.model["labels"] or [],
@@ -179,10 +178,10 @@ class TrainForm(_Form):
                 and base["labels"] != self._label_lists[MODEL_LABELS]:
             self.labels.value = DATASET_LABELS
         self.data_message.value = "" if ds else inline_error("no datasets are registered: mm.register_dataset(...)")
+        start = catalog.defaults(self.store, self.model["id"], ds, base["id"] if base else None) if ds else None
         for role, picker in (("train", self.train_subset), ("validation", self.validation_subset)):
             picker.set_dataset(ds)
-            same = base and base.get("dataset_id") == ds and (base.get("filters") or {}).get(role)
-            picker.select(base["filters"][role] if same else default_selection(self.store, self.model, ds, role))
+            picker.select(start["subsets"][role] if start else None)
         self._ready = ready
         self._changed()
 
@@ -253,9 +252,9 @@ class TrainForm(_Form):
 
     def _create_and_train(self, v: dict) -> dict:
         key = f"trainform-{self._token}"
-        existing = self.store.find("executions", "idempotency_key = ?", [key])
+        existing = by_idempotency_key(self.store, key)
         if existing:  # the same form submitted twice: one snapshot, one execution
-            return existing[0]
+            return existing
         parent = self.target["id"] if v["finetune"] and self.target and self.target.get("weights_uri") else None
         snap = api.create_snapshot(self.model["id"], v["name"], config=v["config"], dataset=v["dataset"],
                                    train=v["train"], validation=v["validation"], labels=v["labels"],
@@ -311,8 +310,8 @@ class EvaluateForm(_Form):
     def _dataset_changed(self) -> None:
         ds = self.dataset.value
         self.test_subset.set_dataset(ds)
-        own = (self.snapshot.get("filters") or {}).get("test") if ds == self.snapshot["dataset_id"] else None
-        self.test_subset.select(own or default_selection(self.store, self.model, ds, "test"))
+        start = catalog.defaults(self.store, self.model["id"], ds, self.snapshot["id"]) if ds else None
+        self.test_subset.select(start["subsets"]["test"] if start else None)
         self._changed()
 
     def errors(self) -> dict[str, str]:

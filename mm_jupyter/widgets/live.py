@@ -14,6 +14,7 @@ import weakref
 from typing import Any, Protocol
 
 from .. import api
+from ..errors import Unavailable
 from ..executions import FINISHED
 from ..store import Store
 
@@ -100,7 +101,7 @@ async def wait_async(execution_id: str, *, timeout: float | None = None, poll: f
             HUB.tick(force=True)
             return row
         if deadline is not None and time.monotonic() > deadline:
-            raise TimeoutError(f"execution {execution_id} still {row['status']} after {timeout}s")
+            raise Unavailable(f"execution {execution_id} still {row['status']} after {timeout:g} s")
         await asyncio.sleep(poll)
 
 

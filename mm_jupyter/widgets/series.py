@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..queries.executions import metrics_since
 from ..store import Store
 
 X_AXES = {"step": "step", "epoch": "epoch", "time": "wall time (s)"}
@@ -48,7 +49,7 @@ class ExecutionSeries:
         """Fetch new points (at most ``batches`` x 100k per call); returns the metric names that grew."""
         grown: set[str] = set()
         for _ in range(batches):
-            rows = self.store.metrics_since(self.execution_id, self.last_id, limit=READ_BATCH)
+            rows = metrics_since(self.store, self.execution_id, self.last_id, limit=READ_BATCH)
             if not rows:
                 break
             grown |= self._append(rows)

@@ -7,8 +7,8 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from ..adapter import Prediction
-from ..datasets import select_items
+from ..items import Prediction
+from ..queries.items import select_items
 from ..store import Store
 
 HEADLINE = {"detect": ("mAP50-95", "map50_95", "mAP50", "map50", "precision", "recall"),

@@ -1,23 +1,22 @@
 """Choosing a data subset in a form: tagged items, a saved (DQL) filter, or a folder.
 
-Default mode (the seed's rule): when the model has a predefined filter for the role and that filter
-equals the tagged-items filter ignoring white space, "Tagged Items"; a predefined filter that differs,
-"DQL Filter" with it selected; no predefined filter, "Tagged Items". A model's predefined filter for
-a role is the saved filter named ``<model name>.<role>`` (else ``<role>``) usable on the dataset.
+The form starts from the core's default-subset rule (``queries.catalog.default_selection``, the
+same the sidebar uses): a predefined filter equal to the tagged-items filter shows "Tagged Items",
+one that differs "DQL Filter" with it selected, none "Tagged Items".
 """
 
 from __future__ import annotations
 
 import html
 import json
-import re
 from typing import Any
 
 import ipywidgets as w
 
-from ..datasets import SPLIT_TAGS, count_items
-from ..errors import InvalidInput, MMError, NotFound
-from ..filters import get_filter, list_filters, parse_filter
+from ..errors import InvalidInput, MMError
+from ..queries.catalog import compact_query, default_selection, tagged_items_filters
+from ..queries.dql import parse_filter
+from ..queries.items import count_items, folder_counts, saved_filter, saved_filters
 from ..store import Store
 from .common import inline_error, one_line
 from .fields import LABEL, WIDE, Listener
@@ -27,47 +26,7 @@ CUSTOM = "(custom query)"
 ROLE_TAGS = {"train": "train", "validation": "validation", "test": "test"}
 
 
-def _compact(query: Any) -> str:
-    text = query if isinstance(query, str) else json.dumps(query, sort_keys=True)
-    return re.sub(r"\s+", "", text)
-
-
-def tagged_items_filters(role: str) -> set[str]:
-    """The DQL spellings of "items tagged for ``role``", compacted (white space removed)."""
-    tags = list(dict.fromkeys([role, SPLIT_TAGS.get(role, role)]))
-    forms: list[Any] = [{"tags": tags[0]}, {"tags": {"$eq": tags[0]}}, {"tags": {"$in": tags}},
-                        {"tags": {"$in": [tags[0]]}}]
-    return {_compact(f) for f in forms}
-
-
-def predefined_filter(store: Store, model: dict, dataset_id: str | None, role: str) -> dict | None:
-    """The model's predefined filter for ``role`` (a saved filter row), if any fits the dataset."""
-    for name in (f"{model['name']}.{role}", role):
-        try:
-            row = get_filter(store, name)
-        except NotFound:
-            continue
-        if row.get("dataset_id") in (None, dataset_id):
-            return row
-    return None
-
-
-def default_selection(store: Store, model: dict, dataset_id: str | None, role: str) -> dict:
-    """The subset a form starts with for ``role`` when no snapshot says otherwise."""
-    row = predefined_filter(store, model, dataset_id, role)
-    if row is None or _compact(row["query"]) in tagged_items_filters(role):
-        return {"tag": ROLE_TAGS[role]}
-    return {"filter": row["name"]}
-
-
-def dataset_folders(store: Store, dataset_id: str) -> list[str]:
-    dirs = {r[0] or "" for r in store.conn.execute("SELECT DISTINCT dir FROM items WHERE dataset_id = ?",
-                                                   [dataset_id])}
-    out = set()
-    for d in dirs:
-        parts = d.split("/") if d else []
-        out.update("/".join(parts[:i]) for i in range(1, len(parts) + 1))
-    return sorted(out)
+__all__ = ["CUSTOM", "FILTER", "FOLDER", "TAGGED", "SubsetPicker", "default_selection", "tagged_items_filters"]
 
 
 class SubsetPicker(w.VBox):
@@ -97,9 +56,10 @@ class SubsetPicker(w.VBox):
 
     def set_dataset(self, dataset_id: str | None) -> None:
         self.dataset_id = dataset_id
-        names = [f["name"] for f in list_filters(self.store, dataset_id)] if dataset_id else []
+        names = [f["name"] for f in saved_filters(self.store, dataset_id)] if dataset_id else []
         self.filter.options = [*names, CUSTOM]
-        self.folder.options = dataset_folders(self.store, dataset_id) if dataset_id else []
+        folders = folder_counts(self.store, dataset_id) if dataset_id else []
+        self.folder.options = [(f"{f['dir']} ({f['count']:,})", f["dir"]) for f in folders]
         self._changed(None)
 
     def select(self, selection: dict | None) -> None:
@@ -113,12 +73,12 @@ class SubsetPicker(w.VBox):
                 self.filter.options = [value, *self.filter.options]
             self.filter.value, self.mode.value = value, FILTER
         elif key == "dir":
-            if value not in self.folder.options:
-                self.folder.options = [value, *self.folder.options]
+            if value not in [v for _, v in self.folder.options]:
+                self.folder.options = [(str(value), value), *self.folder.options]
             self.folder.value, self.mode.value = value, FOLDER
         else:
             query = parse_filter(value)
-            if _compact(query) in tagged_items_filters(self.role):
+            if compact_query(query) in tagged_items_filters(self.role):
                 self.tag.value, self.mode.value = ROLE_TAGS[self.role], TAGGED
             else:
                 self.query.value = json.dumps(query, indent=1)
@@ -146,7 +106,7 @@ class SubsetPicker(w.VBox):
         if self.filter.value == CUSTOM:
             return self.query.value
         if self.filter.value:
-            return json.dumps(get_filter(self.store, self.filter.value)["query"], indent=1)
+            return json.dumps(saved_filter(self.store, self.filter.value)["query"], indent=1)
         return ""
 
     def _changed(self, _change: Any) -> None:

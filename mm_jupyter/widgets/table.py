@@ -12,42 +12,23 @@ import traitlets as t
 from .. import api
 from ..errors import MMError
 from ..executions import KINDS, STATUSES
-from ..services import health, installed_kernels
-from ..store import Store, contains_clause
+from ..queries.executions import ListQuery, list_executions
+from ..queries.health import services_health
+from ..store import Store
 from .common import one_line, open_store, when
 from .live import HUB
 
 HERE = Path(__file__).parent
-COLUMNS = ("e.id, e.name, e.kind, e.model_id, e.snapshot_id, e.service, e.status, e.progress, e.attempts, "
-           "e.created_at, e.started_at, e.ended_at, e.error, e.notebook_uri, m.name AS model_name")
-KERNELS_TTL = 10.0
 LOG_TAIL = 20_000
 
 
 def query_executions(store: Store, *, kind: str = "", status: str = "", search: str = "", service: str = "",
                      limit: int = 25, offset: int = 0) -> tuple[list[dict], int]:
-    """One page of executions (newest first) and how many match: by kind, status, service, and a
-    search over the model name or id, the execution id or name."""
-    where, params = [], []
-    for column, value in (("e.kind", kind), ("e.status", status), ("e.service", service)):
-        if value:
-            where.append(f"{column} = ?")
-            params.append(value)
-    if search:
-        clause, values = contains_clause(("m.name", "e.model_id", "e.id", "e.name"), search)
-        where.append(clause)
-        params += values
-    sql_where = (" WHERE " + " AND ".join(where)) if where else ""
-    source = " FROM executions e" + (" LEFT JOIN models m ON m.id = e.model_id" if search else "")
-    total = store.conn.execute(f"SELECT count(*){source}{sql_where}", params).fetchone()[0]
-    # the page's ids from the created_at index alone, then only those rows joined with their model
-    ids = [r[0] for r in store.conn.execute(
-        f"SELECT e.id{source}{sql_where} ORDER BY e.created_at DESC LIMIT ? OFFSET ?",
-        [*params, int(limit), int(offset)])]
-    marks = ", ".join("?" * len(ids))
-    rows = store.query(f"SELECT {COLUMNS} FROM executions e LEFT JOIN models m ON m.id = e.model_id "
-                       f"WHERE e.id IN ({marks}) ORDER BY e.created_at DESC", ids) if ids else []
-    return rows, total
+    """One page of executions (newest first) and how many match, by the read layer's listing (the
+    search rule of every face)."""
+    page = list_executions(store, ListQuery(kind=kind or None, status=status or None, service=service or None,
+                                            search=search or None, limit=limit, offset=offset), count=True)
+    return page.items, page.total or 0
 
 
 class ExecutionsTable(anywidget.AnyWidget):
@@ -78,7 +59,6 @@ class ExecutionsTable(anywidget.AnyWidget):
                  live: bool = True):
         super().__init__(kind=kind or "", page_size=page_size)
         self.store: Store | None = None
-        self._kernels: tuple[float, dict] = (0.0, {})
         self.on_msg(self._on_msg)
         try:
             if kind is not None and kind not in KINDS:
@@ -125,16 +105,9 @@ class ExecutionsTable(anywidget.AnyWidget):
 
     def _health(self, rows: list[dict]) -> list[tuple[str, str]]:
         names = sorted({r["service"] for r in rows if r["service"]})
-        if not names:
-            return [("ok", "")] * len(rows)
-        stamp, kernels = self._kernels
-        if time.monotonic() - stamp > KERNELS_TTL:
-            kernels = installed_kernels()
-            self._kernels = (time.monotonic(), kernels)
-        marks = ", ".join("?" * len(names))
-        services = {s["name"]: s for s in self.store.query(f"SELECT * FROM services WHERE name IN ({marks})", names)}
-        state = {n: health(self.store, services[n], kernels, wait=False) if n in services else ("ok", "") for n in names}
-        return [state.get(r["service"], ("ok", "")) for r in rows]
+        state = services_health(self.store, names) if names else {}
+        return [(state[r["service"]].level, state[r["service"]].reason) if r["service"] in state else ("ok", "")
+                for r in rows]
 
     @staticmethod
     def _row(r: dict, state: tuple[str, str]) -> dict:
@@ -167,8 +140,7 @@ class ExecutionsTable(anywidget.AnyWidget):
                 api.abort(execution_id, store=self.store)
                 self.message = f"aborted {execution_id}"
             elif name == "remove":
-                api.remove(execution_id, store=self.store)
-                self.message = f"removed {execution_id}"
+                self.message = f"removed {api.remove(execution_id, store=self.store)}"
             elif name == "rerun":
                 new = api.rerun(execution_id, store=self.store)
                 self.message = f"rerun of {execution_id}: {new['id']}"

@@ -24,8 +24,8 @@ from typing import Any
 
 import requests
 
-ROOT = Path(__file__).resolve().parents[1]
-SUPPORT = Path(__file__).resolve().parent / "support"
+ROOT = Path(__file__).resolve().parents[2]
+SUPPORT = Path(__file__).resolve().parent
 EXTENSION_CONFIG = ROOT / "jupyter-config" / "jupyter_server_config.d" / "mm_jupyter.json"
 LABEXTENSION = ROOT / "mm_jupyter" / "labextension"
 # JupyterLab settings that keep a test session quiet and offline
@@ -88,15 +88,15 @@ class Server:
 def stop_runs(home: Path) -> None:
     """Stop the processes of executions still running in ``home``'s store (their runner's ``stop``)."""
     from mm_jupyter import executions as ex
-    from mm_jupyter import runners
+    from mm_jupyter.scheduler import stop_attempt
     from mm_jupyter.store import Store
 
     if not (home / "mm.db").exists():
         return
     store = Store(home)
     try:
-        for exe in store.find("executions", "status = ?", [ex.IN_PROGRESS]):
-            runners.stop(store, exe)
+        for exe in store.find("executions", status=ex.IN_PROGRESS):
+            stop_attempt(store, exe)
     finally:
         store.close()
 

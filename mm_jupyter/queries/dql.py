@@ -1,4 +1,4 @@
-"""A DQL-like JSON filter over dataset items, compiled to parameterized SQL.
+"""DQL: a JSON filter over dataset items, checked and compiled to parameterized SQL.
 
 A filter is a JSON object whose keys are fields or the logical operators ``$and``/``$or``::
 
@@ -22,11 +22,11 @@ import math
 import re
 from typing import Any
 
-from .errors import InvalidInput, NotFound
-from .store import Store
+from ..errors import InvalidInput
 
 MAX_DEPTH = 32
-FILTER_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+MAX_CONDITIONS = 256  # field conditions in one filter (SQLite's expression depth is 1000)
+MAX_VALUES = 1000  # values in one $in list
 METADATA_FIELD = re.compile(r"metadata(\.[A-Za-z0-9_-]{1,64}){1,16}")
 TEXT_COLUMNS = {"dir": "items.dir", "name": "items.name", "path": "items.path"}
 OPERATORS = ("$eq", "$ne", "$in", "$gt", "$lt", "$exists")
@@ -45,11 +45,11 @@ def compile_filter(query: dict) -> tuple[str, list]:
     if not isinstance(query, dict):
         raise InvalidInput(f"filter must be a JSON object, got {type(query).__name__}")
     params: list = []
-    sql = _compile_object(query, params, "filter", 0)
+    sql = _compile_object(query, params, "filter", 0, [0])
     return sql, params
 
 
-def _compile_object(query: Any, params: list, where: str, depth: int) -> str:
+def _compile_object(query: Any, params: list, where: str, depth: int, used: list[int]) -> str:
     if depth > MAX_DEPTH:
         raise InvalidInput(f"filter is nested deeper than {MAX_DEPTH} levels at {where}")
     if not isinstance(query, dict):
@@ -61,20 +61,25 @@ def _compile_object(query: Any, params: list, where: str, depth: int) -> str:
         if not isinstance(key, str):
             raise InvalidInput(f"{where}: keys must be strings, got {key!r}")
         if key in ("$and", "$or"):
-            parts.append(_compile_logical(key, value, params, f"{where}.{key}", depth))
+            parts.append(_compile_logical(key, value, params, f"{where}.{key}", depth, used))
         elif key.startswith("$"):
             raise InvalidInput(f"{where}: unknown operator {key!r} (use $and, $or, or a field)")
         else:
+            used[0] += 1
+            if used[0] > MAX_CONDITIONS:
+                raise InvalidInput(f"filter has more than {MAX_CONDITIONS} field conditions")
             parts.append(_compile_field(key, value, params, f"{where}.{key}"))
     return parts[0] if len(parts) == 1 else "(" + " AND ".join(parts) + ")"
 
 
-def _compile_logical(op: str, value: Any, params: list, where: str, depth: int) -> str:
+def _compile_logical(op: str, value: Any, params: list, where: str, depth: int, used: list[int]) -> str:
     if not isinstance(value, list):
         raise InvalidInput(f"{where} must be a list of filters, got {_kind(value)}")
     if not value:
         raise InvalidInput(f"{where} must not be empty")
-    parts = [_compile_object(v, params, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
+    if len(value) > MAX_CONDITIONS:
+        raise InvalidInput(f"{where} has {len(value)} terms (at most {MAX_CONDITIONS})")
+    parts = [_compile_object(v, params, f"{where}[{i}]", depth + 1, used) for i, v in enumerate(value)]
     joiner = " AND " if op == "$and" else " OR "
     return "(" + joiner.join(parts) + ")"
 
@@ -190,6 +195,8 @@ def _kind(value: Any) -> str:
 def _list(value: Any, where: str) -> list:
     if not isinstance(value, list):
         raise InvalidInput(f"{where} needs a list of values, got {_kind(value)}")
+    if len(value) > MAX_VALUES:
+        raise InvalidInput(f"{where} has {len(value)} values (at most {MAX_VALUES})")
     return value
 
 
@@ -249,46 +256,3 @@ def parse_filter(text_or_dict: str | bytes | dict) -> dict:
         query = text_or_dict
     compile_filter(query)
     return query
-
-
-def save_filter(store: Store, name: str, query: str | dict, dataset_id: str | None = None, *,
-                overwrite: bool = False) -> dict:
-    """Validate and save a named filter (optionally bound to one dataset); returns its row.
-
-    A name already in use raises ``InvalidInput`` unless ``overwrite`` is true.
-    """
-    if not isinstance(name, str) or not FILTER_NAME.fullmatch(name):
-        raise InvalidInput(
-            f"filter name {name!r} must be 1-64 letters, digits, '_', '.' or '-'"
-        )
-    query = parse_filter(query)
-    if dataset_id is not None:
-        dataset_id = store.get("datasets", dataset_id)["id"]
-    row = {"name": name, "dataset_id": dataset_id, "query": query}
-    with store.tx():
-        exists = store.find("filters", "name = ?", [name])
-        if exists and not overwrite:
-            raise InvalidInput(f"filter {name!r} already exists")
-        if exists:
-            store.conn.execute("DELETE FROM filters WHERE name = ?", [name])
-        return store.insert("filters", row)
-
-
-def get_filter(store: Store, name: str) -> dict:
-    """A saved filter's row (``name``, ``dataset_id``, ``query``, ``created_at``); ``NotFound`` if none."""
-    if not isinstance(name, str) or not name:
-        raise NotFound(f"filter name must be a non-empty string, got {name!r}")
-    return store.get("filters", name)
-
-
-def list_filters(store: Store, dataset_id: str | None = None) -> list[dict]:
-    """Saved filters by name; with ``dataset_id``, those bound to it or to no dataset."""
-    if dataset_id is None:
-        return store.find("filters", order="name")
-    return store.find("filters", "dataset_id IS NULL OR dataset_id = ?", [dataset_id], order="name")
-
-
-def delete_filter(store: Store, name: str) -> None:
-    """Remove a saved filter (``NotFound`` if there is none)."""
-    get_filter(store, name)
-    store.conn.execute("DELETE FROM filters WHERE name = ?", [name])

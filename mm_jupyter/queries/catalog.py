@@ -1,0 +1,289 @@
+"""Catalog reads: models, versions, datasets, saved filters, services with health, registered
+adapters, and what a launch form starts with (the one default-subset rule).
+
+**The default-subset rule** (the seed's): a model's predefined filter for a role (``train``,
+``validation``, ``test``) is the saved filter named ``<model name>.<role>`` or ``<model id>.<role>``
+(bound to the dataset or to none). With one, its query is compared, without spaces and line breaks,
+with the Tagged Items filter of the role (``{"tags": "<role>"}`` and its equivalent spellings):
+equal → Tagged Items (``{"tag": role}``), else that filter (``{"filter": name}``); with none →
+Tagged Items. The widgets' forms and the sidebar's both start from ``defaults``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from typing import Any
+
+from ..errors import InvalidInput, MMError, one_line
+from ..executions import KINDS, STATUSES, Kind
+from ..kernels import installed_kernels
+from ..registry import adapter_class, adapters
+from ..services import DEFAULTS, DRAIN_TIME, ON_RESET, service_name
+from ..store import Store
+from .health import service_health
+from .items import (
+    SPLIT_TAGS,
+    compile_selection,
+    dataset_size,
+    folder_counts,
+    parse_selection,
+    saved_filter,
+    saved_filters,
+    tag_counts,
+)
+
+ROLES = ("train", "validation", "test")
+PY_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "json", dict: "json"}
+
+
+# --- adapters ------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=64)
+def adapter_info(ref: str) -> dict:
+    """A model adapter's task, configuration fields (name, type, default) and load error, if any."""
+    if not ref:
+        return {"task": None, "config_schema": None, "error": None}
+    try:
+        cls = adapter_class(ref)
+    except MMError as exc:
+        return {"task": None, "config_schema": None, "error": one_line(exc)}
+    fields = [{"name": k, "type": PY_TYPES.get(type(v), "any"), "default": v} for k, v in cls.configuration.items()]
+    return {"task": getattr(cls, "task", None), "config_schema": fields, "error": None}
+
+
+def registered_adapters() -> list[dict]:
+    """The registry's adapters (name and reference), for pickers."""
+    return [{"name": name, "ref": ref} for name, ref in sorted(adapters().items())]
+
+
+def meta(store: Store) -> dict:
+    """What forms need up front: statuses, kinds, service defaults and choices, kernels, adapters."""
+    from ..executions import ACTIVE, FINISHED
+
+    return {"statuses": list(STATUSES), "finished": list(FINISHED), "active": list(ACTIVE),
+            "kinds": list(KINDS), "service_defaults": {**DEFAULTS, "drain_time": DRAIN_TIME},
+            "on_reset": list(ON_RESET), "kernels": sorted(installed_kernels()), "home": str(store.home),
+            "adapters": registered_adapters()}
+
+
+# --- models and versions -------------------------------------------------------------------------
+
+
+def models(store: Store, *, with_health: bool = True) -> list[dict]:
+    """Every model (oldest first) with its number of versions and its services' health."""
+    rows = store.query(
+        "SELECT m.*, (SELECT count(*) FROM snapshots s WHERE s.model_id = m.id) AS n_snapshots "
+        "FROM models m ORDER BY m.created_at, m.name")
+    health = {name: h.as_dict() for name, h in services_health_all(store).items()} if with_health else {}
+    for row in rows:
+        store.decode("models", row)
+        if with_health:
+            row["services"] = {k: health.get(service_name(k, row["id"])) for k in KINDS}
+    return rows
+
+
+def model(store: Store, ref: str) -> dict:
+    """A model with its adapter's config schema and task, its versions and its services."""
+    row = store.get("models", ref)
+    info = adapter_info(row["adapter"])
+    versions = store.find("snapshots", model_id=row["id"], order="created_at")
+    for version in versions:
+        version["trained"] = bool(version.get("weights_uri"))
+    row.update(config_schema=info["config_schema"], task=info["task"], adapter_error=info["error"],
+               builtin=row["adapter"] in adapters(), snapshots=versions,
+               services={k: service(store, service_name(k, row["id"]), missing_ok=True) for k in KINDS})
+    return row
+
+
+def version_count(store: Store, model_id: str) -> int:
+    return store.count("snapshots", model_id=model_id)
+
+
+def snapshots(store: Store, model_ref: str | None = None) -> list[dict]:
+    """Versions (oldest first) with their model's and dataset's names and their last training's status."""
+    where, params = "", []
+    if model_ref:
+        where, params = " WHERE s.model_id = ?", [store.get("models", model_ref)["id"]]
+    rows = store.query(
+        "SELECT s.*, m.name AS model_name, d.name AS dataset_name, "
+        "(SELECT e.status FROM executions e WHERE e.snapshot_id = s.id AND e.kind = 'train' "
+        " ORDER BY e.created_at DESC LIMIT 1) AS last_train_status "
+        "FROM snapshots s LEFT JOIN models m ON m.id = s.model_id LEFT JOIN datasets d ON d.id = s.dataset_id"
+        + where + " ORDER BY s.created_at", params)
+    for row in rows:
+        store.decode("snapshots", row)
+        row["trained"] = bool(row["weights_uri"])
+    return rows
+
+
+def snapshot(store: Store, ref: str) -> dict:
+    row = store.get("snapshots", ref)
+    row["trained"] = bool(row.get("weights_uri"))
+    row["model_name"] = store.get("models", row["model_id"])["name"]
+    return row
+
+
+def newest(store: Store, table: str, **where: Any) -> dict | None:
+    """The newest row of ``table`` matching ``where``."""
+    return store.first(table, order="-created_at", **where)
+
+
+# --- datasets and filters ------------------------------------------------------------------------
+
+
+def dataset_row(store: Store, ref: str) -> dict:
+    """A dataset row by id, name or unique id prefix (``NotFound`` otherwise), with ``n_items``."""
+    row = store.get("datasets", ref)
+    row["n_items"] = dataset_size(store, row["id"])
+    return row
+
+
+def datasets(store: Store) -> list[dict]:
+    """Every dataset (oldest first), each with ``n_items``."""
+    rows = store.find("datasets", order=("created_at", "name"))
+    for row in rows:
+        row["n_items"] = dataset_size(store, row["id"])
+    return rows
+
+
+def dataset(store: Store, ref: str) -> dict:
+    """A dataset with the tags and folders its items carry (for subset pickers) and its filters; a
+    folder's count is what ``{"dir": folder}`` selects (its items and those below)."""
+    row = dataset_row(store, ref)
+    row["tags"] = tag_counts(store, row["id"])
+    row["dirs"] = folder_counts(store, row["id"])
+    row["filters"] = saved_filters(store, row["id"])
+    return row
+
+
+def filters(store: Store, dataset_ref: str | None = None) -> list[dict]:
+    return saved_filters(store, store.get("datasets", dataset_ref)["id"] if dataset_ref else None)
+
+
+def filter_row(store: Store, name: str) -> dict:
+    return saved_filter(store, name)
+
+
+def selection_query(store: Store, selection: dict) -> dict | None:
+    """The filter a selection stands for (what "Show filter" displays), or None for all items."""
+    if "query" in selection:
+        return selection["query"] if isinstance(selection["query"], dict) else None
+    if "filter" in selection:
+        return saved_filter(store, selection["filter"])["query"]
+    if "tag" in selection:
+        return {"tags": selection["tag"]}
+    if "dir" in selection:
+        return {"dir": selection["dir"]}
+    return None
+
+
+def count_selection(store: Store, dataset_ref: str, selection: Any) -> dict:
+    """How many items of a dataset a selection picks, and the filter it stands for."""
+    ds = store.get("datasets", dataset_ref)
+    sel = parse_selection(selection)
+    where, params = compile_selection(store, ds, sel)
+    count = store.conn.execute(f"SELECT count(*) FROM items WHERE {where}", params).fetchone()[0]
+    return {"dataset_id": ds["id"], "selection": sel, "count": count, "filter": selection_query(store, sel)}
+
+
+# --- services ------------------------------------------------------------------------------------
+
+
+def services_health_all(store: Store) -> dict[str, Any]:
+    from .health import services_health
+
+    return services_health(store, wait=False)
+
+
+def _with_health(store: Store, row: dict, wait: bool = False) -> dict:
+    row["health"] = service_health(store, row, wait=wait).as_dict()
+    return row
+
+
+def services(store: Store, model_ref: str | None = None, *, wait: bool = False) -> list[dict]:
+    """Services (by name) with their health; ``wait`` probes remote runners now (the CLI) instead of
+    answering from their last background probe (requests, streams, widgets)."""
+    where = {"model_id": store.get("models", model_ref)["id"]} if model_ref else {}
+    return [_with_health(store, r, wait) for r in store.find("services", order="name", **where)]
+
+
+def service(store: Store, name: str, *, missing_ok: bool = False, wait: bool = False) -> dict | None:
+    row = store.first("services", name=name)
+    if row is None:
+        if missing_ok:
+            return None
+        store.get("services", name)  # NotFound with the usual message
+    return _with_health(store, row, wait)
+
+
+def service_of(store: Store, kind: Kind | str, model_id: str) -> dict | None:
+    """A model's service of ``kind`` as stored (None before its first execution)."""
+    return store.first("services", name=service_name(kind, model_id))
+
+
+# --- what a form starts with -------------------------------------------------------------------------
+
+
+def compact_query(query: Any) -> str:
+    text = query if isinstance(query, str) else json.dumps(query, sort_keys=True)
+    return re.sub(r"\s+", "", text)
+
+
+def tagged_items_filters(role: str) -> set[str]:
+    """The DQL spellings of "items tagged for ``role``", compacted (white space removed)."""
+    tags = list(dict.fromkeys([role, SPLIT_TAGS.get(role, role)]))
+    forms: list[Any] = [{"tags": tags[0]}, {"tags": {"$eq": tags[0]}}, {"tags": {"$in": tags}},
+                        {"tags": {"$in": [tags[0]]}}]
+    return {compact_query(f) for f in forms}
+
+
+def predefined_filter(store: Store, model: dict, dataset_id: str | None, role: str) -> dict | None:
+    """The model's predefined filter for ``role`` (a saved filter row), if one fits the dataset."""
+    for name in (f"{model['name']}.{role}", f"{model['id']}.{role}"):
+        row = store.first("filters", name=name)
+        if row and row.get("dataset_id") in (None, dataset_id):
+            return row
+    return None
+
+
+def default_selection(store: Store, model: dict, dataset_id: str | None, role: str) -> tuple[dict, str]:
+    """The subset a form starts with for ``role`` by the default-subset rule, and where it came from
+    (``"tagged items"`` or ``"predefined filter"``)."""
+    if role not in ROLES:
+        raise InvalidInput(f"unknown subset role {role!r} (one of: {', '.join(ROLES)})")
+    row = predefined_filter(store, model, dataset_id, role)
+    if row is None or compact_query(row["query"]) in tagged_items_filters(role):
+        return {"tag": role}, "tagged items"
+    return {"filter": row["name"]}, "predefined filter"
+
+
+def defaults(store: Store, model_ref: str, dataset_ref: str | None = None, snapshot_ref: str | None = None) -> dict:
+    """A launch form's starting values for a model: config, labels, dataset and the train /
+    validation / test subsets (a given version's own subsets on its dataset, else the
+    default-subset rule), with where each subset came from."""
+    mdl = store.get("models", model_ref)
+    snap = store.get("snapshots", snapshot_ref) if snapshot_ref else None
+    if snap and snap["model_id"] != mdl["id"]:
+        raise InvalidInput(f"snapshot {snap['id']} belongs to model {snap['model_id']}, not {mdl['id']}")
+    ds_ref = dataset_ref or (snap or {}).get("dataset_id")
+    if not ds_ref:  # the model's latest version's dataset, else the newest dataset
+        last = store.conn.execute("SELECT dataset_id FROM snapshots WHERE model_id = ? AND dataset_id IS NOT NULL "
+                                  "ORDER BY created_at DESC LIMIT 1", [mdl["id"]]).fetchone()
+        newest_ds = store.first("datasets", order="-created_at")
+        ds_ref = last[0] if last else (newest_ds["id"] if newest_ds else None)
+    ds = dataset_row(store, ds_ref) if ds_ref else None
+    subsets, sources = {}, {}
+    for role in ROLES:
+        own = (snap.get("filters") or {}).get(role) if snap and ds and snap.get("dataset_id") == ds["id"] else None
+        if own:
+            subsets[role], sources[role] = own, "version"
+        else:
+            subsets[role], sources[role] = default_selection(store, mdl, ds["id"] if ds else None, role)
+    config = dict(snap["config"] if snap else mdl["config"] or {})
+    labels = (snap or {}).get("labels") or mdl["labels"] or (ds["labels"] if ds else [])
+    return {"model_id": mdl["id"], "snapshot_id": snap["id"] if snap else None,
+            "dataset_id": ds["id"] if ds else None, "config": config, "labels": labels,
+            "subsets": subsets, "sources": sources}

@@ -1,0 +1,60 @@
+"""A service's health, the one rule every face shows: (level, code, reason).
+
+``error`` when it cannot start executions (its runner says why: a kernel that is not installed, an
+unreachable scheduler, no worker with the GPUs asked, workers that cannot use the store; or its
+last three executions failed to start), ``warning`` while it is stopping or paused, else ``ok``.
+Codes are stable (UIs and tests key on them); reasons are one readable sentence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from ..errors import MMError, one_line
+from ..executions import ABORTED, FAILED, Outcome
+from ..registry import runner_for
+from ..store import Store, now
+
+START_FAILURES_IN_A_ROW = 3
+
+
+@dataclass(frozen=True)
+class Health:
+    level: str  # "ok" | "warning" | "error"
+    code: str
+    reason: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+OK = Health("ok", "ok", "")
+
+
+def service_health(store: Store, service: dict, *, wait: bool = True) -> Health:
+    """The health of one service row. ``wait=False`` never blocks on a remote runner (its last known
+    state is used and refreshed in the background): for requests, streams and widget loops."""
+    try:
+        problem = runner_for(service.get("runner")).problem(store, service, wait=wait)
+    except MMError as exc:
+        return Health("error", "runner-unknown", one_line(exc))
+    if problem is not None:
+        return Health("error", problem.code, problem.reason)
+    recent = store.query(
+        "SELECT outcome, error FROM executions WHERE service = ? AND status IN (?, ?) AND ended_at IS NOT NULL "
+        "ORDER BY ended_at DESC LIMIT ?", [service["name"], FAILED, ABORTED, START_FAILURES_IN_A_ROW])
+    if len(recent) == START_FAILURES_IN_A_ROW and all(r["outcome"] == Outcome.START_FAILURE for r in recent):
+        return Health("error", "start-failures", f"the last {START_FAILURES_IN_A_ROW} executions failed to start: "
+                      f"{recent[0]['error']}")
+    if service.get("draining_until"):
+        left = max(0.0, service["draining_until"] - now())
+        return Health("warning", "stopping", f"stopping: running executions have {left:.0f} s left to finish")
+    if service["paused"]:
+        return Health("warning", "paused", "the service is paused: new executions stay pending")
+    return OK
+
+
+def services_health(store: Store, names: list[str] | None = None, *, wait: bool = False) -> dict[str, Health]:
+    """Health by service name (every service, or those named)."""
+    rows = store.find("services", order="name") if names is None else store.find("services", name=tuple(names))
+    return {row["name"]: service_health(store, row, wait=wait) for row in rows}
