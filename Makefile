@@ -12,7 +12,7 @@ QUIET := 2>&1 | sed '/^WARNING: Location/d'
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo test lint setup bench clean labextension jstest
+.PHONY: demo test test-fast lint setup bench clean labextension jstest
 
 setup: $(STAMP)
 
@@ -51,6 +51,10 @@ jstest:
 
 test: $(STAMP) $(CHROMIUM) lint jstest
 	$(BIN)/python -m pytest
+
+# the fast lane: everything that needs no real training, Dask cluster or browser, on two workers
+test-fast: $(STAMP) lint
+	$(BIN)/python -m pytest -m "not slow" -n 2 -q
 
 bench: $(STAMP)
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done

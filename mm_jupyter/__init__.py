@@ -3,7 +3,7 @@
 ``import mm_jupyter as mm`` gives the Python API: ``mm.register_model``, ``mm.create_snapshot``,
 ``mm.update_snapshot``, ``mm.train``, ``mm.evaluate``, ``mm.wait_for``, ``mm.rerun``, ``mm.abort``,
 ``mm.remove``, ``mm.list_executions``, ``mm.get_metrics``, ``mm.start_run`` / ``mm.log_metric``
-(offline logging), ``mm.register_dataset``, ``mm.list_datasets``, ``mm.select_items``,
+(offline logging), ``mm.register_dataset``, ``mm.list_datasets``, ``mm.get_dataset``, ``mm.select_items``,
 ``mm.save_filter``, ``mm.generate_shapes``, ``mm.evaluation_results``, ``mm.reconcile`` and
 ``mm.Store``; feature maps come from ``mm_jupyter.introspect.introspect(snapshot, item)``.
 Attributes load lazily so the CLI starts fast.
@@ -22,7 +22,7 @@ _API = ("connect", "reconcile", "register_model", "models", "create_snapshot", "
 _EXPORTS = {
     **{name: ("api", name) for name in _API},
     "Store": ("store", "Store"), "register_dataset": ("datasets", "register_dataset"),
-    "list_datasets": ("queries.catalog", "datasets"), "select_items": ("queries.items", "select_items"),
+    "list_datasets": ("queries.catalog", "datasets"), "get_dataset": ("queries.catalog", "dataset_row"), "select_items": ("queries.items", "select_items"),
     "generate_shapes": ("shapes", "generate_shapes"), "BaseModelAdapter": ("adapter", "BaseModelAdapter"),
     "RunContext": ("adapter", "RunContext"), "MMError": ("errors", "MMError"),
 }

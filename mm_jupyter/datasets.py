@@ -30,7 +30,6 @@ from .store import Store
 FORMATS = ("yolo", "coco", "imagefolder")
 IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 SIDECAR = "metadata.jsonl"
-SELECTION_KEYS = ("tag", "dir", "filter", "query")
 TAG_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 BAD_NAME_CHARS = re.compile(r"[\x00-\x1f\x7f/\\]")
 BAD_PATH_CHARS = re.compile(r"[\x00-\x1f\x7f]")

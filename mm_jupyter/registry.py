@@ -107,7 +107,8 @@ def runner_class(address: str | None) -> type:
     ref = runners().get(scheme)
     if ref is None:
         known = ", ".join(sorted(runners())) or "none"
-        raise InvalidInput(f"no runner is registered for {scheme!r} (registered: {known})")
+        raise InvalidInput(f"runner must be 'local' or SCHEME://… of a registered runner (registered: {known}), "
+                           f"got {str(address)[:200]!r}")
     return load_object(ref, "runner")
 
 

@@ -55,6 +55,12 @@ def like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def contains(haystack: str | None, needle: str) -> int:
+    """SQL ``mm_contains(text, needle)``: whether ``needle`` (lower case) is in ``text``, ignoring case
+    (Unicode, as the trigram index of names; SQLite's ``LIKE`` folds ASCII only)."""
+    return int(haystack is not None and needle in haystack.lower())
+
+
 def _column(name: str) -> str:
     if not name.replace("_", "").isalnum():
         raise ValueError(f"not a column name: {name!r}")  # code, never user text
@@ -185,6 +191,17 @@ def _migrate_4(db: Database) -> None:
     db.execute("CREATE INDEX idx_executions_snapshot_status ON executions(snapshot_id, status)")
     db.execute("CREATE INDEX idx_executions_model_status ON executions(model_id, status)")
     db.execute("CREATE INDEX idx_events_type ON events(type, id)")
+    # the search rule's name match: a trigram index of execution names, kept by triggers
+    db.execute("CREATE VIRTUAL TABLE executions_fts USING fts5(name, content='executions', content_rowid='rowid', "
+               "tokenize='trigram case_sensitive 0')")
+    db.execute("CREATE TRIGGER executions_fts_insert AFTER INSERT ON executions BEGIN "
+               "INSERT INTO executions_fts(rowid, name) VALUES (new.rowid, new.name); END")
+    db.execute("CREATE TRIGGER executions_fts_delete AFTER DELETE ON executions BEGIN "
+               "INSERT INTO executions_fts(executions_fts, rowid, name) VALUES ('delete', old.rowid, old.name); END")
+    db.execute("CREATE TRIGGER executions_fts_update AFTER UPDATE OF name ON executions BEGIN "
+               "INSERT INTO executions_fts(executions_fts, rowid, name) VALUES ('delete', old.rowid, old.name); "
+               "INSERT INTO executions_fts(rowid, name) VALUES (new.rowid, new.name); END")
+    db.execute("INSERT INTO executions_fts(executions_fts) VALUES ('rebuild')")
 
 
 MIGRATIONS: list[Callable[[Database], None]] = [_migrate_1, _migrate_2, _migrate_3, _migrate_4]
@@ -220,6 +237,7 @@ class Store:
         if mode.lower() != "wal":
             raise StoreError(f"cannot enable WAL on {self.db_path} (journal mode {mode})")
         self.conn.execute("PRAGMA synchronous = NORMAL")
+        self.conn.create_function("mm_contains", 2, contains, deterministic=True)
         self.db = Database(self.conn)
         self._migrate(migrate_to)
         if read_only:

@@ -38,9 +38,10 @@ def store(home):
 @pytest.fixture
 def toy(store, tmp_path):
     """A registered toy model on a tiny image-folder dataset; returns a snapshot factory."""
+    from support.helpers import TOY, make_imagefolder
+
     import mm_jupyter as mm
     from mm_jupyter.datasets import register_dataset
-    from support.helpers import TOY, make_imagefolder
 
     register_dataset(store, make_imagefolder(tmp_path / "data"), name="toy-data")
     mm.register_model("toy", TOY)
@@ -55,8 +56,9 @@ def toy(store, tmp_path):
 def started(monkeypatch):
     """Replace the runners by a recorder: claimed executions stay in-progress, nothing runs; the
     list of started execution ids is returned."""
-    from mm_jupyter import scheduler
     from support.helpers import RecordingRunner
+
+    from mm_jupyter import scheduler
 
     runner = RecordingRunner()
     monkeypatch.setattr(scheduler, "runner_for", lambda address: runner)

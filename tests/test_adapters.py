@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from mm_jupyter.adapter import COMMON_CONFIG, Item, RunContext, TrainData, load_adapter_class
+from mm_jupyter.adapter import COMMON_CONFIG, Item, RunContext, TrainData
 from mm_jupyter.errors import InvalidInput
+from mm_jupyter.registry import adapter_class as load_adapter_class
 from mm_jupyter.store import Store
+from mm_jupyter.tracker import LocalTracker
 
 # through the built-in registry (mm_jupyter.adapters maps the top-level adapters/ folder)
 YoloAdapter = load_adapter_class("yolo")
@@ -84,7 +86,7 @@ def run_context(store: Store, adapter: str, config: dict) -> RunContext:
     execution = store.insert("executions", {"kind": "train", "snapshot_id": snapshot["id"],
                                             "model_id": model["id"], "status": "in-progress",
                                             "progress": 0.0, "attempts": 1})
-    return RunContext(store, execution["id"])
+    return RunContext(LocalTracker(store, execution["id"]), store)
 
 
 def metric_rows(store: Store, ctx: RunContext) -> list[dict]:

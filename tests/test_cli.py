@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from test_executions import make_imagefolder
+from support.helpers import make_imagefolder
 
 
 def mm(*args: str, check: bool = True) -> subprocess.CompletedProcess:

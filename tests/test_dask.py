@@ -11,12 +11,14 @@ import time
 from pathlib import Path
 
 import pytest
-from test_executions import _wait_for, statuses, toy  # noqa: F401  (toy is a fixture)
+from support.helpers import statuses, wait_for
 
 import mm_jupyter as mm
-from mm_jupyter import executions as ex
-from mm_jupyter import services
+from mm_jupyter.processes import attempt_command, pid_alive
+from mm_jupyter.queries.executions import events
+from mm_jupyter.queries.health import service_health
 from mm_jupyter.runners import dask as dask_runner
+from mm_jupyter.store import probe_store
 
 distributed = pytest.importorskip("distributed")
 SUPPORT = Path(__file__).parent / "support"
@@ -57,7 +59,7 @@ def on_dask(cluster, **settings) -> dict:
     return {"runner": dask_runner.runner_address(cluster[0]), **settings}
 
 
-def test_execution_runs_as_a_task_and_reports_to_the_store(store, toy, cluster):  # noqa: F811
+def test_execution_runs_as_a_task_and_reports_to_the_store(store, toy, cluster):
     exe = mm.train(toy(epochs=3), service=on_dask(cluster))
     queued = mm.train(toy(epochs=1))
     assert store.get("executions", queued["id"])["status"] == "pending", "concurrency 1: it waits its turn"
@@ -68,13 +70,13 @@ def test_execution_runs_as_a_task_and_reports_to_the_store(store, toy, cluster):
     assert final["worker"] in workers(cluster[1]) and final["runner"].startswith("dask://127.0.0.1:")
     assert statuses(store, exe["id"]) == ["pending", "in-progress", "success"]
     assert any(e["message"].startswith(f"submitted to {final['runner']} as task mm-{exe['id']}-1")
-               for e in store.events(exe["id"]))
+               for e in events(store, exe["id"]))
     assert [m["epoch"] for m in mm.get_metrics(exe["id"]) if m["name"] == "loss"] == [1, 2, 3]
     assert Path(final["notebook_uri"]).is_file() and "epoch 3/3" in mm.logs(exe["id"])
-    assert services.health(store, store.get("services", exe["service"])) == ("ok", "")
+    assert service_health(store, store.get("services", exe["service"])).level == "ok"
 
 
-def test_gpu_service_lands_only_on_a_worker_declaring_gpus(store, toy, cluster):  # noqa: F811
+def test_gpu_service_lands_only_on_a_worker_declaring_gpus(store, toy, cluster):
     snap = toy(epochs=1)
     runs = [mm.train(snap, service=on_dask(cluster, gpus=1, concurrency=2)) for _ in range(2)]
     finals = [mm.wait_for(r["id"], timeout=240) for r in runs]
@@ -82,21 +84,21 @@ def test_gpu_service_lands_only_on_a_worker_declaring_gpus(store, toy, cluster):
     assert {f["worker"] for f in finals} == {gpu_worker(cluster[1])}
     too_many = mm.train(snap, service={"gpus": 2})
     assert store.get("executions", too_many["id"])["status"] == "pending", "no worker has 2 GPUs: it waits"
-    level, reason = services.health(store, store.get("services", too_many["service"]))
-    assert level == "error" and "declares GPU=2" in reason
+    health = service_health(store, store.get("services", too_many["service"]))
+    assert health.code == "no-gpu-worker" and "declares GPU=2" in health.reason
     mm.abort(too_many["id"])
 
 
-def test_abort_cancels_the_task_and_kills_the_kernel_on_the_worker(store, toy, cluster):  # noqa: F811
+def test_abort_cancels_the_task_and_kills_the_kernel_on_the_worker(store, toy, cluster):
     exe = mm.train(toy(epochs=300, sleep=0.5), service=on_dask(cluster))
-    row = _wait_for(lambda: (r := store.get("executions", exe["id"]))["kernel_pid"] and r["progress"] > 0 and r,
+    row = wait_for(lambda: (r := store.get("executions", exe["id"]))["kernel_pid"] and r["progress"] > 0 and r,
                     timeout=180)
     key = dask_runner.task_key(row)
     begun = time.monotonic()
     assert mm.abort(exe["id"])["status"] == "terminated"
-    _wait_for(lambda: not ex.pid_alive(row["kernel_pid"]) and not ex.pid_alive(row["runner_pid"]), timeout=30)
+    wait_for(lambda: not pid_alive(row["kernel_pid"]) and not pid_alive(row["runner_pid"]), timeout=30)
     assert time.monotonic() - begun < 30
-    _wait_for(lambda: key not in cluster[1].run_on_scheduler(scheduler_keys), timeout=30)
+    wait_for(lambda: key not in cluster[1].run_on_scheduler(scheduler_keys), timeout=30)
 
 
 def scheduler_keys(dask_scheduler) -> list[str]:
@@ -104,15 +106,15 @@ def scheduler_keys(dask_scheduler) -> list[str]:
 
 
 @pytest.mark.parametrize("on_reset,final_status", [("fail", "aborted"), ("rerun", "success")])
-def test_worker_killed_mid_run_is_handled_per_on_reset(store, toy, cluster, on_reset, final_status):  # noqa: F811
+def test_worker_killed_mid_run_is_handled_per_on_reset(store, toy, cluster, on_reset, final_status):
     exe = mm.train(toy(epochs=8, sleep=1.0), service=on_dask(cluster, on_reset=on_reset))
-    row = _wait_for(lambda: (r := store.get("executions", exe["id"]))["kernel_pid"] and r["progress"] > 0 and r,
+    row = wait_for(lambda: (r := store.get("executions", exe["id"]))["kernel_pid"] and r["progress"] > 0 and r,
                     timeout=180)
     worker_pid = cluster[1].run(os.getpid, workers=[row["worker"]])[row["worker"]]
     os.kill(worker_pid, signal.SIGKILL)
-    _wait_for(lambda: (r := store.get("executions", exe["id"]))["attempts"] > 1 or r["status"] != "in-progress",
+    wait_for(lambda: (r := store.get("executions", exe["id"]))["attempts"] > 1 or r["status"] != "in-progress",
               timeout=60)
-    _wait_for(lambda: not ex.pid_alive(row["kernel_pid"]) and not ex.pid_alive(row["runner_pid"]), timeout=30)
+    wait_for(lambda: not pid_alive(row["kernel_pid"]) and not pid_alive(row["runner_pid"]), timeout=30)
     final = mm.wait_for(exe["id"], timeout=240)
     assert final["status"] == final_status, final["error"]
     history = statuses(store, exe["id"])
@@ -121,7 +123,7 @@ def test_worker_killed_mid_run_is_handled_per_on_reset(store, toy, cluster, on_r
         assert "dask worker" in final["error"] and "lost" in final["error"]
     else:
         assert history == ["pending", "in-progress", "rerun", "in-progress", "success"] and final["attempts"] == 2
-        assert any("dask worker" in e["message"] and "lost" in e["message"] for e in store.events(exe["id"]))
+        assert any("dask worker" in e["message"] and "lost" in e["message"] for e in events(store, exe["id"]))
     cluster[1].wait_for_workers(2, timeout=120)  # the nanny brings the worker back for the next test
 
 
@@ -153,31 +155,32 @@ def test_real_yolo_training_and_evaluation_on_the_gpu_worker(store, tmp_path, cl
     assert ev["worker"] == gpu_worker(cluster[1]) and "mAP50-95" in {m["name"] for m in mm.get_metrics(ev["id"])}
 
 
-def test_runner_ends_itself_when_the_worker_running_it_dies(store, toy, monkeypatch):  # noqa: F811
+def test_runner_ends_itself_when_the_worker_running_it_dies(store, toy, monkeypatch):
     """The backstop when Dask cannot re-run the task elsewhere: the runner sees its worker (parent)
     process die, kills its kernel and applies on_reset to its attempt."""
-    from mm_jupyter import runners
-    from mm_jupyter.runners.local import runner_command
+    from support.helpers import RecordingRunner
 
-    monkeypatch.setattr(runners, "start", lambda store, exe: None)  # claimed, started by hand below
+    from mm_jupyter import scheduler
+
+    monkeypatch.setattr(scheduler, "runner_for", lambda address: RecordingRunner())  # claimed, started below
     exe = mm.train(toy(epochs=300, sleep=0.5))
     claimed = store.get("executions", exe["id"])
-    worker = subprocess.Popen([sys.executable, "-c", SUPERVISOR, *runner_command(claimed)],
+    worker = subprocess.Popen([sys.executable, "-c", SUPERVISOR, *attempt_command(claimed["id"], claimed["attempts"])],
                               cwd=store.home, start_new_session=True)
-    row = _wait_for(lambda: (r := store.get("executions", exe["id"]))["kernel_pid"] and r["progress"] > 0 and r,
+    row = wait_for(lambda: (r := store.get("executions", exe["id"]))["kernel_pid"] and r["progress"] > 0 and r,
                     timeout=120)
     worker.kill()
     worker.wait(timeout=30)
     final = mm.wait_for(exe["id"], timeout=60)
     assert final["status"] == "aborted" and final["error"].startswith("dask worker lost")
-    _wait_for(lambda: not ex.pid_alive(row["kernel_pid"]) and not ex.pid_alive(row["runner_pid"]), timeout=30)
+    wait_for(lambda: not pid_alive(row["kernel_pid"]) and not pid_alive(row["runner_pid"]), timeout=30)
 
 
 def test_worker_side_store_checks(tmp_path, store):
-    store_id = dask_runner.store_id(store)
-    assert dask_runner.store_problem(str(store.home), store_id) is None
-    assert "no store at" in dask_runner.store_problem(str(tmp_path / "elsewhere"), store_id)
-    assert "different store" in dask_runner.store_problem(str(store.home), "not-this-one")
+    store_id = store.store_id
+    assert probe_store(str(store.home), store_id) is None
+    assert "no store at" in probe_store(str(tmp_path / "elsewhere"), store_id)
+    assert "different store" in probe_store(str(store.home), "not-this-one")
 
 
 def test_mm_cluster_up_serves_a_scheduler_until_interrupted(tmp_path, store):
@@ -191,7 +194,7 @@ def test_mm_cluster_up_serves_a_scheduler_until_interrupted(tmp_path, store):
         assert info["error"] is None and [w["resources"] for w in info["workers"].values()] == [{"GPU": 1}]
         svc = {"runner": address, "gpus": 1, "kernel_name": "python3"}
         assert dask_runner.problem(store, svc) is None
-        assert "declares GPU=2" in dask_runner.problem(store, {**svc, "gpus": 2})
+        assert "declares GPU=2" in dask_runner.problem(store, {**svc, "gpus": 2}).reason
         dask_runner.close_clients()
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0

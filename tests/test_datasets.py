@@ -10,18 +10,12 @@ import pytest
 from PIL import Image
 
 from mm_jupyter import datasets as ds
-from mm_jupyter.datasets import (
-    compute_content_hash,
-    count_items,
-    delete_dataset,
-    get_dataset,
-    list_datasets,
-    register_dataset,
-    select_items,
-    tag_items,
-)
-from mm_jupyter.errors import InvalidInput, NotFound
-from mm_jupyter.filters import save_filter
+from mm_jupyter.api import save_filter
+from mm_jupyter.datasets import compute_content_hash, delete_dataset, register_dataset, tag_items
+from mm_jupyter.errors import Conflict, InvalidInput, NotFound
+from mm_jupyter.queries.catalog import dataset_row as get_dataset
+from mm_jupyter.queries.catalog import datasets as list_datasets
+from mm_jupyter.queries.items import count_items, select_items
 from mm_jupyter.shapes import generate_shapes
 from mm_jupyter.store import Store
 
@@ -374,7 +368,7 @@ def test_bad_paths_formats_and_names(store, yolo, tmp_path):
 
 def test_duplicate_name(store, yolo):
     register_dataset(store, yolo, name="x")
-    with pytest.raises(InvalidInput, match="dataset name 'x' already exists"):
+    with pytest.raises(Conflict, match="dataset name 'x' already exists"):
         register_dataset(store, yolo, name="x")
     assert counts(store) == (1, 8)
 

@@ -19,10 +19,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from test_executions import _wait_for, statuses, toy  # noqa: F401  (toy is a fixture)
+from support.helpers import statuses, wait_for
 
 import mm_jupyter as mm
 from mm_jupyter import executions as ex
+from mm_jupyter.processes import pid_alive
+from mm_jupyter.queries.executions import events, metrics_since
 from mm_jupyter.store import Store
 
 
@@ -33,24 +35,24 @@ def running_row(store, exe_id: str, min_progress: float = 0.0, timeout: float = 
         assert row["status"] not in ex.FINISHED, row["error"]
         return row if row["kernel_pid"] and (row["progress"] or 0) > min_progress else None
 
-    return _wait_for(ready, timeout=timeout)
+    return wait_for(ready, timeout=timeout)
 
 
 def no_process(*pids: int | None, timeout: float = 30) -> None:
-    _wait_for(lambda: not any(ex.pid_alive(p) for p in pids if p), timeout=timeout)
+    wait_for(lambda: not any(pid_alive(p) for p in pids if p), timeout=timeout)
 
 
 # --- a killed kernel --------------------------------------------------------------------------------
 
 
-def test_sigkill_kernel_mid_epoch_keeps_notebook_and_metrics(store, toy):  # noqa: F811
+def test_sigkill_kernel_mid_epoch_keeps_notebook_and_metrics(store, toy):
     exe = mm.train(toy(epochs=300, sleep=0.2, points_per_epoch=20))
     row = running_row(store, exe["id"], min_progress=1.0)  # past epoch 3 of 300
     before = mm.get_metrics(exe["id"])
     reported_epoch = round(row["progress"] * 300 / 100)
     os.kill(row["kernel_pid"], signal.SIGKILL)
     killed = time.monotonic()
-    left = _wait_for(lambda: (r := store.get("executions", exe["id"]))["status"] != "in-progress" and r,
+    left = wait_for(lambda: (r := store.get("executions", exe["id"]))["status"] != "in-progress" and r,
                      timeout=10)
     assert time.monotonic() - killed <= 10
     assert left["status"] == "aborted" and left["error"] == "kernel died", "on_reset=fail"
@@ -87,12 +89,12 @@ def kill_group(pid: int | None) -> None:
             pass
 
 
-def test_mm_process_runner_and_kernel_killed_then_mm_start_reruns(store, toy):  # noqa: F811
+def test_mm_process_runner_and_kernel_killed_then_mm_start_reruns(store, toy):
     """A crash of everything: the waiting ``mm train --wait``, the runner and the kernel die at once;
     the next ``mm`` command reconciles (on_reset=rerun) and the retry runs to success."""
     snap = toy(epochs=8, sleep=0.5)
     waiting = mm_cli("train", snap, "--on-reset", "rerun", "--wait")
-    exe_id = _wait_for(lambda: [e["id"] for e in mm.list_executions()], timeout=120)[0]
+    exe_id = wait_for(lambda: [e["id"] for e in mm.list_executions()], timeout=120)[0]
     row = running_row(store, exe_id)
     assert waiting.poll() is None
     for pid in (waiting.pid, row["runner_pid"], row["kernel_pid"]):
@@ -107,7 +109,7 @@ def test_mm_process_runner_and_kernel_killed_then_mm_start_reruns(store, toy):  
     final = mm.wait_for(exe_id, timeout=180)
     assert final["status"] == "success" and final["attempts"] == 2, final["error"]
     assert statuses(store, exe_id) == ["pending", "in-progress", "rerun", "in-progress", "success"]
-    assert any(e["message"].startswith("status -> rerun: runner process is gone") for e in store.events(exe_id))
+    assert any(e["message"].startswith("status -> rerun: runner process is gone") for e in events(store, exe_id))
     assert mm.list_executions(status="in-progress") == []
 
 
@@ -132,7 +134,7 @@ class JupyterServer:
         log = open(self.root / f"server-{time.monotonic_ns()}.log", "wb")
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.root)
         log.close()
-        _wait_for(lambda: self.proc.poll() is None and self._meta_ok() or self.proc.poll() is not None, timeout)
+        wait_for(lambda: self.proc.poll() is None and self._meta_ok() or self.proc.poll() is not None, timeout)
         assert self.proc.poll() is None, "jupyter server exited at start"
 
     def _meta_ok(self) -> bool:
@@ -155,7 +157,7 @@ class JupyterServer:
 
 
 @pytest.mark.slow
-def test_jupyter_server_and_runner_killed_then_server_restart_reconciles(store, toy, tmp_path):  # noqa: F811
+def test_jupyter_server_and_runner_killed_then_server_restart_reconciles(store, toy, tmp_path):
     pytest.importorskip("jupyter_server")
     snap = toy(epochs=300, sleep=0.5)
     server = JupyterServer(tmp_path)
@@ -165,7 +167,7 @@ def test_jupyter_server_and_runner_killed_then_server_restart_reconciles(store, 
         row = running_row(store, exe_id)
         server.kill()
         beat = store.get("executions", exe_id)["heartbeat_at"]
-        _wait_for(lambda: store.get("executions", exe_id)["heartbeat_at"] > beat, timeout=30)  # the run goes on
+        wait_for(lambda: store.get("executions", exe_id)["heartbeat_at"] > beat, timeout=30)  # the run goes on
         os.kill(row["runner_pid"], signal.SIGKILL)  # then its runner dies too (the kernel is orphaned)
         no_process(row["runner_pid"])
         assert store.get("executions", exe_id)["status"] == "in-progress"
@@ -187,10 +189,9 @@ WRITER = """
 import sys, time
 from pathlib import Path
 from mm_jupyter.adapter import RunContext
-from mm_jupyter.store import Store
 
 home, exe_id, go = sys.argv[1:4]
-ctx = RunContext(Store(home), exe_id)
+ctx = RunContext.open(home, exe_id)
 Path(go + "." + exe_id).touch()
 while not Path(go).exists():
     time.sleep(0.01)
@@ -200,7 +201,7 @@ ctx.close()
 """
 
 
-def test_eight_writers_and_a_polling_reader_lose_and_duplicate_nothing(store, toy):  # noqa: F811
+def test_eight_writers_and_a_polling_reader_lose_and_duplicate_nothing(store, toy):
     snap = store.get("snapshots", toy())
     ids = []
     for _ in range(8):
@@ -213,7 +214,7 @@ def test_eight_writers_and_a_polling_reader_lose_and_duplicate_nothing(store, to
     with open(errors, "w") as err:
         writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(store.home), exe_id, str(go)], stderr=err)
                    for exe_id in ids]
-    _wait_for(lambda: all(Path(f"{go}.{i}").exists() for i in ids), timeout=120)
+    wait_for(lambda: all(Path(f"{go}.{i}").exists() for i in ids), timeout=120)
     go.touch()
     reader = Store(store.home)
     seen: dict[str, list[int]] = {i: [] for i in ids}
@@ -221,14 +222,14 @@ def test_eight_writers_and_a_polling_reader_lose_and_duplicate_nothing(store, to
     polls = 0
     while any(w.poll() is None for w in writers) or polls == 0:
         for exe_id in ids:
-            rows = reader.metrics_since(exe_id, last[exe_id])
+            rows = metrics_since(reader, exe_id, last[exe_id])
             if rows:
                 last[exe_id] = rows[-1]["id"]
                 seen[exe_id] += [r["step"] for r in rows]
         polls += 1
         time.sleep(0.02)
     for exe_id in ids:  # what landed after the last poll
-        seen[exe_id] += [r["step"] for r in reader.metrics_since(exe_id, last[exe_id])]
+        seen[exe_id] += [r["step"] for r in metrics_since(reader, exe_id, last[exe_id])]
     assert [w.wait(timeout=120) for w in writers] == [0] * 8, errors.read_text()[-3000:]
     assert "database is locked" not in errors.read_text()
     assert polls > 1
@@ -271,7 +272,7 @@ def fill(folder: Path) -> None:
 
 
 @pytest.mark.parametrize("fault", ["disk-full", "read-only"])
-def test_artifact_storage_failure_mid_run_fails_with_reason(store, toy, tmpfs_artifacts, fault):  # noqa: F811
+def test_artifact_storage_failure_mid_run_fails_with_reason(store, toy, tmpfs_artifacts, fault):
     if fault == "disk-full" and not tmpfs_artifacts:
         pytest.skip("filling a disk safely needs a small tmpfs (root)")
     exe = mm.train(toy(epochs=300, sleep=0.3), service={"on_reset": "rerun"})
@@ -304,7 +305,7 @@ def test_artifact_storage_failure_mid_run_fails_with_reason(store, toy, tmpfs_ar
     assert fresh.get("executions", exe["id"])["status"] == "failed"
 
 
-def test_read_only_folder_at_start_fails_with_reason(store, toy, tmpfs_artifacts):  # noqa: F811
+def test_read_only_folder_at_start_fails_with_reason(store, toy, tmpfs_artifacts):
     snap = toy(epochs=2)
     models = store.home / "artifacts" / "models"
     models.mkdir()

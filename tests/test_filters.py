@@ -6,16 +6,13 @@ import json
 
 import pytest
 
-from mm_jupyter.datasets import register_dataset, select_items
-from mm_jupyter.errors import InvalidInput, NotFound
-from mm_jupyter.filters import (
-    compile_filter,
-    delete_filter,
-    get_filter,
-    list_filters,
-    parse_filter,
-    save_filter,
-)
+from mm_jupyter.api import delete_filter, save_filter
+from mm_jupyter.datasets import register_dataset
+from mm_jupyter.errors import Conflict, InvalidInput, NotFound
+from mm_jupyter.queries.dql import compile_filter, parse_filter
+from mm_jupyter.queries.items import saved_filter as get_filter
+from mm_jupyter.queries.items import saved_filters as list_filters
+from mm_jupyter.queries.items import select_items
 from mm_jupyter.shapes import generate_shapes
 from mm_jupyter.store import Store
 
@@ -252,7 +249,7 @@ def test_saved_filters(store):
     assert [f["name"] for f in list_filters(store)] == ["dark_v1.2", "hard-ones"]
     assert matching(store, get_filter(store, "hard-ones")["query"]) == {"b.png", "e.png"}
 
-    with pytest.raises(InvalidInput, match="already exists"):
+    with pytest.raises(Conflict, match="already exists"):
         save_filter(store, "hard-ones", {"tags": "train"})
     save_filter(store, "hard-ones", {"tags": "train"}, overwrite=True)
     assert get_filter(store, "hard-ones")["query"] == {"tags": "train"}

@@ -4,7 +4,6 @@ parameters are data, never code; names and paths stay inside the artifact root; 
 from __future__ import annotations
 
 import ast
-import hashlib
 import json
 import random
 import string
@@ -14,32 +13,21 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from test_executions import _wait_for, toy  # noqa: F401  (toy is a fixture)
+from support.helpers import digest, wait_for
 
 import mm_jupyter as mm
-from mm_jupyter import executions as ex
-from mm_jupyter import services
+from mm_jupyter import scheduler
+from mm_jupyter.api import save_filter
 from mm_jupyter.cli import main as mm_main
 from mm_jupyter.datasets import register_dataset
-from mm_jupyter.errors import MMError, StoreError
-from mm_jupyter.filters import parse_filter, save_filter
+from mm_jupyter.errors import MMError, NotFound
+from mm_jupyter.queries.dql import parse_filter
 
 SEED = 20261125
 NASTY = ["", " ", "\t", "..", "../..", "../../etc/passwd", "/etc/passwd", "~root", "e-../../x", "s-/../../",
          "x'; DROP TABLE executions; --", "\" OR 1=1 --", "%", "_", "%_%", "*", "\\", "\x00", "e-\x00abcd",
          "é" * 50, "\u202e\u0301", "😀", "a" * 5000, "e-" + "z" * 300, "$(touch /tmp/mm-pwned)", "`id`",
          "{{7*7}}", "${HOME}", "\n", "line\nbreak", "NULL", "None", "[]", "{}", "-1", "0", "1e309", "nan"]
-
-
-def digest(store) -> str:
-    """A hash of every row of every table and of the artifact tree: 'unchanged' means unchanged."""
-    h = hashlib.sha256()
-    for table in sorted(store.db.table_names()):
-        for row in store.conn.execute(f"SELECT * FROM [{table}] ORDER BY rowid"):
-            h.update(repr((table, row)).encode())
-    for path in sorted(store.artifacts.rglob("*")) if store.artifacts.exists() else []:
-        h.update(str(path).encode())
-    return h.hexdigest()
 
 
 def nasty_ids(rng: random.Random, n: int) -> list:
@@ -110,8 +98,8 @@ def malformed_calls(store, snap: str, rng: random.Random, tmp_path: Path) -> lis
         for verb, fn in [("get", lambda r: store.get("executions", r)), ("abort", mm.abort), ("remove", mm.remove),
                          ("rerun", mm.rerun), ("logs", mm.logs), ("metrics", mm.get_metrics), ("train", mm.train),
                          ("evaluate", mm.evaluate), ("snapshot-of", mm.create_snapshot),
-                         ("pause", lambda r: services.set_paused(store, r, True)),
-                         ("stop", lambda r: services.stop(store, r))]:
+                         ("pause", lambda r: scheduler.set_paused(store, r, True)),
+                         ("stop", lambda r: scheduler.stop(store, r))]:
             add(f"{verb} {ref!r}", lambda f=fn, r=ref: f(r))
     for config in bad_configs(rng, 60):
         add(f"snapshot config {config!r}", lambda c=config: mm.create_snapshot("toy", config=c))
@@ -128,7 +116,7 @@ def malformed_calls(store, snap: str, rng: random.Random, tmp_path: Path) -> lis
         add(f"absolute artifact path {path!r}", lambda p=path: store.inside_artifacts("/" + p))
     for name in ("no_params.ipynb", "broken.ipynb", "text.txt"):
         add(f"notebook {name}", lambda n=name: mm.train(snap, notebook=str(tmp_path / n)))
-    for name in ["", " " * 3, "x" * 200, None, 5, "toy"]:
+    for name in ["", " " * 3, "x" * 201, None, 5, "toy", "a\x1b[2Jb", "nul\x00", "lone\ud800"]:
         add(f"model name {name!r}", lambda n=name: mm.register_model(n, TOY_REF))
     for label, fn in [("labels str", lambda: mm.register_model("fuzz", TOY_REF, labels="a,b")),
                       ("adapter os:system", lambda: mm.register_model("fuzz", "os:system")),
@@ -140,7 +128,7 @@ def malformed_calls(store, snap: str, rng: random.Random, tmp_path: Path) -> lis
     return calls
 
 
-def test_malformed_inputs_are_clean_errors_and_change_nothing(store, toy, tmp_path, monkeypatch):  # noqa: F811
+def test_malformed_inputs_are_clean_errors_and_change_nothing(store, toy, tmp_path, monkeypatch):
     cwd = tmp_path / "cwd" / "a" / "b" / "c"
     cwd.mkdir(parents=True)
     monkeypatch.chdir(cwd)  # relative paths ("..", "../..") land in empty folders, not in a real dataset
@@ -203,7 +191,7 @@ def cli_cases(snap: str) -> list[list[str]]:
     return cases
 
 
-def test_cli_malformed_inputs_are_one_line_errors(store, toy, capsys):  # noqa: F811
+def test_cli_malformed_inputs_are_one_line_errors(store, toy, capsys):
     snap = toy(epochs=1)
     before = digest(store)
     cases = cli_cases(snap)
@@ -225,7 +213,7 @@ def test_cli_malformed_inputs_are_one_line_errors(store, toy, capsys):  # noqa: 
     assert digest(store) == before
 
 
-def test_cli_errors_as_a_real_process(store, toy):  # noqa: F811
+def test_cli_errors_as_a_real_process(store, toy):
     snap = toy(epochs=1)
     before = digest(store)
     for argv, code in [(["show", "../../etc/passwd"], 3), (["train", snap, "--runner", "dask://x"], 2),
@@ -301,14 +289,16 @@ def kernel_tcp_listeners(pid: int) -> list[str]:
     return listening
 
 
-def test_hostile_labels_reach_the_kernel_as_data_over_ipc(store, toy, tmp_path):  # noqa: F811
+def test_hostile_labels_reach_the_kernel_as_data_over_ipc(store, toy, tmp_path):
     sentinel = tmp_path / "pwned"
-    labels = [f'"); open({str(sentinel)!r}, "w").write("x"); ("', f"'''\nopen({str(sentinel)!r}, 'w')\n'''",
+    labels = [f'"); open({str(sentinel)!r}, "w").write("x"); ("', f"'''; open({str(sentinel)!r}, 'w'); '''",
               "\\\"; import os #", "ok"]
+    with pytest.raises(MMError, match="control characters"):  # a line break in a label is refused outright
+        mm.register_model("hostile", TOY_REF, labels=[f"'''\nopen({str(sentinel)!r}, 'w')\n'''"])
     mm.register_model("hostile", TOY_REF, labels=labels)
     snap = mm.create_snapshot("hostile", config={"epochs": 8, "sleep": 0.5}, dataset="toy-data")
     exe = mm.train(snap["id"])
-    row = _wait_for(lambda: (r := store.get("executions", exe["id"]))["kernel_pid"] and r["progress"] > 0 and r,
+    row = wait_for(lambda: (r := store.get("executions", exe["id"]))["kernel_pid"] and r["progress"] > 0 and r,
                     timeout=120)
     args = Path(f"/proc/{row['kernel_pid']}/cmdline").read_bytes().decode().split("\0")
     connection = json.loads(Path(args[args.index("-f") + 1]).read_text())
@@ -329,7 +319,7 @@ def test_hostile_labels_reach_the_kernel_as_data_over_ipc(store, toy, tmp_path):
 # --- names and paths stay inside the artifact root -----------------------------------------------------
 
 
-def test_crafted_ids_cannot_leave_the_artifact_root(store, toy, tmp_path, monkeypatch):  # noqa: F811
+def test_crafted_ids_cannot_leave_the_artifact_root(store, toy, tmp_path, monkeypatch):
     victim = tmp_path / "victim"
     victim.mkdir()
     (victim / "keep.txt").write_text("precious")
@@ -337,17 +327,17 @@ def test_crafted_ids_cannot_leave_the_artifact_root(store, toy, tmp_path, monkey
     row = store.insert("executions", {
         "kind": "train", "snapshot_id": "../../../../../" + str(victim.relative_to("/")), "model_id": snap["model_id"],
         "service": f"mgmt-train-{snap['model_id']}", "status": "failed", "progress": 0.0, "attempts": 1, "params": {}})
-    with pytest.raises(StoreError, match="outside the artifact root"):
+    with pytest.raises(NotFound, match="outside the artifact root"):
         mm.remove(row["id"])
     assert (victim / "keep.txt").read_text() == "precious"
-    services.ensure_service(store, snap["model_id"], "train")
+    scheduler.ensure_service(store, snap["model_id"], "train")
     store.update("executions", row["id"], status="pending")
-    monkeypatch.setattr(services, "blocked_services", lambda store: set())
-    services.dispatch(store)
+    monkeypatch.setattr(scheduler, "blocked_services", lambda store: set())
+    scheduler.dispatch(store)
     after = store.get("executions", row["id"])
     assert after["status"] == "failed" and "outside the artifact root" in after["error"]
     assert sorted(p.name for p in victim.iterdir()) == ["keep.txt"], "nothing written outside"
-    assert ex.reconcile(store) == []
+    assert scheduler.reconcile(store) == []
 
 
 def test_dataset_path_edges_are_one_line_errors(store, tmp_path, monkeypatch):

@@ -14,10 +14,8 @@ import time
 
 import pytest
 import requests
-from server_util import SUPPORT, Server, start_server
-from test_executions import _wait_for as wait_for
-from test_executions import make_imagefolder
-from test_services import free_port
+from support.helpers import free_port, make_imagefolder, wait_for
+from support.server_util import SUPPORT, Server, start_server
 
 TOY = "toy_adapter:ToyAdapter"
 ROUTES = [  # (method, path) of every route, with ids that need not exist
@@ -167,15 +165,15 @@ def test_meta_models_datasets_filters_and_defaults(server):
             "unknown operator")
 
     defaults = ok(server.call("GET", f"models/{toy['id']}/defaults"))
-    assert defaults["dataset_id"] == ds["id"] and defaults["sources"]["train"] == "tag"
+    assert defaults["dataset_id"] == ds["id"] and defaults["sources"]["train"] == "tagged items"
     assert defaults["subsets"]["train"] == {"tag": "train"} and defaults["config"]["epochs"] == 3
     saved = ok(server.call("POST", "filters", json={"name": "toy.train", "dataset": ds["id"],
                                                    "query": {"dir": "train/red"}}), 201)
     assert saved["dataset_id"] == ds["id"]
-    refused(server.call("POST", "filters", json={"name": "toy.train", "query": {}}), 400, "already exists")
+    refused(server.call("POST", "filters", json={"name": "toy.train", "query": {}}), 409, "already exists")
     refused(server.call("POST", "filters", json={"name": "bad name!", "query": {}}), 400, "filter name")
     defaults = ok(server.call("GET", f"models/{toy['id']}/defaults", params={"dataset": ds["id"]}))
-    assert defaults["subsets"]["train"] == {"filter": "toy.train"} and defaults["sources"]["train"] == "saved filter"
+    assert defaults["subsets"]["train"] == {"filter": "toy.train"} and defaults["sources"]["train"] == "predefined filter"
     assert [f["name"] for f in ok(server.call("GET", "filters", params={"dataset": ds["id"]}))["items"]] == ["toy.train"]
     assert ok(server.call("GET", "filters/toy.train"))["query"] == {"dir": "train/red"}
     refused(server.call("GET", "filters/nope"), 404, "unknown filter")
@@ -325,9 +323,11 @@ def test_listing_search_status_kind_paging_and_sort(env):
         found, page = ids(search="other-net", limit=100)
         assert found == [r["id"] for r in reversed(rows) if r["model_id"] == other["id"]]
         assert all(r["model_name"] == "other-net" for r in page["items"])
-        assert ids(search=other["id"][2:8], limit=100)[0] == found  # part of the model id
+        assert ids(search=other["id"][:6], limit=100)[0] == found  # a prefix of the model id
+        assert ids(search=other["id"][2:8], limit=100)[0] == []  # the middle of an id is no prefix
         assert ids(search="e-list00001")[0] == [f"e-list{i:06d}" for i in range(19, 9, -1)]  # id prefix
-        assert ids(search="LIST00002")[0][0] == "e-list000029"  # without "e-", any case
+        assert ids(search="E-LIST00002")[0][0] == "e-list000029"  # any case
+        assert ids(search="ting-05 TRAIN")[0] == ["e-list000005"]  # a substring of the execution's name
         assert ids(search="other-net", status="failed", kind="train", limit=100)[0] == []
         assert ids(search="other-net", status="success", kind="evaluate", limit=100)[0] == [
             r["id"] for r in reversed(rows) if r["model_id"] == other["id"] and r["kind"] == "evaluate"]
@@ -379,7 +379,8 @@ def test_artifact_paths_stay_under_the_artifact_root(env, tmp_path):
     for path in ("../mm.db", "..%2fmm.db", "%2e%2e/%2e%2e/etc/passwd", "models/../../mm.db", "%2fetc%2fpasswd",
                  "/etc/passwd", "escape/secret.txt", "escape", "a%00b", "..\\mm.db"):
         status, body = raw_get(server, f"artifacts/{path}")
-        assert status == 400, (path, status, body)
+        assert status == 404, (path, status, body)
+        assert str(store.home) not in body["message"], "never the absolute home path"
         assert "do not serve" not in json.dumps(body) and "\n" not in body["message"], body
     status, body = raw_get(server, "artifacts/inside.txt")
     assert status == 200 and body["content"] == "fine" and body["writable"] is False
@@ -450,3 +451,41 @@ def test_odd_ids_never_cause_a_500(server, ref):
         assert resp.status_code < 500, (method, path, resp.status_code, resp.text[:300])
         if resp.status_code >= 400:
             refused(resp, resp.status_code)
+
+
+# --- one rule for every face ------------------------------------------------------------------------
+
+
+def test_rest_search_and_form_defaults_match_the_python_faces(env):
+    """The sidebar's REST listing finds what mm.list_executions finds; its form starts from the subsets
+    the notebook TrainForm preselects (a model with saved filters ``train`` and ``<model id>.validation``)."""
+    from mm_jupyter import api
+    from mm_jupyter.widgets import TrainForm
+
+    server, store = env
+    model = api.register_model("det-parity", TOY, store=store)
+    versions = [api.create_snapshot(model["id"], f"det-v{i}", dataset="toy-data", store=store) for i in (1, 2, 12)]
+    t = time.time()
+    for i, version in enumerate(versions * 2):
+        store.insert("executions", {"kind": "train", "snapshot_id": version["id"], "model_id": model["id"],
+                                    "service": f"mgmt-train-{model['id']}", "status": "success", "progress": 100.0,
+                                    "attempts": 1, "created_at": t + i, "params": {},
+                                    "name": f"train {version['name']}"})
+    try:
+        for text in ("det-v2", "v2", "DET-PARITY", model["id"][:7], versions[2]["id"][:8], "train det-v1"):
+            rest = [r["id"] for r in ok(server.call("GET", "executions", params={"search": text, "limit": 100}))["items"]]
+            assert rest == [r["id"] for r in api.list_executions(search=text, limit=100, store=store)], text
+            assert rest, text
+        dataset = store.get("datasets", "toy-data")
+        api.save_filter(store, "train", {"dir": "train/red"}, overwrite=True)
+        api.save_filter(store, f"{model['id']}.validation", {"dir": "val/red"}, dataset["id"], overwrite=True)
+        rest = ok(server.call("GET", f"models/{model['id']}/defaults", params={"dataset": dataset["id"]}))
+        form = TrainForm(model["id"], home=str(store.home))
+        assert form.values()["train"] == rest["subsets"]["train"] == {"tag": "train"}
+        assert form.values()["validation"] == rest["subsets"]["validation"] == {"filter": f"{model['id']}.validation"}
+    finally:
+        with store.tx():
+            for table in ("executions", "snapshots"):
+                store.delete(table, model_id=model["id"])
+            store.delete("models", id=model["id"])
+            store.delete("filters", name=("train", f"{model['id']}.validation"))

@@ -7,47 +7,34 @@ the drain test runs real executions."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from test_executions import _wait_for, statuses, toy  # noqa: F401  (toy is a fixture)
+from support.helpers import free_port, statuses, wait_for
 
 import mm_jupyter as mm
 from mm_jupyter import executions as ex
-from mm_jupyter import runners, services
+from mm_jupyter import scheduler, services
 from mm_jupyter.cli import main as mm_main
 from mm_jupyter.errors import Conflict, InvalidInput, NotFound
-
-
-@pytest.fixture
-def started(monkeypatch) -> list[str]:
-    """Replace the runners by a recorder: claimed executions stay in-progress, nothing runs."""
-    log: list[str] = []
-    monkeypatch.setattr(runners, "start", lambda store, exe: log.append(exe["id"]))
-    monkeypatch.setattr(runners, "stop", lambda store, exe: None)
-    return log
+from mm_jupyter.processes import pid_alive
+from mm_jupyter.queries.health import service_health
+from mm_jupyter.queries.queue import queue_length
 
 
 def finish(store, exe_id: str, to: str = ex.SUCCESS) -> None:
     assert ex.transition(store, exe_id, to)
-    services.dispatch(store)
+    scheduler.dispatch(store)
 
 
 def status_of(store, ids: list[str]) -> list[str]:
     return [store.get("executions", i)["status"] for i in ids]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def test_slots_are_concurrency_times_instances_and_start_fifo(store, toy, started):  # noqa: F811
+def test_slots_are_concurrency_times_instances_and_start_fifo(store, toy, started):
     snap = toy(epochs=1)
     ids = [mm.train(snap, service={"concurrency": 2, "max_instances": 2})["id"] for _ in range(9)]
     assert started == ids[:4]
@@ -59,7 +46,7 @@ def test_slots_are_concurrency_times_instances_and_start_fifo(store, toy, starte
     assert started == ids[:7]
     ex.on_exception(store, ids[3], "boom")  # a retry queues again, at the back
     assert store.get("executions", ids[3])["status"] == ex.RERUN
-    services.dispatch(store)
+    scheduler.dispatch(store)
     assert started == ids[:8]
     for exe_id in ids[4:8]:
         finish(store, exe_id)
@@ -67,19 +54,19 @@ def test_slots_are_concurrency_times_instances_and_start_fifo(store, toy, starte
     assert store.get("executions", ids[3])["attempts"] == 2
 
 
-def test_queue_holds_1000_then_refuses_with_a_clear_error(store, toy, started):  # noqa: F811
+def test_queue_holds_1000_then_refuses_with_a_clear_error(store, toy, started):
     snap = toy(epochs=1)
     first = mm.train(snap)
     svc = store.get("services", first["service"])
     assert svc["queue_size"] == 1000
-    services.set_paused(store, svc["name"], True)
+    scheduler.set_paused(store, svc["name"], True)
     base = {k: first[k] for k in ("kind", "snapshot_id", "model_id", "service", "params")}
     t = time.time()
     store.db["executions"].insert_all(
         [{**base, "id": f"e-fill{i:06d}", "status": "pending", "attempts": 0, "progress": 0.0,
           "created_at": t, "queued_at": t + i * 1e-6} for i in range(999)], batch_size=500)
     last = mm.train(snap)
-    assert last["status"] == "pending" and services.queue_length(store, svc["name"]) == 1000
+    assert last["status"] == "pending" and queue_length(store, svc["name"]) == 1000
     before = dump(store)
     with pytest.raises(Conflict, match=r"queue is full: 1000 executions wait \(queue_size 1000\)") as info:
         mm.train(snap)
@@ -88,54 +75,60 @@ def test_queue_holds_1000_then_refuses_with_a_clear_error(store, toy, started): 
 
 
 def dump(store) -> dict:
-    return {t: store.query(f"SELECT * FROM {t} ORDER BY rowid") for t in store.db.table_names()}
+    return {t: store.query(f"SELECT * FROM {t} ORDER BY rowid") for t in store.db.table_names()
+            if not t.startswith("executions_fts")}
 
 
-def test_pause_keeps_pending_with_a_warning_and_resume_starts_them(store, toy, started):  # noqa: F811
+def test_pause_keeps_pending_with_a_warning_and_resume_starts_them(store, toy, started):
     snap = toy(epochs=1)
     first = mm.train(snap)
     name = first["service"]
     finish(store, first["id"])
-    services.set_paused(store, name, True)
+    scheduler.set_paused(store, name, True)
     waiting = [mm.train(snap)["id"] for _ in range(3)]
     assert status_of(store, waiting) == ["pending"] * 3
-    assert services.health(store, store.get("services", name)) == \
-        ("warning", "service is paused: new executions stay pending")
-    ex.reconcile(store)  # an `mm` start does not start a paused service's queue either
+    assert service_health(store, store.get("services", name)).code == "paused"
+    scheduler.reconcile(store)  # an `mm` start does not start a paused service's queue either
     assert started == [first["id"]]
-    services.set_paused(store, name, False)
+    scheduler.set_paused(store, name, False)
     assert started == [first["id"], waiting[0]]
-    assert services.health(store, store.get("services", name)) == ("ok", "")
+    assert service_health(store, store.get("services", name)).level == "ok"
 
 
-def test_health_errors_name_their_reason(store, toy, started):  # noqa: F811
+def test_health_errors_name_their_reason(store, toy, started):
     snap = toy(epochs=1)
     exe = mm.train(snap)
     name = exe["service"]
     store.update("services", name, kernel_name="gone-kernel")
-    assert services.health(store, store.get("services", name)) == ("error", "kernel 'gone-kernel' is not installed")
+    health = service_health(store, store.get("services", name))
+    assert (health.level, health.code) == ("error", "kernel-missing")
+    assert health.reason == "kernel 'gone-kernel' is not installed on this machine"
     store.update("services", name, kernel_name="python3")
     for i in range(3):
         row = mm.train(snap) if i else exe
         finish(store, row["id"], ex.FAILED)
-        store.update("executions", row["id"], error="cannot start runner: [Errno 28] No space left on device")
-    level, reason = services.health(store, store.get("services", name))
-    assert level == "error" and reason.startswith("repeated start failures: cannot start runner")
+        store.update("executions", row["id"], error="cannot start runner: [Errno 28] No space left on device",
+                     outcome=ex.Outcome.START_FAILURE)
+    health = service_health(store, store.get("services", name))
+    assert (health.level, health.code) == ("error", "start-failures")
+    assert health.reason.startswith("the last 3 executions failed to start: cannot start runner")
+    store.update("executions", row["id"], outcome=ex.Outcome.EXCEPTION, error="cannot start runner (in the text only)")
+    assert service_health(store, store.get("services", name)).level == "ok", "typed outcomes, not message text"
 
 
-def test_unreachable_dask_runner_keeps_executions_pending_with_an_error(store, toy):  # noqa: F811
+def test_unreachable_dask_runner_keeps_executions_pending_with_an_error(store, toy):
     snap = toy(epochs=1)
     address = f"dask://127.0.0.1:{free_port()}"
     exe = mm.train(snap, service={"runner": address})
     assert store.get("executions", exe["id"])["status"] == "pending", "not failed: it waits for the scheduler"
-    level, reason = services.health(store, store.get("services", exe["service"]))
-    assert level == "error" and reason.startswith(f"runner {address} is unreachable")
-    ex.reconcile(store)
+    health = service_health(store, store.get("services", exe["service"]))
+    assert health.code == "runner-unreachable" and health.reason.startswith(f"runner {address} is unreachable")
+    scheduler.reconcile(store)
     assert store.get("executions", exe["id"])["status"] == "pending"
     mm.abort(exe["id"])
 
 
-def test_settings_are_checked(store, toy):  # noqa: F811
+def test_settings_are_checked(store, toy):
     snap = toy(epochs=1)
     bad = [
         ({"runner": "dask://"}, "runner must be"), ({"runner": "tcp://h:1"}, "runner must be"),
@@ -155,25 +148,25 @@ def test_settings_are_checked(store, toy):  # noqa: F811
     assert ok == {"runner": "dask://[::1]:8786", "gpus": 2, "max_instances": 3}
 
 
-def test_stop_without_waiting_is_finished_by_reconcile(store, toy, started):  # noqa: F811
+def test_stop_without_waiting_is_finished_by_reconcile(store, toy, started):
     snap = toy(epochs=1)
     ids = [mm.train(snap, service={"concurrency": 2, "on_reset": "rerun"})["id"] for _ in range(3)]
     name = store.get("executions", ids[0])["service"]
-    svc = services.stop(store, name, drain_time=0.5, wait=False)
+    svc = scheduler.stop(store, name, drain_time=0.5, wait=False)
     assert svc["paused"] == 1 and svc["draining_until"]
-    assert services.health(store, svc)[0] == "warning"
-    assert ex.reconcile(store) == [], "within the drain time nothing is ended"
+    assert service_health(store, svc).level == "warning"
+    assert scheduler.reconcile(store) == [], "within the drain time nothing is ended"
     time.sleep(0.6)
-    assert sorted(ex.reconcile(store)) == sorted(ids[:2])
+    assert sorted(scheduler.reconcile(store)) == sorted(ids[:2])
     assert status_of(store, ids) == ["rerun", "rerun", "pending"], "on_reset=rerun: re-queued, service paused"
     assert store.get("services", name)["draining_until"] is None
     assert "not finished within its drain time" in store.get("executions", ids[0])["error"]
-    services.set_paused(store, name, False)
+    scheduler.set_paused(store, name, False)
     assert started[-2:] == [ids[2], ids[0]], "the queue's order survives the stop"
 
 
 @pytest.mark.slow
-def test_stop_gives_running_executions_their_drain_time(store, toy):  # noqa: F811
+def test_stop_gives_running_executions_their_drain_time(store, toy):
     short = mm.train(toy(epochs=6, sleep=0.5), service={"concurrency": 2})
     long = mm.train(toy(epochs=300, sleep=0.5))
     queued = mm.train(toy(epochs=1))
@@ -182,26 +175,27 @@ def test_stop_gives_running_executions_their_drain_time(store, toy):  # noqa: F8
         rows = [store.get("executions", x["id"]) for x in (short, long)]
         return rows if all(r["progress"] > 0 for r in rows) else None
 
-    rows = _wait_for(both_running, timeout=120)
+    rows = wait_for(both_running, timeout=120)
     name = short["service"]
     begun = time.monotonic()
-    stopped = services.stop(store, name, drain_time=15)
+    stopped = scheduler.stop(store, name, drain_time=15)
     assert time.monotonic() - begun < 60
     assert stopped["paused"] == 1 and stopped["draining_until"] is None
     assert store.get("executions", short["id"])["status"] == "success", "finished within the drain time"
     ended = store.get("executions", long["id"])
     assert ended["status"] == "aborted" and "drain time" in ended["error"], "on_reset=fail: aborted"
     assert statuses(store, long["id"])[-1] == "aborted"
-    _wait_for(lambda: not ex.pid_alive(rows[1]["kernel_pid"]) and not ex.pid_alive(rows[1]["runner_pid"]), 30)
+    wait_for(lambda: not pid_alive(rows[1]["kernel_pid"]) and not pid_alive(rows[1]["runner_pid"]), 30)
     assert store.get("executions", queued["id"])["status"] == "pending", "a stopped service starts nothing"
-    assert services.health(store, stopped)[0] == "warning"
+    assert service_health(store, stopped).level == "warning"
     mm.abort(queued["id"])
 
 
 CLAIMER = """
 import json, sys, time
 from pathlib import Path
-from mm_jupyter import services
+from mm_jupyter import scheduler
+from mm_jupyter.queries.queue import queue_length
 from mm_jupyter.store import Store
 
 from mm_jupyter.executions import SUCCESS, transition
@@ -212,8 +206,8 @@ Path(f"{go}.{sys.argv[4]}").touch()  # ready
 while not go.exists():
     time.sleep(0.01)
 got = []
-while services.queue_length(store, sys.argv[2]):
-    for exe in services.claim_queued(store):  # claim what fits in the free slots, then finish it
+while queue_length(store, sys.argv[2]):
+    for exe in scheduler.claim_queued(store):  # claim what fits in the free slots, then finish it
         got.append(exe["id"])
         running = store.query("SELECT count(*) AS n FROM executions WHERE status = 'in-progress'")[0]["n"]
         assert running <= 2, running
@@ -223,17 +217,17 @@ print(json.dumps(got))
 """
 
 
-def test_concurrent_claims_never_start_an_execution_twice(store, toy, started):  # noqa: F811
+def test_concurrent_claims_never_start_an_execution_twice(store, toy, started):
     snap = toy(epochs=1)
     first = mm.train(snap, service={"concurrency": 2})
     finish(store, first["id"])
-    services.set_paused(store, first["service"], True)
+    scheduler.set_paused(store, first["service"], True)
     ids = [mm.train(snap)["id"] for _ in range(60)]
     store.update("services", first["service"], paused=0)  # no dispatch here: the processes race for them
     go = store.home / "go"
     procs = [subprocess.Popen([sys.executable, "-c", CLAIMER, str(store.home), first["service"], str(go), str(k)],
                               stdout=subprocess.PIPE, text=True) for k in range(4)]
-    _wait_for(lambda: all(Path(f"{go}.{k}").exists() for k in range(4)), timeout=120)
+    wait_for(lambda: all(Path(f"{go}.{k}").exists() for k in range(4)), timeout=120)
     go.touch()
     claimed = [json.loads(p.communicate(timeout=180)[0]) for p in procs]
     assert all(p.returncode == 0 for p in procs)
@@ -242,7 +236,7 @@ def test_concurrent_claims_never_start_an_execution_twice(store, toy, started): 
     assert {store.get("executions", i)["attempts"] for i in ids} == {1}
 
 
-def test_services_cli_set_stop_resume_and_list(store, toy, started, capsys):  # noqa: F811
+def test_services_cli_set_stop_resume_and_list(store, toy, started, capsys):
     exe = mm.train(toy(epochs=1))
     name = exe["service"]
     assert mm_main(["services", "set", name, "--concurrency", "3", "--max-instances", "2", "--drain-time", "1"]) == 0
@@ -252,7 +246,8 @@ def test_services_cli_set_stop_resume_and_list(store, toy, started, capsys):  # 
     assert store.get("executions", exe["id"])["status"] == "aborted"
     assert mm_main(["services", "--json"]) == 0
     out = capsys.readouterr().out
-    assert "stopped" in out and '"health": "warning: service is paused' in out
+    listed = json.loads(out[out.index("["):])
+    assert "stopped" in out and listed[0]["health"]["code"] == "paused"
     assert mm_main(["services", "resume", name]) == 0
     assert mm_main(["services", "stop"]) == 2
     assert mm_main(["services", "set", name]) == 2
@@ -261,4 +256,4 @@ def test_services_cli_set_stop_resume_and_list(store, toy, started, capsys):  # 
     err = capsys.readouterr().err
     assert err.count("mm: error:") == 4 and "unknown service 'mgmt-train-nope'" in err
     with pytest.raises(NotFound):
-        services.stop(store, "nope")
+        scheduler.stop(store, "nope")

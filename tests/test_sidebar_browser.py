@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from server_util import LABEXTENSION, start_server
+from support.server_util import LABEXTENSION, start_server
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]

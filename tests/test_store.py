@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from mm_jupyter.errors import NotFound, StoreError
+from mm_jupyter.queries.executions import metrics_since
 from mm_jupyter.store import SCHEMA_VERSION, Store
 
 
@@ -35,7 +36,7 @@ def test_v1_store_upgrades_without_loss(tmp_path):
     row = new.get("executions", exe["id"])
     assert row["params"] == {"x": 1} and row["abort_requested"] == 0 and row["name"] == "train v1"
     assert new.get("models", "m")["config"] == {"epochs": 2}
-    assert new.metrics_since(exe["id"])[0]["value"] == 0.5
+    assert metrics_since(new, exe["id"])[0]["value"] == 0.5
 
 
 def test_newer_schema_is_refused(tmp_path):
@@ -96,5 +97,5 @@ def test_paths_cannot_leave_the_artifact_root(tmp_path):
     store = Store(tmp_path / "h")
     assert store.inside_artifacts("models/m-1/x") == (store.artifacts / "models/m-1/x").resolve()
     for bad in ("../mm.db", "/etc/passwd", "models/../../x"):
-        with pytest.raises(StoreError, match="outside the artifact root"):
+        with pytest.raises(NotFound, match="outside the artifact root"):
             store.inside_artifacts(bad)

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_executions import make_imagefolder
+from support.helpers import make_imagefolder
 
 import mm_jupyter as mm
 from mm_jupyter import api
+from mm_jupyter.api import save_filter
 from mm_jupyter.datasets import register_dataset
-from mm_jupyter.filters import save_filter
-from mm_jupyter.services import ensure_service, set_paused
+from mm_jupyter.scheduler import ensure_service, set_paused
 from mm_jupyter.widgets import (
     HUB,
     Compare,

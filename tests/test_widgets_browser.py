@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from browser_util import CHROMIUM, CHROMIUM_ARGS, JupyterLab
+from support.browser_util import CHROMIUM, CHROMIUM_ARGS, JupyterLab
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]

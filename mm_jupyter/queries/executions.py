@@ -7,10 +7,10 @@ its version's name, or a prefix of the execution's, the model's or the version's
 
 The rule is served by indexes, not by scanning executions: models and versions matching the text
 are found on their own (small) tables, then their executions through the ``model_id`` and
-``snapshot_id`` indexes, an execution id prefix through the primary key. An execution's name is its
-kind and its version's name (``executions.execution_name``), so a text that only matches names
-(``train v2``) narrows to the versions whose derived names hold it, and only their executions' names
-are compared.
+``snapshot_id`` indexes; an execution id prefix through the primary key; a name substring through a
+trigram full-text index of execution names (``executions_fts``, kept by triggers). A text shorter
+than three characters cannot use trigrams: its name match is checked row by row while the newest
+executions are walked (a page usually fills quickly; a short text that matches nothing scans).
 
 The default order (newest first) has two plans, chosen by counts over covering indexes: when few
 rows can match they are fetched through those indexes and sorted; otherwise the ``created_at`` index
@@ -27,7 +27,7 @@ from typing import Any
 
 from ..errors import InvalidInput
 from ..executions import FINISHED, Kind, check_kind, check_status
-from ..store import Store, like_escape
+from ..store import Store
 
 LIST_COLUMNS = ("e.id, e.name, e.kind, e.status, e.progress, e.attempts, e.created_at, e.queued_at, "
                 "e.started_at, e.ended_at, e.service, e.model_id, e.snapshot_id, e.error, e.outcome, "
@@ -45,7 +45,6 @@ SORTS = {
     "progress": "e.progress", "duration": "(coalesce(e.ended_at, ?) - e.started_at)",
 }
 ORDERS = ("asc", "desc")
-MAX_IDS = 500  # more matching models + versions than this: match them with subqueries while walking
 MAX_SEARCH = 200
 MAX_PAGE = 500
 
@@ -112,11 +111,19 @@ class _Search:
     """What a search text matched outside the executions table."""
 
     prefix: tuple[str, str]
-    like: str
+    text: str                  # lower case
+    phrase: str | None         # the text as an FTS5 phrase (None: shorter than a trigram)
     models: list[str]
     versions: list[str]        # every execution of these matches (name substring or id prefix)
-    by_name: list[str]         # executions of these match when their own name holds the text
-    subqueries: bool = False   # too many ids: match with subqueries instead of lists
+
+    @property
+    def indexed(self) -> bool:
+        """Whether every part of the rule can be answered by an index."""
+        return self.phrase is not None
+
+
+FTS_MATCH = "SELECT rowid FROM executions_fts WHERE executions_fts MATCH ?"
+IN_JSON = "IN (SELECT value FROM json_each(?))"
 
 
 def _run(store: Store, out: Plan, sql: str, params: list) -> list:
@@ -125,20 +132,16 @@ def _run(store: Store, out: Plan, sql: str, params: list) -> list:
 
 
 def _search(store: Store, out: Plan, text: str) -> _Search:
+    """Models and versions whose name holds ``text`` or whose id starts with it (read from their own
+    small tables and compared here, case-insensitively like the names' trigram index)."""
     low = text.lower()
-    prefix = (low, low + "\uffff")
-    like = "%" + like_escape(text) + "%"
-    s = _Search(prefix, like, [], [], [])
-    s.models = [r[0] for r in _run(store, out, "SELECT id FROM models WHERE name LIKE ? ESCAPE '\\' "
-                                   "OR (id >= ? AND id < ?) LIMIT ?", [like, *prefix, MAX_IDS + 1])]
-    rows = _run(store, out, "SELECT id, name LIKE ? ESCAPE '\\' OR (id >= ? AND id < ?) FROM snapshots WHERE "
-                "name LIKE ? ESCAPE '\\' OR (id >= ? AND id < ?) OR ('train ' || name) LIKE ? ESCAPE '\\' "
-                "OR ('evaluate ' || name) LIKE ? ESCAPE '\\' OR (name || ' (offline)') LIKE ? ESCAPE '\\' LIMIT ?",
-                [like, *prefix, like, *prefix, like, like, like, MAX_IDS + 1])
-    s.versions = [r[0] for r in rows if r[1]]
-    s.by_name = [r[0] for r in rows if not r[1]]
-    s.subqueries = len(s.models) > MAX_IDS or len(rows) > MAX_IDS
-    return s
+
+    def hits(table: str) -> list[str]:
+        return [i for i, name in _run(store, out, f"SELECT id, name FROM {table}", [])
+                if low in (name or "").lower() or i.lower().startswith(low)]
+
+    phrase = '"' + text.replace('"', '""') + '"' if len(text) >= 3 else None
+    return _Search((low, low + "\uffff"), low, phrase, hits("models"), hits("snapshots"))
 
 
 def _marks(values: list) -> str:
@@ -148,45 +151,35 @@ def _marks(values: list) -> str:
 def _matching_rowids(s: _Search, status: str | None) -> tuple[str, list]:
     """A ``SELECT rowid …`` union of index lookups: the executions the search matches."""
     st, st_params = (" AND status = ?", [status]) if status else ("", [])
-    parts = ["SELECT rowid FROM executions WHERE id >= ? AND id < ?" + st]
-    params: list[Any] = [*s.prefix, *st_params]
-    if s.models:
-        parts.append(f"SELECT rowid FROM executions WHERE model_id IN ({_marks(s.models)})" + st)
-        params += [*s.models, *st_params]
-    if s.versions:
-        parts.append(f"SELECT rowid FROM executions WHERE snapshot_id IN ({_marks(s.versions)})" + st)
-        params += [*s.versions, *st_params]
-    if s.by_name:
-        parts.append(f"SELECT rowid FROM executions WHERE snapshot_id IN ({_marks(s.by_name)}) "
-                     "AND name LIKE ? ESCAPE '\\'" + st)
-        params += [*s.by_name, s.like, *st_params]
+    parts = ["SELECT rowid FROM executions WHERE id >= ? AND id < ?" + st,
+             f"SELECT rowid FROM executions WHERE rowid IN ({FTS_MATCH})" + st]
+    params: list[Any] = [*s.prefix, *st_params, s.phrase, *st_params]
+    for column, ids in (("model_id", s.models), ("snapshot_id", s.versions)):
+        if ids:
+            parts.append(f"SELECT rowid FROM executions WHERE {column} {IN_JSON}" + st)
+            params += [json.dumps(ids), *st_params]
     return " UNION ".join(parts), params
 
 
 def _search_predicate(s: _Search, plus: str) -> tuple[str, list]:
     """The search as a row predicate (for walking the ``created_at`` index)."""
-    if s.subqueries:
-        return (f"({plus}e.id >= ? AND {plus}e.id < ? "
-                "OR e.model_id IN (SELECT id FROM models WHERE name LIKE ? ESCAPE '\\' OR (id >= ? AND id < ?)) "
-                "OR e.snapshot_id IN (SELECT id FROM snapshots WHERE name LIKE ? ESCAPE '\\' OR (id >= ? AND id < ?)) "
-                "OR e.name LIKE ? ESCAPE '\\')",
-                [*s.prefix, s.like, *s.prefix, s.like, *s.prefix, s.like])
     terms, params = [f"({plus}e.id >= ? AND {plus}e.id < ?)"], list(s.prefix)
-    if s.models:
-        terms.append(f"{plus}e.model_id IN ({_marks(s.models)})")
-        params += s.models
-    if s.versions:
-        terms.append(f"{plus}e.snapshot_id IN ({_marks(s.versions)})")
-        params += s.versions
-    if s.by_name:
-        terms.append(f"({plus}e.snapshot_id IN ({_marks(s.by_name)}) AND e.name LIKE ? ESCAPE '\\')")
-        params += [*s.by_name, s.like]
+    if s.phrase is not None:
+        terms.append(f"e.rowid IN ({FTS_MATCH})")
+        params.append(s.phrase)
+    else:
+        terms.append("mm_contains(e.name, ?)")
+        params.append(s.text)
+    for column, ids in (("model_id", s.models), ("snapshot_id", s.versions)):
+        if ids:
+            terms.append(f"{plus}e.{column} {IN_JSON}")
+            params.append(json.dumps(ids))
     return "(" + " OR ".join(terms) + ")", params
 
 
 def _candidates(store: Store, out: Plan, q: ListQuery, s: _Search | None) -> int | None:
     """How many rows at most can match, from covering indexes; None when nothing narrows it."""
-    if s is not None and not s.subqueries:
+    if s is not None and s.indexed:
         sql, params = _matching_rowids(s, q.status)
         return _run(store, out, f"SELECT count(*) FROM ({sql})", params)[0][0]
     if q.service:
@@ -209,7 +202,7 @@ def plan(store: Store, q: ListQuery, now: float | None = None, *, as_json: bool 
     candidates = _candidates(store, out, q, s) if default_order else None
     size = _run(store, out, "SELECT coalesce(max(rowid), 0) FROM executions", [])[0][0] if candidates is not None else 0
     indexed = candidates is not None and candidates ** 2 <= (q.offset + q.limit + 1) * max(size, 1)
-    by_rowids = s is not None and not s.subqueries and (indexed or not default_order)
+    by_rowids = s is not None and s.indexed and (indexed or not default_order)
     plus = "+" if by_rowids or (default_order and not indexed) else ""
     where: list[str] = []
     params: list[Any] = []
@@ -309,7 +302,8 @@ def statuses(store: Store, ids: list[str]) -> dict[str, str]:
 
 def resolve_id(store: Store, ref: str) -> str:
     """The full id of an execution reference (an id, or a unique prefix of one)."""
-    exact = store.conn.execute("SELECT id FROM executions WHERE id = ?", [ref]).fetchone()
+    exact = store.conn.execute("SELECT id FROM executions WHERE id = ?", [ref]).fetchone() \
+        if isinstance(ref, str) else None
     return exact[0] if exact else store.get("executions", ref)["id"]
 
 
