@@ -6,7 +6,6 @@ Adapters are found by name through the registry (``mm_jupyter.registry``); ``Ite
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import random
@@ -148,7 +147,9 @@ def scalars(results: dict) -> dict[str, float]:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and (when imported or installed) torch, deterministically on CPU."""
+    """Seed Python, NumPy and torch (when something imported it: importing torch just to seed it
+    would cost a second or two in every kernel), deterministically on CPU. The notebook steps call it
+    again once the adapter's module is loaded; an adapter importing torch later seeds with ``ctx.seed``."""
     random.seed(seed)
     os.environ["PYTHONHASHSEED"] = str(seed)
     try:
@@ -157,9 +158,8 @@ def seed_everything(seed: int) -> None:
         np.random.seed(seed)
     except ImportError:
         pass
-    if "torch" in sys.modules or importlib.util.find_spec("torch"):
-        import torch
-
+    torch = sys.modules.get("torch")
+    if torch is not None:
         torch.manual_seed(seed)
 
 

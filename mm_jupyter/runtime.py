@@ -33,6 +33,7 @@ def build_adapter(ctx: RunContext, adapter: str, config: dict, labels: list[str]
                   weights: str | None = None) -> BaseModelAdapter:
     """Instantiate the model's adapter with the snapshot's config; load ``weights`` when given."""
     model = adapter_class(adapter)(config=config, labels=labels)
+    seed_everything(ctx.seed)  # again, now that the adapter's module (and maybe torch) is loaded
     if weights:
         if not Path(weights).is_dir():
             raise InvalidInput(f"weights folder {weights!r} does not exist")
