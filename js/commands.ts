@@ -59,12 +59,12 @@ export function registerCommands(commands: CommandRegistry, ctx: IMMContext): vo
     }
   });
   commands.addCommand(CommandIDs.rerun, {
-    label: 'Rerun',
+    label: 'Run again (new execution)',
     execute: async args => {
       const id = arg(args, 'id');
       try {
         const row = await ctx.api.rerun(id);
-        Notification.success(`Rerun of ${id} queued as ${row.id}`, { autoClose: 4000 });
+        Notification.success(`${id} runs again as ${row.id}`, { autoClose: 4000 });
       } catch (err) {
         ctx.notifyError(err, `Cannot rerun ${id}`);
       }

@@ -22,7 +22,7 @@ from sqlite_utils import Database
 
 from .errors import NotFound, StoreError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 JSON_COLUMNS = {
     "models": ("labels", "config"),
     "snapshots": ("config", "labels", "filters", "repro"),
@@ -33,6 +33,7 @@ JSON_COLUMNS = {
 }
 ID_PREFIX = {"models": "m", "snapshots": "s", "datasets": "d", "executions": "e"}
 KEY = {"services": "name", "filters": "name", "meta": "key"}
+METRIC_COLUMNS = ("execution_id", "snapshot_id", "name", "step", "epoch", "value", "ts", "attempt")
 Where = dict[str, Any]
 
 
@@ -204,7 +205,23 @@ def _migrate_4(db: Database) -> None:
     db.execute("INSERT INTO executions_fts(executions_fts) VALUES ('rebuild')")
 
 
-MIGRATIONS: list[Callable[[Database], None]] = [_migrate_1, _migrate_2, _migrate_3, _migrate_4]
+def _migrate_5(db: Database) -> None:
+    """v5: records you can trust: attempt tokens (hashes only), metric points per attempt, weights
+    hashes, content hashes per dataset file, idempotent version creation."""
+    db.execute("ALTER TABLE executions ADD COLUMN token_hash TEXT")
+    db.execute("ALTER TABLE metrics ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1")
+    db.execute("ALTER TABLE snapshots ADD COLUMN weights_hash TEXT")
+    db.execute("ALTER TABLE snapshots ADD COLUMN idempotency_key TEXT")
+    db.execute("CREATE UNIQUE INDEX idx_snapshots_idempotency ON snapshots(idempotency_key) "
+               "WHERE idempotency_key IS NOT NULL")
+    db.execute("ALTER TABLE datasets ADD COLUMN hashed_at REAL")
+    db["dataset_files"].create(
+        {"dataset_id": str, "path": str, "size": int, "mtime_ns": int, "sha256": str},
+        pk=("dataset_id", "path"),
+    )
+
+
+MIGRATIONS: list[Callable[[Database], None]] = [_migrate_1, _migrate_2, _migrate_3, _migrate_4, _migrate_5]
 
 
 # --- the store ----------------------------------------------------------------------------------
@@ -240,6 +257,7 @@ class Store:
         self.conn.create_function("mm_contains", 2, contains, deterministic=True)
         self.db = Database(self.conn)
         self._migrate(migrate_to)
+        self._metric_columns = METRIC_COLUMNS if migrate_to >= 5 else METRIC_COLUMNS[:-1]
         if read_only:
             self.conn.execute("PRAGMA busy_timeout = 200")
             self.conn.execute("PRAGMA query_only = 1")
@@ -258,6 +276,15 @@ class Store:
         """The store's identity (a random id written at creation; a copy of the file keeps it)."""
         row = self.conn.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()
         return row[0] if row else ""
+
+    def meta(self, key: str) -> str | None:
+        """A value of the store's ``meta`` table (None when unset)."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = "
+                          "excluded.value", [key, value])
 
     def data_version(self) -> int:
         """Changes when another connection commits (cheap: what live views poll first)."""
@@ -401,11 +428,11 @@ class Store:
         """Insert metric points in one transaction (the batched write path)."""
         if not rows:
             return
+        cols = self._metric_columns
         with self.tx():
             self.conn.executemany(
-                "INSERT INTO metrics (execution_id, snapshot_id, name, step, epoch, value, ts) "
-                "VALUES (:execution_id, :snapshot_id, :name, :step, :epoch, :value, :ts)",
-                [{"step": None, "epoch": None, "snapshot_id": None, "ts": now(), **r} for r in rows],
+                f"INSERT INTO metrics ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})",
+                [{"step": None, "epoch": None, "snapshot_id": None, "ts": now(), "attempt": 1, **r} for r in rows],
             )
 
     def add_event(self, execution_id: str | None, message: str, level: str = "info", type: str = "log") -> None:

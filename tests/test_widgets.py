@@ -291,7 +291,7 @@ def test_table_row_actions(store, toy):
     assert opened["exists"] and opened["path"].endswith("notebook.ipynb")
     pause(store, toy["id"], "train")
     table.action("rerun", exe["id"])
-    assert "rerun of" in table.message and table.total == 2
+    assert "runs again as" in table.message and table.total == 2
     rerun = table.rows[0]
     assert rerun["status"] == "pending" and rerun["health"] == "warning"
     table.action("abort", rerun["id"])

@@ -155,7 +155,7 @@ export function ExecutionView(props: {
         <ProgressBar value={row.progress} status={row.status} />
         <span className="mm-spacer" />
         <button className="jp-mod-styled mm-button" onClick={() => run(CommandIDs.abort)}>Abort</button>
-        <button className="jp-mod-styled mm-button" onClick={() => run(CommandIDs.rerun)}>Rerun</button>
+        <button className="jp-mod-styled mm-button" onClick={() => run(CommandIDs.rerun)} title="A new execution with the same parameters">Run again</button>
         <button className="jp-mod-styled mm-button mm-open-notebook" onClick={() => run(CommandIDs.openNotebook)}>
           Open notebook
         </button>

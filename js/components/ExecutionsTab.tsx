@@ -161,7 +161,7 @@ export function ExecutionsTab(props: {
           <option value="">All statuses</option>
           {STATUSES.map(s => (
             <option key={s} value={s}>
-              {s}
+              {s === 'rerun' ? 'rerun (retry queued)' : s}
             </option>
           ))}
         </select>

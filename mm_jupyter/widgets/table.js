@@ -40,12 +40,15 @@ async function copyText(text) {
   }
 }
 
+// the "rerun" status is a retry the service queued by itself; "Run again" makes a new execution
+const STATUS_LABELS = { rerun: "rerun (retry queued)" };
+
 const MENU = [
   ["copy-model", "Copy Model ID"],
   ["copy-execution", "Copy Execution ID"],
   ["abort", "Abort"],
   ["remove", "Remove"],
-  ["rerun", "Rerun"],
+  ["rerun", "Run again (new execution)"],
   ["open", "Open notebook"],
   ["logs", "Show logs"],
 ];
@@ -94,7 +97,7 @@ function render({ model, el }) {
   function drawFilters() {
     const current = model.get("status");
     status.innerHTML = [`<option value="">All statuses</option>`]
-      .concat(model.get("statuses").map((s) => `<option value="${esc(s)}">${esc(s)}</option>`)).join("");
+      .concat(model.get("statuses").map((s) => `<option value="${esc(s)}">${esc(STATUS_LABELS[s] || s)}</option>`)).join("");
     status.value = current;
     if (document.activeElement !== search) search.value = model.get("search");
     const service = model.get("service");

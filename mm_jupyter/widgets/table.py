@@ -143,7 +143,7 @@ class ExecutionsTable(anywidget.AnyWidget):
                 self.message = f"removed {api.remove(execution_id, store=self.store)}"
             elif name == "rerun":
                 new = api.rerun(execution_id, store=self.store)
-                self.message = f"rerun of {execution_id}: {new['id']}"
+                self.message = f"{execution_id} runs again as {new['id']}"
             elif name == "logs":
                 text = api.logs(execution_id, store=self.store)
                 reply = {"type": "logs", "id": execution_id, "text": text[-LOG_TAIL:] or "(no log yet)"}
