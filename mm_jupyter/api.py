@@ -132,14 +132,25 @@ def _checked_config(model: dict, base: dict | None, edits: Any) -> dict:
 def create_snapshot(model: str, name: str | None = None, *, config: dict | None = None,
                     dataset: str | None = None, train: Any = None, validation: Any = None,
                     test: Any = None, labels: list[str] | None = None, parent: str | None = None,
-                    store: Store | None = None) -> dict:
+                    idempotency_key: str | None = None, store: Store | None = None) -> dict:
     """Create a model version: config (checked against the adapter), dataset and subset selections
     (the default-subset rule where not given), labels (the model's predefined, else the
-    dataset's), and an optional parent to fine-tune from."""
+    dataset's), and an optional parent to fine-tune from. The same ``idempotency_key`` twice
+    creates one version (the second call returns it)."""
+    import sqlite3
+
     store = _store(store)
-    return store.insert("snapshots", _new_snapshot(store, model, name, config=config, dataset=dataset,
-                                                   train=train, validation=validation, test=test,
-                                                   labels=labels, parent=parent))
+    if idempotency_key is not None:
+        check_text(idempotency_key, "idempotency key", max_len=128)
+        same = store.first("snapshots", idempotency_key=idempotency_key)
+        if same:
+            return same
+    row = _new_snapshot(store, model, name, config=config, dataset=dataset, train=train, validation=validation,
+                        test=test, labels=labels, parent=parent)
+    try:
+        return store.insert("snapshots", {**row, "idempotency_key": idempotency_key})
+    except sqlite3.IntegrityError:  # the same key, concurrently
+        return store.get("snapshots", store.first("snapshots", idempotency_key=idempotency_key)["id"])
 
 
 def _new_snapshot(store: Store, model: str, name: str | None, *, config: dict | None, dataset: str | None,
@@ -199,6 +210,32 @@ def update_snapshot(snapshot: str, *, config: dict | None = None, dataset: str |
         raise Conflict(f"snapshot {snap['id']} is {store.get('snapshots', snap['id'])['status']} or has a training "
                        "queued: only a never-trained snapshot can be edited (clone it for new settings)")
     return store.get("snapshots", snap["id"])
+
+
+def remove_snapshot(snapshot: str, store: Store | None = None) -> str:
+    """Delete a version with its ended executions (their metrics, events, notebooks) and its weights;
+    refused while it has an execution that has not ended or versions fine-tuned from it. Returns
+    its id."""
+    import shutil
+
+    store = _store(store)
+    snap = store.get("snapshots", snapshot)
+    folder = store.inside_artifacts(store.snapshot_dir(snap["model_id"], snap["id"]))
+    with store.tx():
+        active = store.count("executions", snapshot_id=snap["id"], status=(*QUEUED, IN_PROGRESS, "created"))
+        if active:
+            raise Conflict(f"version {snap['id']} has {active} execution(s) that have not ended: abort them first")
+        children = [c["id"] for c in store.find("snapshots", parent_id=snap["id"])]
+        if children:
+            raise Conflict(f"version {snap['id']} is the parent of {', '.join(children[:5])}: remove those first")
+        ids = [e["id"] for e in store.find("executions", snapshot_id=snap["id"])]
+        store.delete("metrics", execution_id=tuple(ids))
+        store.delete("events", execution_id=tuple(ids))
+        store.delete("executions", snapshot_id=snap["id"])
+        store.delete("snapshots", id=snap["id"])
+    if folder.is_dir() and folder.parent.name == "snapshots":
+        shutil.rmtree(folder, ignore_errors=True)
+    return snap["id"]
 
 
 def snapshots(model: str | None = None, store: Store | None = None) -> list[dict]:
@@ -405,12 +442,17 @@ def wait_for(execution_id: str, *, timeout: float | None = None, poll: float = 0
 
 
 def rerun(execution_id: str, *, config: dict | None = None, wait: bool = False,
-          store: Store | None = None) -> dict:
+          idempotency_key: str | None = None, store: Store | None = None) -> dict:
     """The ``mm rerun`` action: re-execute an ended execution with its stored parameters (a new
     execution, ``rerun_of`` it); with ``config`` edits, first clone its version with those edits.
     (Not to be confused with the ``rerun`` status: a retry the service queued by itself.)"""
     store = _store(store)
     src = store.get("executions", execution_id)
+    if idempotency_key is not None:
+        check_text(idempotency_key, "idempotency key", max_len=128)
+        same = q_exe.by_idempotency_key(store, idempotency_key)
+        if same:
+            return wait_for(same["id"], store=store) if wait else same
     if src["status"] not in FINISHED:
         raise Conflict(f"execution {src['id']} is {src['status']}: only an ended execution can be rerun")
     params = dict(src["params"])
@@ -424,7 +466,7 @@ def rerun(execution_id: str, *, config: dict | None = None, wait: bool = False,
         params.update(snapshot_id=snap["id"], config=snap["config"])
         model = store.get("models", snap["model_id"])
         store.update("snapshots", snap["id"], repro=reproducibility_record(store, snap, model))
-    exe = _submit(store, Kind(src["kind"]), snap, params, None, None, rerun_of=src["id"])
+    exe = _submit(store, Kind(src["kind"]), snap, params, None, idempotency_key, rerun_of=src["id"])
     return wait_for(exe["id"], store=store) if wait else exe
 
 
@@ -557,5 +599,5 @@ def log_metric(name: str, value: float, step: int | None = None, epoch: int | No
 
 __all__ = ["NotFound", "OfflineRun", "RunEnded", "abort", "clone_snapshot", "connect", "create_snapshot",
            "delete_filter", "evaluate", "evaluation_results", "get_metrics", "list_executions", "log_metric",
-           "logs", "metrics", "models", "parse_selection", "reconcile", "register_model", "remove", "rerun",
+           "logs", "metrics", "models", "parse_selection", "reconcile", "register_model", "remove", "remove_snapshot", "rerun",
            "save_filter", "snapshots", "start_run", "train", "update_snapshot", "wait_for"]

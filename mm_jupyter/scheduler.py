@@ -19,12 +19,15 @@ from .errors import Conflict
 from .executions import (
     ABORTED,
     CREATED,
+    FAILED,
     FINISHED,
     IN_PROGRESS,
     PENDING,
     RERUN,
     TERMINATED,
     EventType,
+    Outcome,
+    fail,
     heartbeat_stale_after,
     on_reset,
     transition,
@@ -228,6 +231,12 @@ def reconcile(store: Store) -> list[str]:
     Returns the execution ids it ended or re-queued."""
     host, at = hostname(), now()
     handled = []
+    running = queue.in_progress(store)
+    for address in sorted({e["runner"] for e in running if runner_scheme(e.get("runner")) != "local"}):
+        for failure in runner_for(address).start_failures(store):
+            if fail(store, failure.execution_id, failure.reason, Outcome.START_FAILURE,
+                    attempt=failure.attempt) == FAILED:
+                handled.append(failure.execution_id)
     for exe in queue.in_progress(store):
         reason = lost_reason(exe, host, at)
         if reason and on_reset(store, exe["id"], reason, attempt=exe["attempts"]) in (RERUN, ABORTED):

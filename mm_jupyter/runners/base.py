@@ -24,6 +24,15 @@ class Problem:
     reason: str
 
 
+@dataclass(frozen=True)
+class StartFailure:
+    """An attempt that could not start on the runner's side, and why."""
+
+    execution_id: str
+    attempt: int
+    reason: str
+
+
 class Runner:
     """Starts and stops attempts; ``problem`` tells whether it can run a service's executions now."""
 
@@ -49,3 +58,9 @@ class Runner:
         """Why ``service``'s executions cannot start here now, or None. With ``wait=False`` it never
         blocks on the network (last known state; refreshed in the background)."""
         return None
+
+    def start_failures(self, store: Store) -> list[StartFailure]:
+        """Attempts that failed to start where this runner put them and could not say so in the
+        store themselves (a worker without the store, say); ``scheduler.reconcile`` ends them
+        ``failed`` with the reason. Default: none."""
+        return []
