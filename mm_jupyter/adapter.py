@@ -176,6 +176,10 @@ class RunContext:
         self.store = store
         spec = tracker.describe()
         self.execution, self.snapshot, self.model = spec["execution"], spec["snapshot"], spec["model"]
+        self.params: dict = dict(self.execution.get("params") or {})
+        self.here = False  # runs in the user's kernel or process, not under a runner (its steps record the end)
+        self.finished = False
+        self.weights_hash: str | None = None  # of the weights loaded for an evaluation
         self.execution_id = self.execution["id"]
         self.snapshot_id = self.snapshot["id"]
         self.config: dict = dict(self.snapshot.get("config") or {})
@@ -193,10 +197,11 @@ class RunContext:
         self._last_eval: float | None = None
 
     @classmethod
-    def open(cls, home: str, execution_id: str) -> RunContext:
-        """The context of ``execution_id`` in the store at ``home`` (what notebooks call)."""
-        store = Store(home)
-        ctx = cls(LocalTracker(store, execution_id), store)
+    def open(cls, home: str, execution_id: str, token: str, attempt: int) -> RunContext:
+        """The context of attempt ``attempt`` of ``execution_id`` in the store at ``home``, writing with
+        the attempt's ``token`` (the notebooks go through ``runtime.open_run``)."""
+        store = Store(home, create=False)
+        ctx = cls(LocalTracker(store, execution_id, attempt, token), store)
         set_active_run(ctx)
         return ctx
 
@@ -238,7 +243,7 @@ class RunContext:
                        predict: Callable[[list[Item]], list[Prediction]] | None = None) -> dict | None:
         """Evaluation during training: if due (see ``COMMON_CONFIG``) or ``final``, evaluate the latest
         weights on ``items`` (via ``predict``, default ``adapter.predict``) and log ``eval/*``."""
-        from .evaluation import evaluate_predictions
+        from .evaluation import evaluate_predictions, sample_items
 
         config = adapter.config
         clock = time.monotonic()
@@ -250,7 +255,7 @@ class RunContext:
             if self._last_eval is not None and clock - self._last_eval < float(config.get("eval_throttle_secs") or 0):
                 return None
         self._last_eval = clock
-        subset = items[: config.get("eval_steps") or None]
+        subset = sample_items(items, config.get("eval_steps"), self.seed, adapter.task)
         predictions = (predict or adapter.predict)(subset)
         results = evaluate_predictions(adapter.task, subset, predictions, self.snapshot["labels"] or adapter.labels,
                                        adapter.metric_functions, slice_by=[])

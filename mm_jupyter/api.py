@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import json
 import os
 import platform
 import subprocess
@@ -34,13 +35,14 @@ from .queries import catalog
 from .queries import executions as q_exe
 from .queries import items as q_items
 from .queries.dql import parse_filter
-from .registry import adapter_class, adapter_module_origin
+from .registry import adapter_class, adapter_module_origin, runner_scheme
 from .scheduler import abort as _abort
 from .scheduler import dispatch, enqueue, ensure_service
 from .scheduler import reconcile as _reconcile
 from .scheduler import remove as _remove
-from .store import Store, now
-from .tracker import LocalTracker
+from .services import check_settings
+from .store import Store, new_id, now
+from .tracker import LocalTracker, new_token, token_hash
 
 _STORES: dict[str, Store] = {}
 SELECTION_ROLES = ("train", "validation", "test")
@@ -243,16 +245,20 @@ def snapshots(model: str | None = None, store: Store | None = None) -> list[dict
     return catalog.snapshots(_store(store), model)
 
 
+def _clone_row(store: Store, src: dict, config: dict, rerun_of: str | None = None) -> dict:
+    """The row of a new version equal to ``src`` but with ``config`` edits (nothing written)."""
+    merged = _checked_config(store.get("models", src["model_id"]), src["config"], config)
+    n = catalog.version_count(store, src["model_id"]) + 1
+    return {**{k: src[k] for k in ("model_id", "dataset_id", "filters", "labels", "parent_id")},
+            "id": new_id("snapshots"), "name": f"{src['name']}-r{n}" if rerun_of else f"{src['name']}-clone{n}",
+            "status": "created", "config": merged, "created_at": now(),
+            "repro": {"cloned_from": src["id"], "config_edits": config, **({"rerun_of": rerun_of} if rerun_of else {})}}
+
+
 def clone_snapshot(snapshot: str, config: dict, store: Store | None = None) -> dict:
     """A new version equal to ``snapshot`` but with ``config`` edits; records where it came from."""
     store = _store(store)
-    src = store.get("snapshots", snapshot)
-    merged = _checked_config(store.get("models", src["model_id"]), src["config"], config)
-    return store.insert("snapshots", {
-        **{k: src[k] for k in ("model_id", "dataset_id", "filters", "labels", "parent_id")},
-        "name": f"{src['name']}-clone", "status": "created", "config": merged,
-        "repro": {"cloned_from": src["id"], "config_edits": config},
-    })
+    return store.insert("snapshots", _clone_row(store, store.get("snapshots", snapshot), config))
 
 
 def save_filter(store: Store, name: str, query: str | dict, dataset_id: str | None = None, *,
@@ -318,10 +324,11 @@ def _git_revision() -> str | None:
 
 
 def _submit(store: Store, kind: Kind, snapshot: dict, params: dict, service: dict | None,
-            idempotency_key: str | None, rerun_of: str | None = None,
-            snapshot_fields: dict | None = None) -> dict:
-    """Queue an execution: service, queue-room check, row, version updates and ``pending`` in one
-    transaction (a refused submit writes nothing), then dispatch."""
+            idempotency_key: str | None, rerun_of: str | None = None, snapshot_fields: dict | None = None,
+            new_version: dict | None = None) -> dict:
+    """Queue an execution: every check first, then the version (when ``new_version`` is given: create
+    & train), the service, the queue-room check, the execution row and ``pending`` in one transaction
+    (a refused submit writes nothing), then dispatch."""
     import sqlite3
 
     model = store.get("models", snapshot["model_id"])
@@ -331,15 +338,38 @@ def _submit(store: Store, kind: Kind, snapshot: dict, params: dict, service: dic
         same = q_exe.by_idempotency_key(store, idempotency_key)
         if same:
             return same
+    settings = check_settings(service or {})
+    _check_service_can_run(store, model["id"], kind, settings)
     row = {"kind": kind, "snapshot_id": snapshot["id"], "model_id": model["id"], "progress": 0.0, "attempts": 0,
            "params": params, "idempotency_key": idempotency_key, "rerun_of": rerun_of,
            "name": execution_name(kind, snapshot["name"])}
     try:
-        exe = enqueue(store, row, service, snapshot_fields)
+        with store.tx():
+            if new_version is not None:
+                store.insert("snapshots", new_version)
+            exe = enqueue(store, row, settings, snapshot_fields)
     except sqlite3.IntegrityError:  # the same key submitted concurrently
-        return q_exe.by_idempotency_key(store, idempotency_key or "") or store.get("executions", "")
+        same = q_exe.by_idempotency_key(store, idempotency_key or "")
+        if same is None:
+            raise
+        return same
     dispatch(store)
     return store.get("executions", exe["id"])
+
+
+def _check_service_can_run(store: Store, model_id: str, kind: Kind, settings: dict) -> None:
+    """Refuse a submit that could never start on this machine: the service's kernel is not installed
+    (a local runner). A remote runner that is unreachable now keeps the execution pending instead."""
+    from .queries.health import service_health
+    from .services import new_service
+
+    current = catalog.service_of(store, kind, model_id)
+    service = {**(current or new_service(model_id, kind, {})), **settings}
+    if runner_scheme(service.get("runner")) != "local":
+        return
+    health = service_health(store, service)
+    if health.code == "kernel-missing":
+        raise Unavailable(f"service {service['name']} cannot run it: {health.reason}")
 
 
 def _check_adapter(model: dict, notebook: str | None) -> None:
@@ -365,39 +395,79 @@ def _user_notebook(notebook: Any) -> str:
         raise InvalidInput(f"notebook {notebook[:200]!r} cannot be read: {exc.__class__.__name__}") from None
 
 
-def train(snapshot: str, *, service: dict | None = None, idempotency_key: str | None = None,
-          notebook: str | None = None, wait: bool = False, store: Store | None = None) -> dict:
-    """Queue a training execution of ``snapshot`` on its model's train service; returns the execution."""
-    store = _store(store)
-    snap = store.get("snapshots", snapshot)
-    model = store.get("models", snap["model_id"])
+def _non_empty(store: Store, dataset_id: str, selection: dict, role: str) -> None:
+    if not q_items.count_items(store, dataset_id, selection):
+        raise InvalidInput(f"the {role} subset {json.dumps(selection)[:200]} matches no item of dataset {dataset_id}")
+
+
+def _train_params(store: Store, snap: dict, model: dict, notebook: str | None) -> dict:
+    """A training's parameters, after every check: the version has no weights (a trained version
+    is never trained again) and no training waiting or running, a dataset, a non-empty train subset,
+    the parent's weights to fine-tune from."""
     _check_adapter(model, notebook)
+    if snap.get("weights_uri"):
+        raise Conflict(f"version {snap['id']} ({snap['name']}) is {snap['status']}: its weights are never rewritten. "
+                       f"Train a new version: `mm rerun` its training (same settings), or `mm train --model "
+                       f"{model['name']} --parent {snap['id']}` to fine-tune from it")
+    if snap.get("id") and store.count("executions", snapshot_id=snap["id"], kind=Kind.TRAIN,
+                                      status=(*QUEUED, IN_PROGRESS, "created")):
+        raise Conflict(f"version {snap['id']} already has a training waiting or running")
     if not snap["dataset_id"]:
-        raise InvalidInput(f"snapshot {snap['id']} has no dataset to train on")
+        raise InvalidInput(f"version {snap['name']} has no dataset to train on")
+    filters = snap["filters"] or {}
+    _non_empty(store, snap["dataset_id"], filters.get("train") or {"tag": "train"}, "train")
     params = _base_params(snap, model, notebook)
-    params.update(train_selection=snap["filters"]["train"], validation_selection=snap["filters"]["validation"])
+    params.update(train_selection=filters["train"], validation_selection=filters["validation"])
     if snap["parent_id"]:
         parent = store.get("snapshots", snap["parent_id"])
         if not parent["weights_uri"]:
-            raise InvalidInput(f"parent snapshot {parent['id']} has no weights yet (train it first)")
+            raise InvalidInput(f"parent version {parent['id']} has no weights yet (train it first)")
         params["parent_weights"] = parent["weights_uri"]
+    return params
+
+
+def train(snapshot: str, *, service: dict | None = None, idempotency_key: str | None = None,
+          notebook: str | None = None, wait: bool = False, store: Store | None = None) -> dict:
+    """Queue a training of a version that was never trained, on its model's train service; returns
+    the execution. A trained version is refused (``Conflict``): train a new version instead."""
+    store = _store(store)
+    if idempotency_key and (same := q_exe.by_idempotency_key(store, idempotency_key)):
+        return wait_for(same["id"], store=store) if wait else same
+    snap = store.get("snapshots", snapshot)
+    model = store.get("models", snap["model_id"])
+    params = _train_params(store, snap, model, notebook)
     exe = _submit(store, Kind.TRAIN, snap, params, service, idempotency_key,
                   snapshot_fields={"repro": reproducibility_record(store, snap, model)})
     return wait_for(exe["id"], store=store) if wait else exe
 
 
-def evaluate(snapshot: str, *, dataset: str | None = None, test: Any = None, service: dict | None = None,
-             idempotency_key: str | None = None, notebook: str | None = None, wait: bool = False,
-             slice_by: list[str] | None = None, store: Store | None = None) -> dict:
-    """Queue an evaluation of a trained ``snapshot`` on ``test`` of ``dataset`` (default: its own).
-
-    ``slice_by``: fields for the per-slice metrics (``dir``, ``tag``, ``metadata.<field>``, or two
-    crossed as ``a*b``); None slices by dir, tag and every metadata field."""
+def create_and_train(model: str, name: str | None = None, *, config: dict | None = None, dataset: str | None = None,
+                     train: Any = None, validation: Any = None, test: Any = None, labels: list[str] | None = None,
+                     parent: str | None = None, service: dict | None = None, idempotency_key: str | None = None,
+                     notebook: str | None = None, wait: bool = False, store: Store | None = None) -> dict:
+    """Create a version and queue its training in one transaction, after every check of both: a
+    refused launch (bad subset, unknown kernel, a full queue …) creates no version."""
     store = _store(store)
-    snap = store.get("snapshots", snapshot)
-    model = store.get("models", snap["model_id"])
+    if idempotency_key and (same := q_exe.by_idempotency_key(store, idempotency_key)):
+        return wait_for(same["id"], store=store) if wait else same
+    version = _new_snapshot(store, model, name, config=config, dataset=dataset, train=train, validation=validation,
+                            test=test, labels=labels, parent=parent)
+    version["id"] = new_id("snapshots")
+    version.setdefault("created_at", now())
+    mdl = store.get("models", version["model_id"])
+    params = _train_params(store, {**version, "weights_uri": None}, mdl, notebook)
+    version["repro"] = reproducibility_record(store, version, mdl)
+    exe = _submit(store, Kind.TRAIN, version, params, service, idempotency_key, new_version=version)
+    return wait_for(exe["id"], store=store) if wait else exe
+
+
+def _evaluate_params(store: Store, snap: dict, model: dict, dataset: str | None, test: Any,
+                     slice_by: list[str] | None, notebook: str | None) -> dict:
+    """An evaluation's parameters after every check (weights to evaluate, a non-empty test subset,
+    known slice fields); they record the hash of the weights evaluated."""
+    _check_adapter(model, notebook)
     if not snap["weights_uri"]:
-        raise InvalidInput(f"snapshot {snap['id']} has no weights: train it before evaluating")
+        raise InvalidInput(f"version {snap['id']} has no weights: train it before evaluating")
     ds = catalog.dataset_row(store, dataset or snap["dataset_id"] or "")
     if test is not None:
         sel = parse_selection(test)
@@ -405,15 +475,32 @@ def evaluate(snapshot: str, *, dataset: str | None = None, test: Any = None, ser
         sel = snap["filters"]["test"]
     else:
         sel = catalog.default_selection(store, model, ds["id"], "test")[0]
-    q_items.count_items(store, ds["id"], sel)
+    _non_empty(store, ds["id"], sel, "test")
     params = _base_params(snap, model, notebook)
     if slice_by is not None:
         from .evaluation import item_slices
 
         if not (isinstance(slice_by, list) and all(isinstance(f, str) and f for f in slice_by)):
-            raise InvalidInput(f"slice_by must be a list of field names, got {slice_by!r}")
+            raise InvalidInput(f"slice_by must be a list of field names, got {str(slice_by)[:200]}")
         item_slices(q_items.select_items(store, ds["id"], sel), slice_by)  # unknown fields fail now, not in the run
-    params.update(dataset_id=ds["id"], test_selection=sel, weights=snap["weights_uri"], slice_by=slice_by)
+    params.update(dataset_id=ds["id"], test_selection=sel, weights=snap["weights_uri"], slice_by=slice_by,
+                  weights_hash=snap.get("weights_hash"))
+    return params
+
+
+def evaluate(snapshot: str, *, dataset: str | None = None, test: Any = None, service: dict | None = None,
+             idempotency_key: str | None = None, notebook: str | None = None, wait: bool = False,
+             slice_by: list[str] | None = None, store: Store | None = None) -> dict:
+    """Queue an evaluation of a trained version on ``test`` of ``dataset`` (default: its own).
+
+    ``slice_by``: fields for the per-slice metrics (``dir``, ``tag``, ``metadata.<field>``, or two
+    crossed as ``a*b``); None slices by dir, tag and every metadata field."""
+    store = _store(store)
+    if idempotency_key and (same := q_exe.by_idempotency_key(store, idempotency_key)):
+        return wait_for(same["id"], store=store) if wait else same
+    snap = store.get("snapshots", snapshot)
+    model = store.get("models", snap["model_id"])
+    params = _evaluate_params(store, snap, model, dataset, test, slice_by, notebook)
     exe = _submit(store, Kind.EVALUATE, snap, params, service, idempotency_key)
     return wait_for(exe["id"], store=store) if wait else exe
 
@@ -443,30 +530,36 @@ def wait_for(execution_id: str, *, timeout: float | None = None, poll: float = 0
 
 def rerun(execution_id: str, *, config: dict | None = None, wait: bool = False,
           idempotency_key: str | None = None, store: Store | None = None) -> dict:
-    """The ``mm rerun`` action: re-execute an ended execution with its stored parameters (a new
-    execution, ``rerun_of`` it); with ``config`` edits, first clone its version with those edits.
-    (Not to be confused with the ``rerun`` status: a retry the service queued by itself.)"""
+    """The ``mm rerun`` action: run an ended execution again with its stored parameters, as a new
+    execution (``rerun_of`` it). A training trains a new version (a clone of its version, with
+    ``config`` edits if given): a trained version is never rewritten. (Not to be confused with the
+    ``rerun`` status: a retry the service queued by itself.)"""
     store = _store(store)
-    src = store.get("executions", execution_id)
     if idempotency_key is not None:
         check_text(idempotency_key, "idempotency key", max_len=128)
         same = q_exe.by_idempotency_key(store, idempotency_key)
         if same:
             return wait_for(same["id"], store=store) if wait else same
+    src = store.get("executions", execution_id)
     if src["status"] not in FINISHED:
         raise Conflict(f"execution {src['id']} is {src['status']}: only an ended execution can be rerun")
-    params = dict(src["params"])
+    params = {k: v for k, v in (src["params"] or {}).items() if k != "mode"}
     if params.get("offline"):
         raise InvalidInput(f"execution {src['id']} was logged from your own loop (offline): run that loop again")
     snap = store.get("snapshots", src["snapshot_id"])
-    if config:
-        if src["kind"] != Kind.TRAIN:
+    if src["kind"] != Kind.TRAIN:
+        if config:
             raise InvalidInput("--config edits apply to training executions only")
-        snap = clone_snapshot(snap["id"], config, store=store)
-        params.update(snapshot_id=snap["id"], config=snap["config"])
         model = store.get("models", snap["model_id"])
-        store.update("snapshots", snap["id"], repro=reproducibility_record(store, snap, model))
-    exe = _submit(store, Kind(src["kind"]), snap, params, None, idempotency_key, rerun_of=src["id"])
+        params.update(weights=snap["weights_uri"], weights_hash=snap.get("weights_hash"))
+        exe = _submit(store, Kind.EVALUATE, snap, params, None, idempotency_key, rerun_of=src["id"])
+        return wait_for(exe["id"], store=store) if wait else exe
+    version = _clone_row(store, snap, config or {}, rerun_of=src["id"])
+    model = store.get("models", snap["model_id"])
+    params = {**_train_params(store, {**version, "weights_uri": None}, model, params.get("notebook")),
+              **{k: v for k, v in params.items() if k == "notebook"}}
+    version["repro"] = reproducibility_record(store, version, model)
+    exe = _submit(store, Kind.TRAIN, version, params, None, idempotency_key, rerun_of=src["id"], new_version=version)
     return wait_for(exe["id"], store=store) if wait else exe
 
 
@@ -526,6 +619,63 @@ def log_path(execution_id: str, store: Store | None = None) -> Path:
 # --- offline logging from a user's own loop ----------------------------------------------------
 
 
+def _run_here(store: Store, kind: Kind, snap: dict, params: dict, *, name: str, how: str,
+              rerun_of: str | None = None, new_version: dict | None = None,
+              snapshot_fields: dict | None = None) -> tuple[dict, str]:
+    """An execution that runs in the calling process (no queue, no runner): created ``in-progress``
+    on attempt 1 with a fresh token, its liveness told by this process's pid. Returns (row, token)."""
+    token = new_token()
+    t = now()
+    with store.tx():
+        if new_version is not None:
+            store.insert("snapshots", new_version)
+        if snapshot_fields:
+            store.update("snapshots", snap["id"], **snapshot_fields)
+        svc = ensure_service(store, snap["model_id"], kind)
+        exe = store.insert("executions", {
+            "kind": kind, "snapshot_id": snap["id"], "model_id": snap["model_id"], "service": svc["name"],
+            "status": Status.IN_PROGRESS, "progress": 0.0, "attempts": 1, "params": params, "name": name,
+            "started_at": t, "heartbeat_at": t, "host": hostname(), "runner_pid": os.getpid(), "runner": "local",
+            "token_hash": token_hash(token), "rerun_of": rerun_of})
+        store.add_event(exe["id"], f"created {how}", type=EventType.CREATED)
+    return store.get("executions", exe["id"]), token
+
+
+def start_here(kind: str, *, snapshot: str | None = None, config: dict | None = None, rerun_of: str | None = None,
+               store: Store | None = None) -> tuple[dict, str]:
+    """An execution of a train or evaluate notebook run by hand in this kernel — ``papermill
+    notebooks/train.ipynb out.ipynb -p snapshot s-… [-p config '{…}']`` — or of a stored executed
+    notebook run again (``rerun_of`` its execution, which is never touched; a training then trains a
+    new version). Checked like ``train``/``evaluate``; returns (execution row, token)."""
+    from .executions import check_kind
+
+    store = _store(store)
+    if rerun_of:
+        src = store.get("executions", rerun_of)
+        kind, stored = Kind(src["kind"]), dict(src["params"] or {})
+        snap = store.get("snapshots", src["snapshot_id"])
+    else:
+        kind, stored = check_kind(kind), {}
+        snap = store.get("snapshots", snapshot or "")
+    model = store.get("models", snap["model_id"])
+    new_version = snapshot_fields = None
+    if kind == Kind.EVALUATE:
+        if config:
+            raise InvalidInput("config edits apply to trainings only")
+        params = _evaluate_params(store, snap, model, stored.get("dataset_id"), stored.get("test_selection"),
+                                  stored.get("slice_by"), None)
+    else:
+        if rerun_of or config:
+            snap = new_version = _clone_row(store, snap, config or {}, rerun_of=rerun_of)
+            new_version["repro"] = reproducibility_record(store, new_version, model)
+        else:
+            snapshot_fields = {"repro": reproducibility_record(store, snap, model)}
+        params = _train_params(store, {**snap, "weights_uri": None} if new_version else snap, model, None)
+    how = f"by a stored notebook of {rerun_of} run again" if rerun_of else "by a notebook run with papermill"
+    return _run_here(store, kind, snap, {**params, "mode": "papermill"}, name=execution_name(kind, snap["name"]),
+                     how=how, rerun_of=rerun_of, new_version=new_version, snapshot_fields=snapshot_fields)
+
+
 def start_run(snapshot: str, store: Store | None = None) -> OfflineRun:
     """Start an ``in-progress`` execution for your own training loop; ``mm.log_metric`` logs to it.
 
@@ -533,15 +683,11 @@ def start_run(snapshot: str, store: Store | None = None) -> OfflineRun:
     """
     store = _store(store)
     snap = store.get("snapshots", snapshot)
-    with store.tx():
-        svc = ensure_service(store, snap["model_id"], Kind.TRAIN)
-        exe = store.insert("executions", {
-            "kind": Kind.TRAIN, "snapshot_id": snap["id"], "model_id": snap["model_id"], "service": svc["name"],
-            "status": Status.IN_PROGRESS, "progress": 0.0, "attempts": 1, "params": {"offline": True},
-            "name": execution_name(Kind.TRAIN, snap["name"], offline=True), "started_at": now(),
-            "heartbeat_at": now(), "host": hostname(), "runner_pid": os.getpid(), "runner": "local"})
-        store.add_event(exe["id"], "created in the user's own process (offline run)", type=EventType.CREATED)
-    ctx = OfflineRun(LocalTracker(store, exe["id"], attempt=1), store)
+    exe, token = _run_here(store, Kind.TRAIN, snap, {"offline": True},
+                           name=execution_name(Kind.TRAIN, snap["name"], offline=True),
+                           how="in the user's own process (offline run)")
+    ctx = OfflineRun(LocalTracker(store, exe["id"], 1, token), store)
+    ctx.here = True
     set_active_run(ctx)
     return ctx
 

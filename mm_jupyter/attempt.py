@@ -24,7 +24,7 @@ from .notebooks import LOG_NAME, NOTEBOOK_NAME, execute, template_for
 from .processes import hostname, signal_group, wait_gone
 from .scheduler import dispatch
 from .store import Store
-from .tracker import LocalTracker, Tracker
+from .tracker import LocalTracker, Tracker, take_token
 
 STORAGE_ERRNOS = {errno.ENOSPC: "No space left on device", errno.EROFS: "Read-only file system",
                   errno.EDQUOT: "Disk quota exceeded", errno.EFBIG: "File too large"}
@@ -142,14 +142,16 @@ class SafeLog:
 
 def run(execution_id: str, attempt: int) -> Status:
     """Run attempt ``attempt`` of a claimed execution to its end; returns the status it ended in."""
-    store = Store()
-    tracker = LocalTracker(store, execution_id, attempt)
+    store = Store(create=False)
+    exe = store.get("executions", execution_id)
+    token = take_token(store.execution_dir(exe))
+    tracker = LocalTracker(store, execution_id, attempt, token)
     if not tracker.started(runner_pid=os.getpid(), host=hostname()):
         return Status(tracker.state()["status"])  # aborted, reconciled or retried meanwhile: not ours
-    exe = store.get("executions", execution_id)
     svc = store.get("services", exe["service"])
     folder = store.execution_dir(exe)
-    watcher = Watcher(LocalTracker(store.home, execution_id, attempt), float(svc["execution_timeout"]), folder)
+    watcher = Watcher(LocalTracker(store.home, execution_id, attempt, token), float(svc["execution_timeout"]),
+                      folder)
 
     def on_sigterm(signum, frame):
         raise Terminated()
@@ -157,7 +159,7 @@ def run(execution_id: str, attempt: int) -> Status:
     signal.signal(signal.SIGTERM, on_sigterm)
     watcher.start()
     try:
-        outcome, error = _execute(store, tracker, exe, svc, watcher)
+        outcome, error = _execute(store, tracker, exe, svc, watcher, token)
     except Terminated:
         outcome, error = Outcome.TERMINATED, "runner received SIGTERM"
     except Exception as exc:  # anything the runner itself hit (the disk, the store): recorded, not lost
@@ -177,7 +179,8 @@ def run(execution_id: str, attempt: int) -> Status:
     return status
 
 
-def _execute(store: Store, tracker: Tracker, exe: dict, svc: dict, watcher: Watcher) -> tuple[Outcome, str | None]:
+def _execute(store: Store, tracker: Tracker, exe: dict, svc: dict, watcher: Watcher,
+             token: str) -> tuple[Outcome, str | None]:
     """Papermill on the service's kernel, the notebook and log beside the weights; (outcome, error)."""
     from papermill.exceptions import PapermillExecutionError
 
@@ -192,7 +195,7 @@ def _execute(store: Store, tracker: Tracker, exe: dict, svc: dict, watcher: Watc
 
     params = dict(exe["params"] or {})
     template = template_for(exe["kind"], params.pop("notebook", None))
-    params.update(execution_id=exe["id"], mm_home=str(store.home))
+    params.update(execution_id=exe["id"], mm_home=str(store.home), token=token, attempt=tracker.attempt)
     log = SafeLog(folder / LOG_NAME)
     log.write(f"[mm] {time.strftime('%Y-%m-%d %H:%M:%S')} attempt {exe['attempts']} of "
               f"{exe['kind']} {exe['id']} on kernel {svc['kernel_name']}\n")

@@ -1,11 +1,21 @@
 """From an adapter's predictions to the task's metrics: COCO-exact detection or classification, overall,
 per slice of the items (one matching pass), per item (to find the worst ones), plus the adapter's own
-metric functions."""
+metric functions; and the seeded, stratified sample evaluated during training (``sample_items``).
+
+Classification averages: the whole set's macro precision/recall/F1 average over every label of the
+dataset; a slice's macro averages over the labels present in that slice (its true or predicted labels),
+so a slice whose items are all predicted right has macro-F1 1.0. ``top1_accuracy`` is always given,
+``top3_accuracy`` / ``top5_accuracy`` when the dataset has more than 3 / 5 classes and the adapter gives
+``Prediction.probs``."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import math
+import numbers
+import random
+from collections import Counter
+from collections.abc import Callable, Hashable
 from pathlib import Path
 
 from .errors import InvalidInput
@@ -13,6 +23,69 @@ from .items import Item, Prediction
 
 MetricFn = Callable[[list[Item], list[Prediction], list[str]], float]
 NOT_SLICED = ("width", "height")
+TOP_K = (1, 3, 5)
+NO_BOXES = "no boxes"
+
+
+def sample_items(items: list[Item], n: int | None, seed: int, task: str) -> list[Item]:
+    """A seeded sample of ``n`` items stratified by class, in item-id order (``n`` None or at least
+    ``len(items)``: every item).
+
+    Strata: an item's class label (classification; items without a label form one stratum) or its
+    dominant box label, the most frequent one, ties to the smaller label (detection; items without boxes
+    form one stratum). Allocation is proportional to the strata's sizes (largest remainders, ties by the seed),
+    with at least one item per stratum when ``n`` allows; when ``n`` is below the number of strata,
+    ``n`` strata are drawn with probability proportional to their size, one item each. Within a stratum
+    the items are drawn uniformly. The same items, ``n``, ``seed`` and ``task`` give the same sample,
+    whatever the order of ``items``.
+    """
+    if task not in ("detect", "classify"):
+        raise InvalidInput(f"unknown task {task!r} (detect or classify)")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise InvalidInput(f"sample size must be None or a positive int, got {n!r}")
+    ordered = sorted(items, key=lambda it: it.id)
+    if n is None or n >= len(ordered):
+        return ordered
+    strata: dict[tuple, list[Item]] = {}
+    for item in ordered:
+        strata.setdefault(_stratum(item, task), []).append(item)
+    keys = sorted(strata, key=repr)
+    rng = random.Random(seed)
+    counts = _allocate([len(strata[k]) for k in keys], n, rng)
+    chosen = [it for k, c in zip(keys, counts, strict=True) if c for it in rng.sample(strata[k], c)]
+    return sorted(chosen, key=lambda it: it.id)
+
+
+def _stratum(item: Item, task: str) -> tuple:
+    ann = item.annotations or {}
+    if task == "classify":
+        label = ann.get("label")
+        return (0, label) if isinstance(label, Hashable) and label is not None else (1, "no label")
+    labels = [lab for lab in ann.get("labels") or [] if isinstance(lab, Hashable)]
+    if not labels:
+        return (1, NO_BOXES)
+    counts = Counter(labels)
+    top = max(counts.values())
+    return (0, min((lab for lab, c in counts.items() if c == top), key=lambda lab: (repr(type(lab)), lab)))
+
+
+def _allocate(sizes: list[int], n: int, rng: random.Random) -> list[int]:
+    """Items to draw per stratum: ``n`` in all, proportional to ``sizes``, each at least 1 if ``n`` allows."""
+    total, k = sum(sizes), len(sizes)
+    tie = [rng.random() for _ in sizes]
+    if n < k:  # weighted draw of n strata without replacement (Efraimidis-Spirakis keys)
+        order = sorted(range(k), key=lambda j: tie[j] ** (1.0 / sizes[j]), reverse=True)
+        picked = set(order[:n])
+        return [1 if j in picked else 0 for j in range(k)]
+    quota = [n * size / total for size in sizes]
+    alloc = [min(size, max(1, math.floor(q))) for size, q in zip(sizes, quota, strict=True)]
+    while sum(alloc) < n:
+        j = max((j for j in range(k) if alloc[j] < sizes[j]), key=lambda j: (quota[j] - alloc[j], tie[j]))
+        alloc[j] += 1
+    while sum(alloc) > n:
+        j = max((j for j in range(k) if alloc[j] > 1), key=lambda j: (alloc[j] - quota[j], tie[j]))
+        alloc[j] -= 1
+    return alloc
 
 
 def coco_ground_truth(items: list[Item], labels: list[str]) -> dict:
@@ -66,12 +139,14 @@ def evaluate_predictions(task: str, items: list[Item], predictions: list[Predict
 
     Top-level numbers are what gets logged as metric rows; ``slices`` maps slice name to the same
     metrics on that slice's items; ``items`` has one record per item (for finding the worst ones).
+    Classification: see :func:`classification_results` (top-k accuracies; a slice's macro-F1 averages
+    the labels present in the slice, the whole set's every label).
     """
     slices = item_slices(items, slice_by)
     if task == "detect":
         results = _detection(items, predictions, labels, slices)
     elif task == "classify":
-        results = _classification(items, predictions, labels, slices)
+        results = classification_results(items, predictions, labels, slices)
     else:
         raise InvalidInput(f"unknown task {task!r} (detect or classify)")
     for name, fn in (metric_functions or {}).items():
@@ -103,29 +178,70 @@ def _detection(items: list[Item], predictions: list[Prediction], labels: list[st
     return out
 
 
-def _classification(items: list[Item], predictions: list[Prediction], labels: list[str],
-                    slices: dict[str, list[int]]) -> dict:
+def classification_results(items: list[Item], predictions: list[Prediction], labels: list[str],
+                           slices: dict[str, list[int]] | None = None) -> dict:
+    """Classification metrics of ``predictions`` against the items' ``{"label": int}``.
+
+    Top level: ``accuracy``; ``top1_accuracy`` always, ``top3_accuracy`` / ``top5_accuracy`` when there
+    are more than 3 / 5 labels and the predictions carry ``probs`` (one per label; top-1 then ranks the
+    probs, ties as scikit-learn breaks them; without probs it is the accuracy of the predicted labels);
+    ``macro_f1`` averaging **every** label of ``labels`` and ``weighted_f1``; ``per_class``,
+    ``confusion_matrix``, ``labels``. ``slices`` ({name: item ids}) gives ``slices: {name: {accuracy,
+    macro_f1, top-k, n}}`` where a slice's macro-F1 averages only the labels **present in the slice**
+    (among its true or predicted labels): a slice with every item right has macro-F1 1.0, whatever the
+    other labels. ``items``: one record per predicted item. Raises ``InvalidInput`` (one line) for a
+    prediction of an unknown item, a missing or out-of-range label, or probs of the wrong length.
+    """
     from .metrics.classification import classification_metrics
 
     truth = {item.id: (item.annotations or {}).get("label") for item in items}
-    names = list(labels) or [str(i) for i in range(1 + max(truth.values(), default=0))]
+    given = [int(v) for v in [*truth.values(), *(p.label for p in predictions)] if _is_int(v)]
+    widest = max((len(p.probs) for p in predictions if p.probs), default=0)
+    names = list(labels) or [str(i) for i in range(max(1 + max(given, default=0), widest))]
+    for p in predictions:
+        if p.item_id not in truth:
+            raise InvalidInput(f"prediction for item {p.item_id!r}, which is not among the evaluated items")
+        for what, value in (("item", truth[p.item_id]), ("prediction for item", p.label)):
+            if not _is_int(value) or not 0 <= value < len(names):
+                raise InvalidInput(f"{what} {p.item_id!r} has label {value!r}, expected an int in 0..{len(names) - 1}")
+    scores = None
+    if any(p.probs for p in predictions):
+        bad = next((p for p in predictions if len(p.probs or []) != len(names)), None)
+        if bad is not None:
+            raise InvalidInput(f"prediction for item {bad.item_id!r} has {len(bad.probs or [])} probs, "
+                               f"expected {len(names)} (one per label, or none on every prediction)")
+        scores = [[float(v) for v in p.probs] for p in predictions]
+    top_k = tuple(k for k in TOP_K if k == 1 or len(names) > k) if scores is not None else ()
     row_of = {p.item_id: i for i, p in enumerate(predictions)}
-    y_true = [names[truth[p.item_id]] for p in predictions]
-    y_pred = [names[p.label] for p in predictions]
-    row_slices = {name: [row_of[i] for i in ids if i in row_of] for name, ids in slices.items()}
-    res = classification_metrics(y_true, y_pred, labels=names, slices=row_slices or None)
+    y_true = [names[int(truth[p.item_id])] for p in predictions]
+    y_pred = [names[int(p.label)] for p in predictions]
+    row_slices = {name: [row_of[i] for i in ids if i in row_of] for name, ids in (slices or {}).items()}
+    res = classification_metrics(y_true, y_pred, labels=names, scores=scores, top_k=top_k,
+                                 slices=row_slices or None)
+
+    def top(r: dict) -> dict:
+        if scores is None:
+            return {"top1_accuracy": r["accuracy"]}
+        return {f"top{k}_accuracy": r[f"top{k}_accuracy"] for k in top_k}
+
     by_item = {p.item_id: p for p in predictions}
     return {
-        "accuracy": res["accuracy"], "macro_f1": res["macro"]["f1"], "weighted_f1": res["weighted"]["f1"],
+        "accuracy": res["accuracy"], **top(res), "macro_f1": res["macro"]["f1"],
+        "weighted_f1": res["weighted"]["f1"],
         "per_class": res["per_class"], "confusion_matrix": res["confusion_matrix"], "labels": names,
-        "slices": {name: {"accuracy": r["accuracy"], "macro_f1": r["macro"]["f1"], "n": len(row_slices[name])}
+        "slices": {name: {"accuracy": r["accuracy"], "macro_f1": (r["macro"] or {}).get("f1"), **top(r),
+                          "n": len(row_slices[name])}
                    for name, r in (res.get("slices") or {}).items()},
         "items": [{"item_id": it.id, "name": it.name, "dir": it.dir, "tags": it.tags,
-                   "true": names[truth[it.id]], "pred": names[by_item[it.id].label],
-                   "correct": by_item[it.id].label == truth[it.id],
-                   "confidence": max(by_item[it.id].probs) if by_item[it.id].probs else None}
+                   "true": names[int(truth[it.id])], "pred": names[int(by_item[it.id].label)],
+                   "correct": bool(by_item[it.id].label == truth[it.id]),
+                   "confidence": float(max(by_item[it.id].probs)) if by_item[it.id].probs else None}
                   for it in items if it.id in by_item],
     }
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def write_artifacts(results: dict, folder: Path) -> dict[str, Path]:

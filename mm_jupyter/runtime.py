@@ -1,26 +1,111 @@
 """What the train/evaluate notebooks call: one small step per notebook cell, so the executed
-notebook reads as a report of the run."""
+notebook reads as a report of the run.
+
+A notebook is run three ways, and ``open_run`` tells them apart:
+
+- by mm-jupyter's runner: ``execution_id`` and the attempt's ``token`` are injected; the run writes
+  to that attempt only;
+- by hand, ``papermill notebooks/train.ipynb out.ipynb -p snapshot s-… [-p config '{…}']`` (or the
+  evaluate notebook): it creates its own execution and runs it in this kernel;
+- a stored executed notebook run again (papermill, or Run All): its execution has ended, so a new
+  execution is created (``rerun_of`` the original, a new version for a training) and the original
+  is never touched. A token that is not the running attempt's own is refused.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from .adapter import BaseModelAdapter, RunContext, seed_everything
+from .adapter import BaseModelAdapter, RunContext, seed_everything, set_active_run
 from .errors import InvalidInput
+from .executions import FINISHED, Outcome
+from .hashing import tree_hash
 from .items import EvalData, TrainData
 from .queries.executions import last_values
 from .queries.items import select_items
 from .registry import adapter_class
+from .store import Store
+from .tracker import LocalTracker
+
+TOKEN_ENV, ATTEMPT_ENV = "MM_ATTEMPT_TOKEN", "MM_ATTEMPT"
 
 
-def open_run(mm_home: str, execution_id: str) -> RunContext:
-    """The execution's ``RunContext`` (also made the active run for ``mm.log_metric``)."""
-    ctx = RunContext.open(mm_home, execution_id)
+def open_run(mm_home: str = "", execution_id: str = "", token: str = "", attempt: int = 0, *,
+             kind: str = "train", snapshot: str = "", config: Any = None) -> RunContext:
+    """The run's ``RunContext`` (also the active run for ``mm.log_metric``); ``ctx.params`` holds the
+    parameters its steps use. See the module docstring for the three ways a notebook runs."""
+    from . import api
+
+    store = Store(mm_home or None, create=False)
+    token = token or os.environ.get(TOKEN_ENV, "")
+    attempt = int(attempt or os.environ.get(ATTEMPT_ENV, 0) or 0)
+    here = False
+    if execution_id:
+        exe = store.get("executions", execution_id)
+        tracker = LocalTracker(store, exe["id"], attempt or exe["attempts"], token)
+        if not (token and tracker.is_current()):
+            if exe["status"] not in FINISHED:
+                raise tracker.refused()
+            exe, token = api.start_here(exe["kind"], rerun_of=exe["id"], store=store)
+            print(f"{execution_id} ended ({exe['rerun_of'] and 'it is not touched'}): this notebook runs as a new "
+                  f"execution {exe['id']} (rerun of {execution_id})", flush=True)
+            here = True
+    elif snapshot:
+        if isinstance(config, str):
+            try:
+                config = json.loads(config) if config.strip() else None
+            except json.JSONDecodeError as exc:
+                raise InvalidInput(f"config is not valid JSON: {exc}") from None
+        exe, token = api.start_here(kind, snapshot=snapshot, config=config or None, store=store)
+        print(f"running {exe['name']} as execution {exe['id']}", flush=True)
+        here = True
+    else:
+        raise InvalidInput("nothing to run: give the version, e.g. papermill notebooks/train.ipynb out.ipynb "
+                           "-p snapshot s-1234 (mm snapshots lists them)")
+    tracker = LocalTracker(store, exe["id"], exe["attempts"], token)
+    ctx = RunContext(tracker, store)
+    ctx.here = here
+    set_active_run(ctx)
     seed_everything(ctx.seed)
+    if here:
+        _record_failures_here(ctx)
     return ctx
+
+
+def _record_failures_here(ctx: RunContext) -> None:
+    """A run in this kernel has no runner to record how it ended: a cell that raises ends it failed."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+
+    def after_cell(result: Any) -> None:
+        error = result.error_in_exec or result.error_before_exec
+        if error is not None and not ctx.finished:
+            ctx.finished = True
+            ctx._buffer = []
+            ctx.tracker.outcome(Outcome.EXCEPTION, f"{type(error).__name__}: {str(error)[:500]}", retry=False)
+            shell.events.unregister("post_run_cell", after_cell)
+
+    shell.events.register("post_run_cell", after_cell)
+
+
+def finish(ctx: RunContext) -> None:
+    """The last step: flush; a run in this kernel also records its success (a runner records its own)."""
+    ctx.close()
+    if ctx.here and not ctx.finished:
+        ctx.finished = True
+        status = ctx.tracker.outcome(Outcome.SUCCESS)
+        print(f"execution {ctx.execution_id}: {status}", flush=True)
 
 
 def load_items(ctx: RunContext, dataset_id: str, selection: dict | None, role: str) -> list:
@@ -31,14 +116,21 @@ def load_items(ctx: RunContext, dataset_id: str, selection: dict | None, role: s
 
 def build_adapter(ctx: RunContext, adapter: str, config: dict, labels: list[str],
                   weights: str | None = None) -> BaseModelAdapter:
-    """Instantiate the model's adapter with the snapshot's config; load ``weights`` when given."""
+    """Instantiate the model's adapter with the version's config; load ``weights`` when given (they
+    must still be the ones the version was trained to: ``weights_hash``, when the run has it)."""
     model = adapter_class(adapter)(config=config, labels=labels)
     seed_everything(ctx.seed)  # again, now that the adapter's module (and maybe torch) is loaded
     if weights:
         if not Path(weights).is_dir():
             raise InvalidInput(f"weights folder {weights!r} does not exist")
+        digest = tree_hash(weights)
+        expected = ctx.params.get("weights_hash")
+        if expected and digest != expected:
+            raise InvalidInput(f"the weights in {weights} are not the version's any more (sha256 {digest[:12]}…, "
+                               f"trained {expected[:12]}…): refusing to use changed weights")
         model.load(weights)
-        ctx.log(f"loaded weights from {weights}")
+        ctx.weights_hash = digest
+        ctx.log(f"loaded weights from {weights} (sha256 {digest})")
     return model
 
 
@@ -51,11 +143,30 @@ def train(ctx: RunContext, model: BaseModelAdapter, train_items: list, validatio
     workdir.mkdir(parents=True, exist_ok=True)
     model.train(TrainData(train_items, validation_items, labels, workdir), ctx)
     ctx.flush()
-    ctx.weights_dir.mkdir(parents=True, exist_ok=True)
-    model.save(str(ctx.weights_dir))
-    ctx.set_snapshot(status="trained", weights_uri=str(ctx.weights_dir))
+    return save_weights(ctx, model)
+
+
+def save_weights(ctx: RunContext, model: BaseModelAdapter) -> str:
+    """Write the weights once: into a private folder, hashed, then renamed into place and recorded
+    on the version in one step; a version that already has weights keeps them (``Conflict``)."""
+    final = ctx.weights_dir
+    if final.exists():
+        raise InvalidInput(f"version {ctx.snapshot_id} already has weights at {final}: a trained version is never "
+                           "rewritten (train a new version)")
+    partial = final.with_name(f"weights.partial-{ctx.execution_id}")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    model.save(str(partial))
+    digest = tree_hash(partial)
+    os.rename(partial, final)
+    try:
+        ctx.set_snapshot(status="trained", weights_uri=str(final), weights_hash=digest)
+    except BaseException:
+        shutil.rmtree(final, ignore_errors=True)  # not recorded: leave nothing behind
+        raise
+    ctx.log(f"weights saved to {final} (sha256 {digest})")
     ctx.report_progress(100)
-    return str(ctx.weights_dir)
+    return str(final)
 
 
 def evaluate(ctx: RunContext, model: BaseModelAdapter, items: list, labels: list[str],
@@ -69,6 +180,7 @@ def evaluate(ctx: RunContext, model: BaseModelAdapter, items: list, labels: list
     workdir = ctx.workdir / "work"
     workdir.mkdir(parents=True, exist_ok=True)
     results = model.evaluate(EvalData(items, labels, workdir, slice_by), ctx)
+    results["weights_hash"] = ctx.weights_hash
     write_artifacts(results, ctx.workdir)
     ctx.report_progress(100)
     return results

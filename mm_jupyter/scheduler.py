@@ -15,7 +15,7 @@ import shutil
 import time
 from typing import Any
 
-from .errors import Conflict
+from .errors import Conflict, one_line
 from .executions import (
     ABORTED,
     CREATED,
@@ -37,6 +37,7 @@ from .queries import queue
 from .registry import runner_for, runner_scheme
 from .services import check_combination, check_setting, check_settings, new_service, service_name
 from .store import Store, now
+from .tracker import hand_over_token, new_token, token_hash
 
 DASK_START_TIMEOUT = 600.0
 
@@ -122,13 +123,14 @@ def claim_queued(store: Store, skip: frozenset[str] | set[str] = frozenset()) ->
             for exe_id in queue.next_queued(store, svc["name"], max(free, 0)):
                 t = now()
                 exe = store.get("executions", exe_id)
+                token = new_token()
                 store.update_if("executions", exe_id, {
                     "status": IN_PROGRESS, "started_at": t, "heartbeat_at": t, "attempts": exe["attempts"] + 1,
                     "progress": 0, "runner_pid": None, "kernel_pid": None, "host": None, "worker": None,
-                    "runner": svc["runner"], "ended_at": None, "outcome": None},
+                    "runner": svc["runner"], "ended_at": None, "outcome": None, "token_hash": token_hash(token)},
                     status=(PENDING, RERUN), attempts=exe["attempts"])
                 store.add_event(exe_id, "status -> in-progress", type=EventType.STATUS)
-                claimed.append(store.get("executions", exe_id))
+                claimed.append({**store.get("executions", exe_id), "token": token})
     return claimed
 
 
@@ -143,6 +145,12 @@ def dispatch(store: Store) -> list[str]:
     """Start every queued execution that has a free slot on its (unpaused, reachable) service."""
     started = []
     for exe in claim_queued(store, blocked_services(store)):
+        try:
+            hand_over_token(store.inside_artifacts(store.execution_dir(exe)), exe.pop("token"))
+        except Exception as exc:  # the disk is full or read-only, a path outside the artifact root
+            fail(store, exe["id"], f"cannot start runner: {one_line(exc)}", Outcome.START_FAILURE,
+                 attempt=exe["attempts"])
+            continue
         svc = store.get("services", exe["service"])
         runner_for(exe["runner"]).start(store, exe, svc, on_done=dispatch_home)
         started.append(exe["id"])
@@ -207,12 +215,15 @@ def finish_drains(store: Store, force: str | None = None) -> list[str]:
 
 def lost_reason(exe: dict, host: str, at: float) -> str | None:
     """Why an in-progress execution counts as lost (its runner is gone, its heartbeat is stale), or None."""
-    offline = bool((exe["params"] or {}).get("offline"))
+    params = exe["params"] or {}
+    here = bool(params.get("offline")) or params.get("mode") == "papermill"  # runs in a user's process
     if exe["host"] == host and exe["runner_pid"]:
-        alive = pid_alive(exe["runner_pid"]) if offline else runner_alive(exe["runner_pid"])
+        alive = pid_alive(exe["runner_pid"]) if here else runner_alive(exe["runner_pid"])
         if not alive:
-            return "runner process is gone"
-    if offline:
+            return "runner process is gone" if not here else "the process running it is gone"
+        if not here:
+            return None  # a live runner on this host enforces its own timeout (also while its disk is full)
+    if here:
         return None
     beat = exe["heartbeat_at"] or exe["started_at"] or 0
     waiting_for_worker = runner_scheme(exe.get("runner")) != "local" and not exe["runner_pid"]

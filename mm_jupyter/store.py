@@ -232,20 +232,30 @@ class Store:
 
     ``Store()`` opens ``$MM_HOME/mm.db`` (creating and migrating it as needed); ``Store(home)``
     opens another home folder; ``read_only=True`` gives a query-only connection with a short busy
-    timeout (for a server's event loop). Each instance holds one connection: use one per thread.
+    timeout (for a server's event loop); ``create=False`` refuses a missing file; ``expect_id``
+    refuses a file that is not that store (a second connection of a server, say). Each instance
+    holds one connection: use one per thread.
+
+    The file's identity (device and inode) is remembered at open and checked before every read and
+    write: a store deleted or replaced while in use is a ``StoreError``, never a split between the
+    old file and a new empty one.
     """
 
     def __init__(self, home: str | os.PathLike | None = None, *, migrate_to: int = SCHEMA_VERSION,
-                 read_only: bool = False):
+                 read_only: bool = False, create: bool = True, expect_id: str | None = None):
         self.home = Path(home).expanduser().resolve() if home else default_home().resolve()
         self.db_path = self.home / "mm.db"
         self.artifacts = self.home / "artifacts"
+        if not create and not self.db_path.is_file():
+            raise StoreError(f"there is no store at {self.db_path} any more (deleted or moved while in use?)")
         try:
             self.home.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(self.db_path, timeout=60, isolation_level=None,
                                         check_same_thread=False)
+            stat = os.stat(self.db_path)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open store at {self.db_path}: {exc}") from None
+        self._identity = (stat.st_dev, stat.st_ino)
         self.conn.execute("PRAGMA busy_timeout = 60000")
         try:
             mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -258,6 +268,11 @@ class Store:
         self.db = Database(self.conn)
         self._migrate(migrate_to)
         self._metric_columns = METRIC_COLUMNS if migrate_to >= 5 else METRIC_COLUMNS[:-1]
+        self.id = self.store_id
+        if expect_id is not None and self.id != expect_id:
+            self.conn.close()
+            raise StoreError(f"{self.db_path} is another store than the one this process opened first "
+                             "(replaced while in use?): restart to use it")
         if read_only:
             self.conn.execute("PRAGMA busy_timeout = 200")
             self.conn.execute("PRAGMA query_only = 1")
@@ -271,6 +286,17 @@ class Store:
         ).fetchone() if self.db["meta"].exists() else None
         return int(row[0]) if row else 0
 
+    def check_identity(self) -> None:
+        """``StoreError`` when the store's file was deleted or replaced since it was opened."""
+        try:
+            stat = os.stat(self.db_path)
+        except OSError:
+            raise StoreError(f"the store file {self.db_path} was deleted while in use: nothing more is read or "
+                             "written (restart to use a new store)") from None
+        if (stat.st_dev, stat.st_ino) != self._identity:
+            raise StoreError(f"the store file {self.db_path} was replaced while in use: nothing more is read or "
+                             "written through this connection (restart to use it)")
+
     @property
     def store_id(self) -> str:
         """The store's identity (a random id written at creation; a copy of the file keeps it)."""
@@ -283,6 +309,7 @@ class Store:
         return row[0] if row else None
 
     def set_meta(self, key: str, value: str) -> None:
+        self.check_identity()
         self.conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = "
                           "excluded.value", [key, value])
 
@@ -310,6 +337,7 @@ class Store:
         if self.conn.in_transaction:
             yield self.db
             return
+        self.check_identity()
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self.db
@@ -324,6 +352,7 @@ class Store:
     def query(self, sql: str, params: Iterable[Any] | dict = ()) -> list[dict]:
         """Run a parameterized read query (rows as dicts; JSON columns are left encoded). For
         ``mm_jupyter.queries``: everyone else calls a query or a method."""
+        self.check_identity()
         cur = self.conn.execute(sql, params)
         cols = [c[0] for c in cur.description]
         return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
@@ -350,6 +379,7 @@ class Store:
 
     def insert(self, table: str, row: dict) -> dict:
         """Insert one row (JSON columns encoded), giving it a fresh id when it has none."""
+        self.check_identity()
         row = dict(row)
         if table in ID_PREFIX and not row.get("id"):
             row["id"] = new_id(table)
@@ -359,11 +389,13 @@ class Store:
         return row
 
     def update(self, table: str, pk: str, **fields: Any) -> None:
+        self.check_identity()
         self.db[table].update(pk, self.encode(table, fields))
 
     def update_if(self, table: str, pk: str, fields: dict, **where: Any) -> bool:
         """Update row ``pk`` only while it matches ``where`` (see ``conditions``): one conditional
         statement, so two processes racing can never both win. Returns whether it changed."""
+        self.check_identity()
         encoded = self.encode(table, fields)
         sets = ", ".join(f"{_column(k)} = ?" for k in encoded)
         cond, params = conditions({KEY.get(table, "id"): pk, **where})
@@ -372,6 +404,7 @@ class Store:
 
     def update_where(self, table: str, fields: dict, **where: Any) -> int:
         """Update every row matching ``where``; returns how many changed."""
+        self.check_identity()
         encoded = self.encode(table, fields)
         sets = ", ".join(f"{_column(k)} = ?" for k in encoded)
         cond, params = conditions(where)
@@ -413,6 +446,7 @@ class Store:
 
     def count(self, table: str, **where: Any) -> int:
         cond, params = conditions(where)
+        self.check_identity()
         return self.conn.execute(f"SELECT count(*) FROM {_column(table)} WHERE {cond}", params).fetchone()[0]
 
     def delete(self, table: str, **where: Any) -> int:
@@ -420,6 +454,7 @@ class Store:
         if not where:
             raise ValueError("delete needs a condition")
         cond, params = conditions(where)
+        self.check_identity()
         return self.conn.execute(f"DELETE FROM {_column(table)} WHERE {cond}", params).rowcount
 
     # -- metrics and events (hot paths, batched) --
@@ -438,6 +473,7 @@ class Store:
     def add_event(self, execution_id: str | None, message: str, level: str = "info", type: str = "log") -> None:
         """An event of an execution: ``type`` says what it is (``status``, ``created``, ``log``, …)
         so that nobody has to parse ``message``."""
+        self.check_identity()
         self.conn.execute(
             "INSERT INTO events (execution_id, ts, level, message, type) VALUES (?, ?, ?, ?, ?)",
             [execution_id, now(), level, message, type],
@@ -445,12 +481,14 @@ class Store:
 
     def insert_items(self, dataset_id: str, rows: Iterable[tuple]) -> None:
         """Items of a dataset: ``(path, name, dir, tags, metadata, annotations)`` tuples, JSON encoded."""
+        self.check_identity()
         self.conn.executemany(
             "INSERT INTO items (dataset_id, path, name, dir, tags, metadata, annotations) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)", [(dataset_id, *row) for row in rows])
 
     def set_item_tags(self, changes: list[tuple[str, int]]) -> None:
         """``(tags JSON, item id)`` pairs."""
+        self.check_identity()
         self.conn.executemany("UPDATE items SET tags = ? WHERE id = ?", changes)
 
     # -- artifact paths --
@@ -475,9 +513,12 @@ class Store:
         return resolved
 
 
-def probe_store(home: str | os.PathLike, expected_id: str) -> str | None:
+def probe_store(home: str | os.PathLike, expected_id: str, nonce_key: str | None = None,
+                nonce: str | None = None) -> str | None:
     """Why this machine cannot use the store at ``home`` (a read-only look that never creates one),
-    or None when it opens the very store whose id is ``expected_id``."""
+    or None when it opens the very store whose id is ``expected_id``. Given ``nonce_key`` and
+    ``nonce``, also the live file itself: ``meta[nonce_key]`` (space-separated values) must hold
+    ``nonce``, the value its owner just wrote there, which a copy of the file (same store id) lacks."""
     import socket
 
     path = Path(home) / "mm.db"
@@ -488,10 +529,14 @@ def probe_store(home: str | os.PathLike, expected_id: str) -> str | None:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
         try:
             row = conn.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()
+            seen = conn.execute("SELECT value FROM meta WHERE key = ?", [nonce_key]).fetchone() if nonce_key else None
         finally:
             conn.close()
     except sqlite3.Error as exc:
         return f"cannot read the store at {path}: {exc}"
     if not row or row[0] != expected_id:
         return f"{path} on {host} is a different store (not the submitter's)"
+    if nonce_key and nonce and nonce not in (seen[0] if seen and seen[0] else "").split():
+        return (f"{path} on {host} is not the live store: it has the submitter's store id but not the value the "
+                "submitter just wrote into it (a copy of the file, or a stale view of it)")
     return None

@@ -16,7 +16,7 @@ from mm_jupyter.adapter import COMMON_CONFIG, Item, RunContext, TrainData
 from mm_jupyter.errors import InvalidInput
 from mm_jupyter.registry import adapter_class as load_adapter_class
 from mm_jupyter.store import Store
-from mm_jupyter.tracker import LocalTracker
+from mm_jupyter.tracker import LocalTracker, new_token, token_hash
 
 # through the built-in registry (mm_jupyter.adapters maps the top-level adapters/ folder)
 YoloAdapter = load_adapter_class("yolo")
@@ -83,10 +83,11 @@ def run_context(store: Store, adapter: str, config: dict) -> RunContext:
                                     "labels": LABELS, "config": {}})
     snapshot = store.insert("snapshots", {"model_id": model["id"], "name": "v1", "status": "created",
                                           "config": config, "labels": LABELS})
+    token = new_token()
     execution = store.insert("executions", {"kind": "train", "snapshot_id": snapshot["id"],
                                             "model_id": model["id"], "status": "in-progress",
-                                            "progress": 0.0, "attempts": 1})
-    return RunContext(LocalTracker(store, execution["id"]), store)
+                                            "progress": 0.0, "attempts": 1, "token_hash": token_hash(token)})
+    return RunContext(LocalTracker(store, execution["id"], 1, token), store)
 
 
 def metric_rows(store: Store, ctx: RunContext) -> list[dict]:

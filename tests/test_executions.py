@@ -302,15 +302,14 @@ def test_paused_service_queues_fifo_and_bounds_the_queue(store, toy):
     from mm_jupyter import scheduler
     from mm_jupyter.queries.health import service_health
 
-    snap = toy(epochs=1)
-    first = mm.train(snap, service={"queue_size": 2})
+    first = mm.train(toy(epochs=1), service={"queue_size": 2})
     mm.wait_for(first["id"])
     scheduler.set_paused(store, first["service"], True)
     assert service_health(store, store.get("services", first["service"])).level == "warning"
-    a, b = mm.train(snap), mm.train(snap)
+    a, b = mm.train(toy(epochs=1)), mm.train(toy(epochs=1))
     assert [store.get("executions", x["id"])["status"] for x in (a, b)] == ["pending", "pending"]
     with pytest.raises(Conflict, match="queue is full"):
-        mm.train(snap)
+        mm.train(toy(epochs=1))
     scheduler.set_paused(store, first["service"], False)
     done = [mm.wait_for(x["id"]) for x in (a, b)]
     assert [d["status"] for d in done] == ["success", "success"]

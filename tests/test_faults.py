@@ -26,6 +26,7 @@ from mm_jupyter import executions as ex
 from mm_jupyter.processes import pid_alive
 from mm_jupyter.queries.executions import events, metrics_since
 from mm_jupyter.store import Store
+from mm_jupyter.tracker import new_token, token_hash
 
 
 def running_row(store, exe_id: str, min_progress: float = 0.0, timeout: float = 120) -> dict:
@@ -190,8 +191,8 @@ import sys, time
 from pathlib import Path
 from mm_jupyter.adapter import RunContext
 
-home, exe_id, go = sys.argv[1:4]
-ctx = RunContext.open(home, exe_id)
+home, exe_id, go, token = sys.argv[1:5]
+ctx = RunContext.open(home, exe_id, token, 1)
 Path(go + "." + exe_id).touch()
 while not Path(go).exists():
     time.sleep(0.01)
@@ -203,17 +204,19 @@ ctx.close()
 
 def test_eight_writers_and_a_polling_reader_lose_and_duplicate_nothing(store, toy):
     snap = store.get("snapshots", toy())
-    ids = []
+    ids, tokens = [], {}
     for _ in range(8):
+        token = new_token()
         row = store.insert("executions", {"kind": "train", "snapshot_id": snap["id"], "model_id": snap["model_id"],
                                           "service": "svc", "status": "in-progress", "progress": 0.0, "attempts": 1,
-                                          "params": {"offline": True}})
+                                          "params": {"offline": True}, "token_hash": token_hash(token)})
         ids.append(row["id"])
+        tokens[row["id"]] = token
     go = store.home / "go"
     errors = store.home / "writers.err"
     with open(errors, "w") as err:
-        writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(store.home), exe_id, str(go)], stderr=err)
-                   for exe_id in ids]
+        writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(store.home), exe_id, str(go), tokens[exe_id]],
+                                    stderr=err) for exe_id in ids]
     wait_for(lambda: all(Path(f"{go}.{i}").exists() for i in ids), timeout=120)
     go.touch()
     reader = Store(store.home)

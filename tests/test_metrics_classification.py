@@ -16,15 +16,16 @@ skm = pytest.importorskip("sklearn.metrics")
 pytestmark = pytest.mark.filterwarnings("ignore:'k' .* greater than or equal to 'n_classes'")
 
 
-def reference(y_true, y_pred, labels, scores=None, top_k=(1, 5)) -> dict:
+def reference(y_true, y_pred, labels, scores=None, top_k=(1, 5), macro_labels=None) -> dict:
+    """scikit-learn's figures; ``macro_labels``: the labels the macro averages (default ``labels``)."""
     p, r, f, s = skm.precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     out = {
         "accuracy": skm.accuracy_score(y_true, y_pred),
         "confusion_matrix": skm.confusion_matrix(y_true, y_pred, labels=labels).tolist(),
         "per_class": {lab: (p[j], r[j], f[j], s[j]) for j, lab in enumerate(labels)},
     }
-    for avg in ("macro", "weighted"):
-        out[avg] = skm.precision_recall_fscore_support(y_true, y_pred, labels=labels, average=avg, zero_division=0)[:3]
+    for avg, labs in (("macro", labels if macro_labels is None else macro_labels), ("weighted", labels)):
+        out[avg] = skm.precision_recall_fscore_support(y_true, y_pred, labels=labs, average=avg, zero_division=0)[:3]
     if scores is not None:
         for k in top_k:
             out[f"top{k}_accuracy"] = skm.top_k_accuracy_score(y_true, scores, k=k, labels=labels)
@@ -74,19 +75,44 @@ def test_string_labels_default_order_and_lists() -> None:
     assert "top1_accuracy" not in res
 
 
+def present(y_true, y_pred) -> list:
+    return sorted(set(np.asarray(y_true).tolist()) | set(np.asarray(y_pred).tolist()))
+
+
 def test_slices_equal_metrics_on_subsets() -> None:
     rng = np.random.default_rng(3)
     y_true, scores = rng.integers(0, 6, 300), rng.random((300, 6))
     y_pred = scores.argmax(1)
-    slices = {"even": list(range(0, 300, 2)), "head": list(range(40)), "empty": []}
-    res = classification_metrics(y_true, y_pred, labels=list(range(6)), scores=scores, slices=slices)
-    for name, rows in slices.items():
-        got = res["slices"][name]
-        if not rows:
-            assert got["accuracy"] is None and got["top1_accuracy"] is None and got["n"] == 0
-            continue
-        assert_same(got, reference(y_true[rows], y_pred[rows], list(range(6)), scores[rows]))
-        assert got["n"] == len(rows)
+    y_true[:20] %= 2  # "few": rows with classes 0 and 1 only, true and predicted
+    y_pred[:20] = np.where(np.arange(20) % 3 == 0, 1 - y_true[:20], y_true[:20])
+    slices = {"even": list(range(0, 300, 2)), "head": list(range(40)), "few": list(range(20)), "empty": []}
+    labels = list(range(6))
+    for how in ("present", "all"):
+        res = classification_metrics(y_true, y_pred, labels=labels, scores=scores, slices=slices, slice_macro=how)
+        assert_same(res, reference(y_true, y_pred, labels, scores))  # the whole set: every label
+        for name, rows in slices.items():
+            got = res["slices"][name]
+            if not rows:
+                assert got["accuracy"] is None and got["top1_accuracy"] is None and got["n"] == 0
+                continue
+            macro = present(y_true[rows], y_pred[rows]) if how == "present" else labels
+            assert_same(got, reference(y_true[rows], y_pred[rows], labels, scores[rows], macro_labels=macro))
+            assert got["n"] == len(rows)
+            assert list(got["per_class"]) == labels
+    default = classification_metrics(y_true, y_pred, labels=labels, slices=slices)["slices"]["few"]["macro"]["f1"]
+    every = classification_metrics(y_true, y_pred, labels=labels, slices=slices, slice_macro="all")
+    assert 0 < default == pytest.approx(3 * every["slices"]["few"]["macro"]["f1"])  # 2 labels present of 6
+
+
+def test_a_slice_all_right_has_macro_one() -> None:
+    y_true = ["cat", "cat", "dog", "bird", "bird", "fish"]
+    y_pred = ["cat", "cat", "dog", "cat", "bird", "dog"]
+    res = classification_metrics(y_true, y_pred, slices={"right": [0, 1, 2], "cats": [0, 1]})
+    for name in ("right", "cats"):
+        assert res["slices"][name]["macro"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0}
+    assert res["macro"]["f1"] < 1.0
+    old = classification_metrics(y_true, y_pred, slices={"right": [0, 1, 2]}, slice_macro="all")
+    assert old["slices"]["right"]["macro"]["f1"] == pytest.approx(0.5)  # 2 of 4 labels
 
 
 def test_numpy_labels_give_json_result() -> None:
@@ -112,6 +138,7 @@ def test_top_k_at_least_number_of_classes_is_one() -> None:
     ({"y_true": [0, 1], "y_pred": [0, 1], "scores": np.eye(2), "top_k": (0,)}, "top_k"),
     ({"y_true": [0, 1], "y_pred": [0, 1], "slices": {"s": [0, 5]}}, "slice 's' has row index 5 outside 0..1"),
     ({"y_true": [0, 1], "y_pred": [0, 1], "slices": {"s": [0.5]}}, "integer row indices"),
+    ({"y_true": [0, 1], "y_pred": [0, 1], "slices": {"s": [0]}, "slice_macro": "some"}, "slice_macro"),
     ({"y_true": [0, "a"], "y_pred": [0, 1]}, "mixed types"),
     ({"y_true": [[0, 1]], "y_pred": [[0, 1]]}, "one-dimensional"),
 ])

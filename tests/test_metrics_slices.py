@@ -95,3 +95,21 @@ def test_bad_items_and_bins() -> None:
         build_slices([{"id": 1}, {"dir": "a"}], ["dir"])
     with pytest.raises(MetricsInputError, match="bins"):
         build_slices(make_items(), ["metadata.size"], bins=0)
+
+
+def test_slices_feed_per_slice_macro_over_present_labels() -> None:
+    """A slice built here whose items are all predicted right has macro-F1 1.0, however many labels the
+    dataset has; the whole set's macro still averages every label."""
+    from mm_jupyter.metrics.classification import classification_metrics
+
+    items = make_items(60)
+    labels = [f"k{j}" for j in range(10)]
+    y_true = [labels[(i % 3) * 3 + i % 2] for i in range(60)]  # lighting dark: k0/k1, day: k3/k4, dusk: k6/k7
+    y_pred = [t if it["metadata"]["lighting"] == "dark" else labels[9] for t, it in zip(y_true, items, strict=True)]
+    s = build_slices(items, ["metadata.lighting"])
+    row = {it["id"]: i for i, it in enumerate(items)}
+    res = classification_metrics(y_true, y_pred, labels=labels,
+                                 slices={k: [row[i] for i in ids] for k, ids in s.items()})
+    assert res["slices"]["metadata.lighting=dark"]["macro"]["f1"] == 1.0
+    assert res["slices"]["metadata.lighting=day"]["macro"]["f1"] == 0.0
+    assert res["macro"]["f1"] == pytest.approx(0.2)  # k0 and k1 right, of 10 labels

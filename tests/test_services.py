@@ -35,8 +35,7 @@ def status_of(store, ids: list[str]) -> list[str]:
 
 
 def test_slots_are_concurrency_times_instances_and_start_fifo(store, toy, started):
-    snap = toy(epochs=1)
-    ids = [mm.train(snap, service={"concurrency": 2, "max_instances": 2})["id"] for _ in range(9)]
+    ids = [mm.train(toy(epochs=1), service={"concurrency": 2, "max_instances": 2})["id"] for _ in range(9)]
     assert started == ids[:4]
     assert status_of(store, ids) == ["in-progress"] * 4 + ["pending"] * 5
     finish(store, ids[2])
@@ -55,8 +54,7 @@ def test_slots_are_concurrency_times_instances_and_start_fifo(store, toy, starte
 
 
 def test_queue_holds_1000_then_refuses_with_a_clear_error(store, toy, started):
-    snap = toy(epochs=1)
-    first = mm.train(snap)
+    first = mm.train(toy(epochs=1))
     svc = store.get("services", first["service"])
     assert svc["queue_size"] == 1000
     scheduler.set_paused(store, svc["name"], True)
@@ -65,11 +63,12 @@ def test_queue_holds_1000_then_refuses_with_a_clear_error(store, toy, started):
     store.db["executions"].insert_all(
         [{**base, "id": f"e-fill{i:06d}", "status": "pending", "attempts": 0, "progress": 0.0,
           "created_at": t, "queued_at": t + i * 1e-6} for i in range(999)], batch_size=500)
-    last = mm.train(snap)
+    last = mm.train(toy(epochs=1))
     assert last["status"] == "pending" and queue_length(store, svc["name"]) == 1000
+    refused = toy(epochs=1)
     before = dump(store)
     with pytest.raises(Conflict, match=r"queue is full: 1000 executions wait \(queue_size 1000\)") as info:
-        mm.train(snap)
+        mm.train(refused)
     assert svc["name"] in str(info.value) and "\n" not in str(info.value)
     assert dump(store) == before, "a refused submit writes nothing (not even the reproducibility record)"
 
@@ -80,12 +79,11 @@ def dump(store) -> dict:
 
 
 def test_pause_keeps_pending_with_a_warning_and_resume_starts_them(store, toy, started):
-    snap = toy(epochs=1)
-    first = mm.train(snap)
+    first = mm.train(toy(epochs=1))
     name = first["service"]
     finish(store, first["id"])
     scheduler.set_paused(store, name, True)
-    waiting = [mm.train(snap)["id"] for _ in range(3)]
+    waiting = [mm.train(toy(epochs=1))["id"] for _ in range(3)]
     assert status_of(store, waiting) == ["pending"] * 3
     assert service_health(store, store.get("services", name)).code == "paused"
     scheduler.reconcile(store)  # an `mm` start does not start a paused service's queue either
@@ -96,8 +94,7 @@ def test_pause_keeps_pending_with_a_warning_and_resume_starts_them(store, toy, s
 
 
 def test_health_errors_name_their_reason(store, toy, started):
-    snap = toy(epochs=1)
-    exe = mm.train(snap)
+    exe = mm.train(toy(epochs=1))
     name = exe["service"]
     store.update("services", name, kernel_name="gone-kernel")
     health = service_health(store, store.get("services", name))
@@ -105,7 +102,7 @@ def test_health_errors_name_their_reason(store, toy, started):
     assert health.reason == "kernel 'gone-kernel' is not installed on this machine"
     store.update("services", name, kernel_name="python3")
     for i in range(3):
-        row = mm.train(snap) if i else exe
+        row = mm.train(toy(epochs=1)) if i else exe
         finish(store, row["id"], ex.FAILED)
         store.update("executions", row["id"], error="cannot start runner: [Errno 28] No space left on device",
                      outcome=ex.Outcome.START_FAILURE)
@@ -117,9 +114,8 @@ def test_health_errors_name_their_reason(store, toy, started):
 
 
 def test_unreachable_dask_runner_keeps_executions_pending_with_an_error(store, toy):
-    snap = toy(epochs=1)
     address = f"dask://127.0.0.1:{free_port()}"
-    exe = mm.train(snap, service={"runner": address})
+    exe = mm.train(toy(epochs=1), service={"runner": address})
     assert store.get("executions", exe["id"])["status"] == "pending", "not failed: it waits for the scheduler"
     health = service_health(store, store.get("services", exe["service"]))
     assert health.code == "runner-unreachable" and health.reason.startswith(f"runner {address} is unreachable")
@@ -129,7 +125,6 @@ def test_unreachable_dask_runner_keeps_executions_pending_with_an_error(store, t
 
 
 def test_settings_are_checked(store, toy):
-    snap = toy(epochs=1)
     bad = [
         ({"runner": "dask://"}, "runner must be"), ({"runner": "tcp://h:1"}, "runner must be"),
         ({"runner": "dask://h:0"}, "runner must be"), ({"runner": "dask://h:70000"}, "runner must be"),
@@ -142,15 +137,14 @@ def test_settings_are_checked(store, toy):
     ]
     for settings, text in bad:
         with pytest.raises(InvalidInput, match=text):
-            mm.train(snap, service=settings)
+            mm.train(toy(epochs=1), service=settings)
     assert mm.list_executions() == [] and store.find("services") == []
     ok = services.check_settings({"runner": "dask://[::1]:8786", "gpus": 2, "max_instances": 3})
     assert ok == {"runner": "dask://[::1]:8786", "gpus": 2, "max_instances": 3}
 
 
 def test_stop_without_waiting_is_finished_by_reconcile(store, toy, started):
-    snap = toy(epochs=1)
-    ids = [mm.train(snap, service={"concurrency": 2, "on_reset": "rerun"})["id"] for _ in range(3)]
+    ids = [mm.train(toy(epochs=1), service={"concurrency": 2, "on_reset": "rerun"})["id"] for _ in range(3)]
     name = store.get("executions", ids[0])["service"]
     svc = scheduler.stop(store, name, drain_time=0.5, wait=False)
     assert svc["paused"] == 1 and svc["draining_until"]
@@ -218,11 +212,10 @@ print(json.dumps(got))
 
 
 def test_concurrent_claims_never_start_an_execution_twice(store, toy, started):
-    snap = toy(epochs=1)
-    first = mm.train(snap, service={"concurrency": 2})
+    first = mm.train(toy(epochs=1), service={"concurrency": 2})
     finish(store, first["id"])
     scheduler.set_paused(store, first["service"], True)
-    ids = [mm.train(snap)["id"] for _ in range(60)]
+    ids = [mm.train(toy(epochs=1))["id"] for _ in range(60)]
     store.update("services", first["service"], paused=0)  # no dispatch here: the processes race for them
     go = store.home / "go"
     procs = [subprocess.Popen([sys.executable, "-c", CLAIMER, str(store.home), first["service"], str(go), str(k)],

@@ -1,4 +1,7 @@
-"""Classification metrics (numpy only): accuracy, per-class P/R/F1, averages, top-k, confusion, slices."""
+"""Classification metrics (numpy only): accuracy, per-class P/R/F1, averages, top-k, confusion, slices.
+
+Macro averages: over every label for the whole set, over the labels present in the slice (true or
+predicted) for a slice."""
 
 from __future__ import annotations
 
@@ -68,7 +71,9 @@ def _top_k(scores: np.ndarray, true: np.ndarray, k: int) -> float:
 
 
 def _metrics(true: np.ndarray, pred: np.ndarray, labels: list, scores: np.ndarray | None,
-             top_k: Sequence[int]) -> dict[str, Any]:
+             top_k: Sequence[int], macro_over: str = "all") -> dict[str, Any]:
+    """The metrics of one set of rows; ``macro_over="present"`` averages the macro over the labels
+    that occur among these rows' true or predicted labels, ``"all"`` over every label."""
     n_labels, n = len(labels), len(true)
     cm = np.bincount(true * n_labels + pred, minlength=n_labels * n_labels).reshape(n_labels, n_labels)
     out: dict[str, Any] = {"n": int(n), "labels": list(labels), "confusion_matrix": cm.tolist()}
@@ -82,7 +87,8 @@ def _metrics(true: np.ndarray, pred: np.ndarray, labels: list, scores: np.ndarra
     out["accuracy"] = float(np.trace(cm) / n)
     out["per_class"] = {lab: {"precision": float(m["precision"][j]), "recall": float(m["recall"][j]),
                               "f1": float(m["f1"][j]), "support": int(support[j])} for j, lab in enumerate(labels)}
-    out["macro"] = {key: float(m[key].mean()) for key in ("precision", "recall", "f1")}
+    keep = (support > 0) | (cm.sum(0) > 0) if macro_over == "present" else np.ones(n_labels, dtype=bool)
+    out["macro"] = {key: float(m[key][keep].mean()) for key in ("precision", "recall", "f1")}
     out["weighted"] = {key: float((m[key] * support).sum() / support.sum()) for key in ("precision", "recall", "f1")}
     if scores is not None:
         out.update({f"top{k}_accuracy": _top_k(scores, true, k) for k in top_k})
@@ -109,16 +115,21 @@ def _rows(slices: Any, n: int) -> dict[Hashable, np.ndarray]:
 
 def classification_metrics(y_true: Sequence, y_pred: Sequence, labels: Sequence | None = None,
                            scores: Any = None, top_k: Sequence[int] = (1, 5),
-                           slices: Mapping[Hashable, Sequence[int]] | None = None) -> dict[str, Any]:
+                           slices: Mapping[Hashable, Sequence[int]] | None = None,
+                           slice_macro: str = "present") -> dict[str, Any]:
     """Accuracy, per-class precision/recall/F1/support, macro and weighted averages and the confusion matrix.
 
     ``labels`` fixes the class order (default: sorted union of ``y_true`` and ``y_pred``); a label outside
     it is an error. Precision/recall/F1 of a class with no predictions/support is 0 (scikit-learn's
-    ``zero_division`` result); macro averages every label, weighted uses support. ``confusion_matrix[i][j]``
-    counts true ``labels[i]`` predicted as ``labels[j]``. With ``scores`` (N x C, column j scoring
+    ``zero_division`` result); the whole set's macro averages every label of ``labels``, weighted uses
+    support. ``confusion_matrix[i][j]`` counts true ``labels[i]`` predicted as ``labels[j]``. With ``scores`` (N x C, column j scoring
     ``labels[j]``), ``top{k}_accuracy`` for each k in ``top_k`` (1.0 when k >= C), ties broken as
     scikit-learn's ``top_k_accuracy_score``. ``slices`` ({name: [row indices]}) adds ``slices: {name:
-    {same keys}}``; an empty slice has None metrics. Raises :class:`MetricsInputError` on bad input.
+    {same keys}}``; an empty slice has None metrics. A slice's macro precision/recall/F1 average the
+    labels **present in the slice** (occurring among its rows' true or predicted labels: scikit-learn
+    with ``labels=`` those labels), so a slice whose rows are all right has macro-F1 1.0;
+    ``slice_macro="all"`` averages every label instead. A slice's ``per_class`` still lists every label.
+    Raises :class:`MetricsInputError` on bad input.
     """
     y_true, y_pred = _as_1d(y_true, "y_true"), _as_1d(y_pred, "y_pred")
     n = len(y_true)
@@ -141,10 +152,13 @@ def classification_metrics(y_true: Sequence, y_pred: Sequence, labels: Sequence 
             raise MetricsInputError("scores contain non-finite values")
         if any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1 for k in top_k):
             raise MetricsInputError(f"top_k must hold positive integers, got {list(top_k)!r}")
+    if slice_macro not in ("present", "all"):
+        raise MetricsInputError(f"slice_macro must be 'present' or 'all', got {slice_macro!r}")
     parts = _rows(slices, n) if slices is not None else None
     result = _metrics(true, pred, labels, score_arr, top_k)
     if parts is not None:
         result["slices"] = {name: _metrics(true[rows], pred[rows], labels,
-                                           None if score_arr is None else score_arr[rows], top_k)
+                                           None if score_arr is None else score_arr[rows], top_k,
+                                           macro_over=slice_macro)
                             for name, rows in parts.items()}
     return result

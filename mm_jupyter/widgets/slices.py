@@ -53,17 +53,14 @@ def slice_metrics(store: Store, execution: dict, task: str | None,
 
         res = coco_evaluate(coco_ground_truth(items, labels), coco_detections(preds), slices=slices)
         return {name: _headline(r) for name, r in res["slices"].items()}
-    from ..metrics import classification_metrics
+    from ..evaluation import classification_results
 
+    # the same rule as results.json (a slice's macro-F1 over the labels present in it; top-k when the
+    # predictions carry probs); items without a label and predictions without a class are left out
     truth = {i.id: (i.annotations or {}).get("label") for i in items}
-    names = list(labels) or [str(k) for k in range(1 + max((v for v in truth.values() if v is not None), default=0))]
     preds = [p for p in preds if truth.get(p.item_id) is not None and p.label is not None]
-    row = {p.item_id: n for n, p in enumerate(preds)}
-    res = classification_metrics([names[truth[p.item_id]] for p in preds], [names[p.label] for p in preds],
-                                 labels=names, top_k=(),
-                                 slices={k: [row[i] for i in ids if i in row] for k, ids in slices.items()})
-    return {name: {"accuracy": r.get("accuracy"), "macro_f1": (r.get("macro") or {}).get("f1")}
-            for name, r in res["slices"].items()}
+    res = classification_results(items, preds, labels, slices)
+    return res["slices"]
 
 
 def _headline(res: dict) -> dict[str, float | None]:
