@@ -104,6 +104,8 @@ class TorchClassifierAdapter(BaseModelAdapter):
     """Image classification with ``SmallCNN``: Adam, cross-entropy, seeded init and shuffling."""
 
     task = "classify"
+    bounds = {"epochs": (1, 100_000), "batch": (1, 4096), "lr": (0, 10), "weight_decay": (0, 10),
+              "imgsz": (8, 4096), "width": (1, 4096), "seed": (0, 2**32 - 1)}
     configuration: dict[str, Any] = {
         "epochs": 5,
         "batch": 16,

@@ -185,6 +185,10 @@ class YoloAdapter(BaseModelAdapter):
     """Ultralytics YOLO detection: trained from a model yaml, or fine-tuned from a loaded snapshot."""
 
     task = "detect"
+    bounds = {"epochs": (1, 100_000), "imgsz": (16, 8192), "batch": (1, 4096), "lr0": (0, 10),
+              "warmup_epochs": (0, 1000), "workers": (0, 256), "seed": (0, 2**32 - 1), "close_mosaic": (0, 100_000),
+              "mosaic": (0, 1), "fraction": (0, 1), "patience": (0, 100_000), "conf": (0, 1), "iou": (0, 1),
+              "max_det": (1, 100_000)}
     configuration: dict[str, Any] = {
         "model": "yolov8n.yaml",  # an ultralytics model yaml, or a local .pt path
         "epochs": 3,

@@ -80,7 +80,7 @@ export function registerCommands(commands: CommandRegistry, ctx: IMMContext): vo
           Notification.warning(`Execution ${row.id} has no executed notebook yet`, { autoClose: 4000 });
           return;
         }
-        await ctx.openNotebook(row.notebook_path);
+        await ctx.openNotebook(row.notebook_path, { id: row.id, name: row.name });
       } catch (err) {
         ctx.notifyError(err, `Cannot open the notebook of ${id}`);
       }

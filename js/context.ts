@@ -17,7 +17,8 @@ export interface IMMContext {
   openExecution(id: string, focus?: 'charts' | 'logs'): void;
   openTrainForm(modelId: string, snapshotId?: string | null): void;
   openEvaluateForm(modelId: string, snapshotId?: string | null): void;
-  openNotebook(path: string): Promise<void>;
+  /** Open an executed notebook (a path under the artifact root) in the read-only viewer. */
+  openNotebook(path: string, owner?: { id: string; name?: string | null }): Promise<void>;
   showTab(tab: TabName, search?: string): void;
   notifyError(err: unknown, what: string): void;
 }

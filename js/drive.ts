@@ -1,8 +1,9 @@
 /**
  * A read-only JupyterLab drive over mm-jupyter's artifact root (`mm-artifacts:<path>`), so an
  * executed notebook opens in JupyterLab wherever `MM_HOME` lives (by default the hidden
- * `~/.mm_jupyter`, usually outside the server's root directory). Saving is refused; "Save As"
- * into the normal file browser makes an editable copy.
+ * `~/.mm_jupyter`, usually outside the server's root directory). Saving is refused, "Save As" too
+ * (JupyterLab saves a copy into the same drive); the executed-notebook viewer's "Copy to edit"
+ * (viewer.ts) writes an editable copy into the server's root.
  */
 
 import type { Contents, ServerConnection } from '@jupyterlab/services';
@@ -12,7 +13,8 @@ import type { Api } from './api';
 
 export const DRIVE_NAME = 'mm-artifacts';
 
-const READ_ONLY = 'mm-jupyter artifacts are read-only: use "Save Notebook As…" to keep an editable copy';
+const READ_ONLY =
+  'mm-jupyter artifacts are read-only: "Copy to edit" in the executed notebook\'s toolbar makes an editable copy';
 
 export function encodePath(path: string): string {
   return path

@@ -1,15 +1,18 @@
 /** mm-jupyter's JupyterLab extension: the "Models" sidebar, launch forms, execution panels. */
 
 import { ILayoutRestorer, type JupyterFrontEnd, type JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { ICommandPalette, type MainAreaWidget, Notification } from '@jupyterlab/apputils';
+import { ICommandPalette, type MainAreaWidget, Notification, WidgetTracker } from '@jupyterlab/apputils';
 import { IDocumentManager } from '@jupyterlab/docmanager';
+import type { IDocumentWidget } from '@jupyterlab/docregistry';
 
 import { Api } from './api';
 import { registerCommands } from './commands';
 import { CommandIDs, type IMMContext, type TabName } from './context';
-import { ArtifactsDrive, DRIVE_NAME } from './drive';
+import { ArtifactsDrive } from './drive';
 import { LiveHub } from './hub';
+import { artifactPath, NO_KERNEL, VIEWER_FACTORY, VIEWER_NAMESPACE } from './nbviewer';
 import type { IMeta } from './types';
+import { ExecutedNotebookFactory, guardArtifactDocuments } from './viewer';
 import { executionPanel, formPanel, ModelsSidebar } from './widgets';
 
 const plugin: JupyterFrontEndPlugin<void> = {
@@ -65,11 +68,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
         void reveal(`train:${modelId}:${snapshotId ?? ''}`, () => formPanel(ctx, 'train', modelId, snapshotId)),
       openEvaluateForm: (modelId, snapshotId) =>
         void reveal(`evaluate:${modelId}:${snapshotId ?? ''}`, () => formPanel(ctx, 'evaluate', modelId, snapshotId)),
-      openNotebook: async path => {
-        const widget = docManager.openOrReveal(`${DRIVE_NAME}:${path}`, 'default', undefined, undefined, {
-          shouldStart: false,
-          canStart: true
-        });
+      openNotebook: async (path, owner) => {
+        const full = artifactPath(path);
+        if (owner) {
+          viewer.remember(full, owner);
+        }
+        const widget = docManager.openOrReveal(full, VIEWER_FACTORY, undefined, undefined, { ...NO_KERNEL });
         if (!widget) {
           throw new Error(`cannot open ${path}`);
         }
@@ -84,6 +88,29 @@ const plugin: JupyterFrontEndPlugin<void> = {
         Notification.error(`${what}: ${message}`, { autoClose: 8000 });
       }
     };
+
+    // executed notebooks: a read-only viewer without a session, restored as one after a reload
+    const viewer = new ExecutedNotebookFactory({
+      registry: app.docRegistry,
+      execution: id => api.execution(id),
+      openExecution: id => ctx.openExecution(id),
+      contents: app.serviceManager.contents,
+      openCopy: path => void docManager.openOrReveal(path),
+      notifyError: (err, what) => ctx.notifyError(err, what)
+    });
+    app.docRegistry.addWidgetFactory(viewer);
+    guardArtifactDocuments(app.docRegistry);
+    const viewers = new WidgetTracker<IDocumentWidget>({ namespace: VIEWER_NAMESPACE });
+    viewer.widgetCreated.connect((_, widget) => {
+      void viewers.add(widget);
+      widget.context.pathChanged.connect(() => void viewers.save(widget));
+    });
+    void restorer?.restore(viewers, {
+      command: 'docmanager:open',
+      args: widget => ({ path: widget.context.path, factory: VIEWER_FACTORY, kernelPreference: { ...NO_KERNEL } }),
+      name: widget => widget.context.path,
+      when: app.serviceManager.ready
+    });
 
     const sidebar = new ModelsSidebar(ctx);
     app.shell.add(sidebar, 'left', { rank: 850 });

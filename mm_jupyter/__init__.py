@@ -17,7 +17,8 @@ from typing import Any
 __version__ = "0.1.0"
 
 _API = ("connect", "reconcile", "register_model", "models", "create_snapshot", "update_snapshot", "snapshots",
-        "clone_snapshot", "remove_snapshot", "train", "evaluate", "wait_for", "rerun", "abort", "remove",
+        "clone_snapshot", "remove_snapshot", "train", "create_and_train", "evaluate", "wait_for", "rerun", "abort",
+        "remove", "start_here",
         "list_executions",
         "get_metrics", "logs", "start_run", "log_metric", "evaluation_results", "save_filter", "delete_filter")
 _EXPORTS = {

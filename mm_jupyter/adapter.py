@@ -7,6 +7,7 @@ Adapters are found by name through the registry (``mm_jupyter.registry``); ``Ite
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import sys
@@ -66,10 +67,16 @@ def coerce_value(key: str, value: Any, default: Any, owner: str = "adapter") -> 
 
 
 # Keys every adapter's config has: evaluation during training (the ElasticDL design). The training
-# evaluates the latest weights on the validation subset (its first ``eval_steps`` items; None = all) no
+# evaluates the latest weights on the validation subset (a seeded sample of ``eval_steps`` items,
+# stratified by class; None = all) no
 # sooner than ``eval_start_delay_secs`` after it starts, no more often than every ``eval_throttle_secs``,
 # and once more at the end; the results are logged as ``eval/<metric>`` on the training's timeline.
 COMMON_CONFIG: dict[str, Any] = {"eval_start_delay_secs": 0.0, "eval_throttle_secs": 60.0, "eval_steps": None}
+DAY = 24 * 3600.0
+COMMON_BOUNDS: dict[str, tuple[float, float]] = {"eval_start_delay_secs": (0, 30 * DAY),
+                                                 "eval_throttle_secs": (0, 30 * DAY), "eval_steps": (1, 10**9)}
+MAX_INT = 2**53  # any whole number of a config beyond this is refused (JSON readers lose precision)
+MAX_FLOAT = 1e15
 
 
 class BaseModelAdapter:
@@ -84,6 +91,7 @@ class BaseModelAdapter:
 
     task: str = "detect"
     configuration: dict[str, Any] = {}
+    bounds: dict[str, tuple[float, float]] = {}  # inclusive (low, high) of numeric config keys
     metric_functions: dict[str, Callable[[list[Item], list[Prediction], list[str]], float]] = {}
 
     def __init__(self, config: dict | None = None, labels: list[str] | None = None):
@@ -100,11 +108,19 @@ class BaseModelAdapter:
         """``config`` merged into the defaults; unknown keys, wrong types and bad values raise."""
         merged = check_config(cls.defaults(), config, cls.__name__)
         steps = merged.get("eval_steps")
-        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
-            raise InvalidInput(f"config key 'eval_steps' for {cls.__name__} must be None or a positive int, got {steps!r}")
-        for key in ("eval_start_delay_secs", "eval_throttle_secs"):
-            if merged[key] < 0:
-                raise InvalidInput(f"config key {key!r} for {cls.__name__} must be >= 0, got {merged[key]!r}")
+        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int)):
+            raise InvalidInput(f"config key 'eval_steps' for {cls.__name__} must be None or a positive int, got "
+                               f"{str(steps)[:40]}")
+        bounds = {**COMMON_BOUNDS, **cls.bounds}
+        for key, value in merged.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            if not math.isfinite(value) or abs(value) > (MAX_INT if isinstance(value, int) else MAX_FLOAT):
+                raise InvalidInput(f"config key {key!r} for {cls.__name__} is out of range: {str(value)[:40]}")
+            if key in bounds and not bounds[key][0] <= value <= bounds[key][1]:
+                low, high = bounds[key]
+                raise InvalidInput(f"config key {key!r} for {cls.__name__} must be from {low:g} to {high:g}, "
+                                   f"got {str(value)[:40]}")
         return merged
 
     def load(self, local_path: str) -> None:

@@ -395,6 +395,14 @@ def _user_notebook(notebook: Any) -> str:
         raise InvalidInput(f"notebook {notebook[:200]!r} cannot be read: {exc.__class__.__name__}") from None
 
 
+def _recheck(store: Store, dataset_id: str | None) -> str | None:
+    """Re-check a dataset against its files at submit (only changed files are read); a changed
+    dataset is re-indexed and its new content hash recorded. Returns the hash."""
+    from .datasets import refresh_dataset
+
+    return refresh_dataset(store, dataset_id)["content_hash"] if dataset_id else None
+
+
 def _non_empty(store: Store, dataset_id: str, selection: dict, role: str) -> None:
     if not q_items.count_items(store, dataset_id, selection):
         raise InvalidInput(f"the {role} subset {json.dumps(selection)[:200]} matches no item of dataset {dataset_id}")
@@ -435,6 +443,7 @@ def train(snapshot: str, *, service: dict | None = None, idempotency_key: str | 
         return wait_for(same["id"], store=store) if wait else same
     snap = store.get("snapshots", snapshot)
     model = store.get("models", snap["model_id"])
+    _recheck(store, snap["dataset_id"])
     params = _train_params(store, snap, model, notebook)
     exe = _submit(store, Kind.TRAIN, snap, params, service, idempotency_key,
                   snapshot_fields={"repro": reproducibility_record(store, snap, model)})
@@ -455,6 +464,7 @@ def create_and_train(model: str, name: str | None = None, *, config: dict | None
     version["id"] = new_id("snapshots")
     version.setdefault("created_at", now())
     mdl = store.get("models", version["model_id"])
+    _recheck(store, version["dataset_id"])
     params = _train_params(store, {**version, "weights_uri": None}, mdl, notebook)
     version["repro"] = reproducibility_record(store, version, mdl)
     exe = _submit(store, Kind.TRAIN, version, params, service, idempotency_key, new_version=version)
@@ -501,6 +511,7 @@ def evaluate(snapshot: str, *, dataset: str | None = None, test: Any = None, ser
     snap = store.get("snapshots", snapshot)
     model = store.get("models", snap["model_id"])
     params = _evaluate_params(store, snap, model, dataset, test, slice_by, notebook)
+    params["dataset_hash"] = _recheck(store, params["dataset_id"])
     exe = _submit(store, Kind.EVALUATE, snap, params, service, idempotency_key)
     return wait_for(exe["id"], store=store) if wait else exe
 
@@ -512,6 +523,7 @@ def wait_for(execution_id: str, *, timeout: float | None = None, poll: float = 0
     store = _store(store)
     deadline = None if timeout is None else time.monotonic() + timeout
     kicked = time.monotonic()
+    checked = 0.0
     while True:
         exe = store.get("executions", execution_id)
         if on_update:
@@ -520,12 +532,29 @@ def wait_for(execution_id: str, *, timeout: float | None = None, poll: float = 0
             return exe
         if deadline and time.monotonic() > deadline:
             raise Unavailable(f"execution {exe['id']} still {exe['status']} after {timeout:g} s")
+        if exe["status"] in QUEUED and time.monotonic() - checked > 5:
+            _check_can_start(store, exe)
+            checked = time.monotonic()
         stale = exe["status"] == IN_PROGRESS and exe["heartbeat_at"] and \
             exe["heartbeat_at"] < now() - heartbeat_stale_after()
         if stale or (exe["status"] in QUEUED and time.monotonic() - kicked > 5):
             _reconcile(store)  # also starts what waits for a slot (a runner that came back, say)
             kicked = time.monotonic()
         time.sleep(poll)
+
+
+def _check_can_start(store: Store, exe: dict) -> None:
+    """``Unavailable`` (with the reason) when a queued execution's service cannot start it: waiting
+    would be forever."""
+    from .queries.health import service_health
+
+    service = store.first("services", name=exe["service"])
+    if service is None or service["paused"]:
+        return
+    health = service_health(store, service)
+    if health.level == "error":
+        raise Unavailable(f"execution {exe['id']} cannot start: service {service['name']}: {health.reason} "
+                          f"(it stays {exe['status']}; fix the service, or mm abort {exe['id']})")
 
 
 def rerun(execution_id: str, *, config: dict | None = None, wait: bool = False,
@@ -551,11 +580,13 @@ def rerun(execution_id: str, *, config: dict | None = None, wait: bool = False,
         if config:
             raise InvalidInput("--config edits apply to training executions only")
         model = store.get("models", snap["model_id"])
-        params.update(weights=snap["weights_uri"], weights_hash=snap.get("weights_hash"))
+        params.update(weights=snap["weights_uri"], weights_hash=snap.get("weights_hash"),
+                      dataset_hash=_recheck(store, params["dataset_id"]))
         exe = _submit(store, Kind.EVALUATE, snap, params, None, idempotency_key, rerun_of=src["id"])
         return wait_for(exe["id"], store=store) if wait else exe
     version = _clone_row(store, snap, config or {}, rerun_of=src["id"])
     model = store.get("models", snap["model_id"])
+    _recheck(store, version["dataset_id"])
     params = {**_train_params(store, {**version, "weights_uri": None}, model, params.get("notebook")),
               **{k: v for k, v in params.items() if k == "notebook"}}
     version["repro"] = reproducibility_record(store, version, model)
@@ -583,10 +614,13 @@ def list_executions(*, kind: str | None = None, status: str | None = None, searc
     return q_exe.list_executions(_store(store), q).items
 
 
-def metrics(execution_id: str, *, after_id: int = 0, store: Store | None = None) -> list[dict]:
-    """Every metric point of an execution (``id > after_id``), oldest first."""
+def metrics(execution_id: str, *, after_id: int = 0, attempt: int | None = None,
+            store: Store | None = None) -> list[dict]:
+    """The metric points of an execution's latest attempt (or of ``attempt``), oldest first."""
     store = _store(store)
-    return q_exe.metrics_since(store, q_exe.resolve_id(store, execution_id), after_id)
+    if attempt is not None and (isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1):
+        raise InvalidInput(f"attempt must be a positive integer, got {attempt!r}")
+    return q_exe.metrics_since(store, q_exe.resolve_id(store, execution_id), after_id, attempt=attempt)
 
 
 get_metrics = metrics  # ``mm.get_metrics``: ``mm.metrics`` is the metrics package
@@ -671,6 +705,11 @@ def start_here(kind: str, *, snapshot: str | None = None, config: dict | None = 
         else:
             snapshot_fields = {"repro": reproducibility_record(store, snap, model)}
         params = _train_params(store, {**snap, "weights_uri": None} if new_version else snap, model, None)
+    _recheck(store, params.get("dataset_id"))
+    if new_version is not None:
+        new_version["repro"] = reproducibility_record(store, new_version, model)
+    elif snapshot_fields is not None:
+        snapshot_fields = {"repro": reproducibility_record(store, snap, model)}
     how = f"by a stored notebook of {rerun_of} run again" if rerun_of else "by a notebook run with papermill"
     return _run_here(store, kind, snap, {**params, "mode": "papermill"}, name=execution_name(kind, snap["name"]),
                      how=how, rerun_of=rerun_of, new_version=new_version, snapshot_fields=snapshot_fields)

@@ -13,11 +13,13 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import sqlite3
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 from .executions import EventType, Outcome, Status, heartbeat_interval
 from .notebooks import LOG_NAME, NOTEBOOK_NAME, execute, template_for
@@ -28,7 +30,10 @@ from .tracker import LocalTracker, Tracker, take_token
 
 STORAGE_ERRNOS = {errno.ENOSPC: "No space left on device", errno.EROFS: "Read-only file system",
                   errno.EDQUOT: "Disk quota exceeded", errno.EFBIG: "File too large"}
+SQLITE_FULL = 13
+FULL_TEXTS = ("database or disk is full",)  # a kernel's SQLite error, of which we only have the text
 INVALID_ERRORS = ("ModuleNotFoundError", "ImportError", "InvalidInput")
+T = TypeVar("T")
 
 
 class Terminated(BaseException):
@@ -146,7 +151,7 @@ def run(execution_id: str, attempt: int) -> Status:
     exe = store.get("executions", execution_id)
     token = take_token(store.execution_dir(exe))
     tracker = LocalTracker(store, execution_id, attempt, token)
-    if not tracker.started(runner_pid=os.getpid(), host=hostname()):
+    if not persist(lambda: tracker.started(runner_pid=os.getpid(), host=hostname()), "recording the start"):
         return Status(tracker.state()["status"])  # aborted, reconciled or retried meanwhile: not ours
     svc = store.get("services", exe["service"])
     folder = store.execution_dir(exe)
@@ -164,6 +169,8 @@ def run(execution_id: str, attempt: int) -> Status:
         outcome, error = Outcome.TERMINATED, "runner received SIGTERM"
     except Exception as exc:  # anything the runner itself hit (the disk, the store): recorded, not lost
         outcome, error = classify(exc)
+        if storage_full(exc):
+            outcome = Outcome.STORAGE
     finally:
         watcher.done.set()
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # let the outcome be recorded whole
@@ -173,9 +180,9 @@ def run(execution_id: str, attempt: int) -> Status:
         outcome, error = Outcome.STORAGE, f"OSError: {watcher.storage_error}"
     elif watcher.timed_out:
         outcome, error = Outcome.TIMEOUT, f"execution timeout of {svc['execution_timeout']:g}s exceeded"
-    status = tracker.outcome(outcome, error)
+    status = persist(lambda: tracker.outcome(outcome, error), "recording the outcome")
     if not watcher.supervisor:  # under Dask the supervising task hands back, over its worker's connection
-        dispatch(store)
+        persist(lambda: dispatch(store), "starting the next execution", wait=60.0)
     return status
 
 
@@ -227,7 +234,30 @@ def _execute(store: Store, tracker: Tracker, exe: dict, svc: dict, watcher: Watc
 
 def _storage_text(text: str) -> bool:
     """A kernel-side exception (we only have its text) caused by a full or read-only disk."""
-    return any(f"[Errno {code}]" in text or name in text for code, name in STORAGE_ERRNOS.items())
+    return any(f"[Errno {code}]" in text or name in text for code, name in STORAGE_ERRNOS.items()) or \
+        any(t in text for t in FULL_TEXTS)
+
+
+def storage_full(exc: BaseException) -> bool:
+    """Whether an exception of this process means the disk under the store is full."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return getattr(exc, "sqlite_errorcode", None) == SQLITE_FULL or any(t in str(exc) for t in FULL_TEXTS)
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def persist(fn: Callable[[], T], what: str, wait: float = 3600.0) -> T:
+    """``fn()``, retried while the disk is full (at most ``wait`` seconds): what a run records at its
+    start and end is recorded once space returns, instead of the run being lost."""
+    deadline, delay = time.monotonic() + wait, 0.25
+    while True:
+        try:
+            return fn()
+        except (sqlite3.OperationalError, OSError) as exc:
+            if not storage_full(exc) or time.monotonic() > deadline:
+                raise
+            print(f"[mm] {what}: the disk is full ({exc}); retrying until space returns", file=sys.stderr, flush=True)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 def classify(exc: BaseException) -> tuple[Outcome, str]:

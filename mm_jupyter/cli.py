@@ -70,6 +70,12 @@ def cmd_snapshots(args: argparse.Namespace) -> int:
                                    parent=args.parent)
         emit(args, snap, snap["id"])
         return 0
+    if args.action == "remove":
+        if not args.id:
+            raise InvalidInput("mm snapshots remove needs a version ID")
+        removed = api.remove_snapshot(args.id)
+        emit(args, {"removed": removed}, f"removed {removed}")
+        return 0
     rows = api.snapshots(args.model)
     emit(args, rows, table(rows, ("id", "name", "model_id", "status", "dataset_id", "parent_id")))
     return 0
@@ -117,16 +123,19 @@ def _follow(args: argparse.Namespace, exe: dict) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from . import api
 
-    snapshot = args.snapshot
-    if args.model:
-        snapshot = api.create_snapshot(args.model, args.name, config=parse_kv(args.config), dataset=args.dataset,
-                                       train=args.train, validation=args.validation, test=args.test,
-                                       parent=args.parent)["id"]
-    elif not snapshot:
+    if args.model:  # a new version and its training, created together (a refused launch creates nothing)
+        if args.snapshot:
+            raise InvalidInput("give a SNAPSHOT to train or --model to create one, not both")
+        exe = api.create_and_train(args.model, args.name, config=parse_kv(args.config), dataset=args.dataset,
+                                   train=args.train, validation=args.validation, test=args.test, parent=args.parent,
+                                   service=service_settings(args), idempotency_key=args.idempotency_key,
+                                   notebook=args.notebook)
+        return _follow(args, exe)
+    if not args.snapshot:
         raise InvalidInput("mm train needs a SNAPSHOT id or --model to create one")
-    elif args.config:
-        raise InvalidInput("--config goes with --model (a new snapshot); use mm rerun ID --config to clone")
-    exe = api.train(snapshot, service=service_settings(args), idempotency_key=args.idempotency_key,
+    if args.config:
+        raise InvalidInput("--config goes with --model (a new version); use mm rerun ID --config to clone")
+    exe = api.train(args.snapshot, service=service_settings(args), idempotency_key=args.idempotency_key,
                     notebook=args.notebook)
     return _follow(args, exe)
 
@@ -135,7 +144,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from . import api
 
     exe = api.evaluate(args.snapshot, dataset=args.dataset, test=args.test, service=service_settings(args),
-                       idempotency_key=args.idempotency_key, notebook=args.notebook)
+                       idempotency_key=args.idempotency_key, notebook=args.notebook, slice_by=args.slice_by)
     return _follow(args, exe)
 
 
@@ -171,12 +180,29 @@ def cmd_show(args: argparse.Namespace) -> int:
     if table_name == "executions":
         row = {**row, **q_exe.execution(store, row["id"])}
         row["notebook"] = str(store.execution_dir(row) / "notebook.ipynb")
+    if table_name == "snapshots":
+        row["data_changed_since_training"] = _data_changed(store, row)
     text = "\n".join(safe(f"{k:>16}: {json.dumps(v, default=str) if isinstance(v, dict | list) else v}")
                      for k, v in row.items() if k != "events")
     if table_name == "executions":
         text += "\n" + "\n".join(safe(f"{when(e['ts'])} {e['level']:<5} {e['message']}") for e in row["events"])
+    if row.get("data_changed_since_training"):
+        trained, now_hash = row["data_changed_since_training"]
+        text += (f"\nnote: dataset {row['dataset_id']} changed since this version was trained "
+                 f"(content hash {trained[:12]}… then, {now_hash[:12]}… now)")
     emit(args, row, text)
     return 0
+
+
+def _data_changed(store: Any, version: dict) -> tuple[str, str] | None:
+    """``(hash when trained, hash now)`` when the version's dataset changed since its training."""
+    from .datasets import refresh_dataset
+
+    trained = (version.get("repro") or {}).get("dataset_hash")
+    if not (version.get("weights_uri") and trained and version.get("dataset_id")):
+        return None
+    current = refresh_dataset(store, version["dataset_id"])["content_hash"]
+    return (trained, current) if current != trained else None
 
 
 def cmd_abort(args: argparse.Namespace) -> int:
@@ -190,7 +216,7 @@ def cmd_abort(args: argparse.Namespace) -> int:
 def cmd_rerun(args: argparse.Namespace) -> int:
     from . import api
 
-    exe = api.rerun(args.id, config=parse_kv(args.config) or None)
+    exe = api.rerun(args.id, config=parse_kv(args.config) or None, idempotency_key=args.idempotency_key)
     return _follow(args, exe)
 
 
@@ -229,7 +255,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
 def cmd_metrics(args: argparse.Namespace) -> int:
     from . import api
 
-    rows = api.metrics(args.id)
+    rows = api.metrics(args.id, attempt=args.attempt)
     if args.name:
         rows = [r for r in rows if r["name"] == args.name]
     if args.json:
@@ -384,8 +410,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", action="append", metavar="K=V")
     p.add_argument("--description")
 
-    p = add("snapshots", cmd_snapshots, "list or add snapshots (model versions)")
-    p.add_argument("action", nargs="?", choices=("list", "add"), default="list")
+    p = add("snapshots", cmd_snapshots, "list, add or remove snapshots (model versions)")
+    p.add_argument("action", nargs="?", choices=("list", "add", "remove"), default="list")
+    p.add_argument("id", nargs="?", help="remove: the version to remove (with its ended executions and weights)")
     p.add_argument("--model")
     _add_snapshot_flags(p)
 
@@ -405,8 +432,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("evaluate", cmd_evaluate, "evaluate a trained snapshot")
     p.add_argument("snapshot")
-    p.add_argument("--dataset")
-    p.add_argument("--test")
+    p.add_argument("--dataset", help="the dataset to evaluate on (default: the version's own)")
+    p.add_argument("--test", help="test subset: tag:NAME, dir:PATH, filter:NAME or a JSON query")
+    p.add_argument("--slice-by", action="append", dest="slice_by", metavar="FIELD[*FIELD]",
+                   help="slice the metrics by dir, tag or metadata.<field>, two crossed as a*b (repeatable; "
+                        "default: dir, tag and every metadata field)")
     _add_service_flags(p)
 
     p = add("executions", cmd_executions, "list executions, newest first")
@@ -426,17 +456,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("rerun", cmd_rerun, "run an ended execution again as a new execution with its stored parameters "
             "(not the 'rerun' status, which is a retry the service queues by itself)")
     p.add_argument("id")
-    p.add_argument("--config", action="append", metavar="K=V", help="clone the snapshot with edits first")
-    p.add_argument("--wait", action="store_true")
-    p.add_argument("--progress", action="store_true")
+    p.add_argument("--config", action="append", metavar="K=V",
+                   help="a training: config edits for the new version it trains")
+    p.add_argument("--idempotency-key", help="a token: running it twice starts one execution")
+    p.add_argument("--wait", action="store_true", help="block with a progress bar; exit 1 unless success")
+    p.add_argument("--progress", action="store_true", help="show the progress bar even when not a TTY")
     p = add("remove", cmd_remove, "remove an ended execution and its artifacts", json_flag=False)
     p.add_argument("id")
     p = add("logs", cmd_logs, "print an execution's log", json_flag=False)
     p.add_argument("id")
     p.add_argument("-f", "--follow", action="store_true")
-    p = add("metrics", cmd_metrics, "an execution's metrics")
+    p = add("metrics", cmd_metrics, "an execution's metrics (its latest attempt's)")
     p.add_argument("id")
-    p.add_argument("--name")
+    p.add_argument("--name", help="only this metric")
+    p.add_argument("--attempt", type=int, help="the points of this attempt (default: the latest)")
     p = add("services", cmd_services, "list services (with health), pause, resume, stop (drain) or set them")
     p.add_argument("action", nargs="?", choices=("list", "pause", "resume", "stop", "set"), default="list")
     p.add_argument("name", nargs="?")

@@ -1,10 +1,23 @@
 """Dataset registration (YOLO folders, COCO json, image folders): scanning, the items index and the
-content hash.
+content hash, and re-checking a registered dataset against its files.
 
 ``register_dataset`` scans a dataset once, reads every image's size from its header, turns the
 annotations into pixel boxes (detection) or class indices (classification), merges user fields from
 an optional ``metadata.jsonl`` sidecar, and writes the dataset row and all its items in one
 transaction. Items are read back through selections (``mm_jupyter.queries.items``).
+
+**The content hash** is a sha256 over the format, the labels and, for every item sorted by path, its
+relative path, the sha256 of its image file's bytes, its annotations as parsed and its metadata (the
+sidecar's fields, width, height). It does not depend on where the dataset lies.
+
+**The file cache** (``dataset_files``): one row per file a dataset is made of (its images and the
+files its annotations and metadata are read from: YOLO's data yaml and label files, the COCO json,
+``metadata.jsonl``) with its size, mtime and sha256. ``refresh_dataset`` stats every file and reads
+only those whose size or mtime differ from their row, or whose inode changed (ctime) since the
+previous check began (a rename over another file of the same size and mtime); when every sha256 is
+the one cached, nothing else is read. A file that changed while a check was reading the dataset is
+cached with an unknown sha256, so that the next check reads the whole dataset again.
+``datasets.hashed_at`` is when the last check began.
 """
 
 from __future__ import annotations
@@ -15,6 +28,7 @@ import math
 import os
 import re
 import sqlite3
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -22,10 +36,10 @@ from typing import Any
 import yaml
 from PIL import Image
 
-from .errors import Conflict, InvalidInput
+from .errors import Conflict, InvalidInput, NotFound
 from .queries.catalog import dataset_row
 from .queries.items import SPLIT_TAGS, item_tags
-from .store import Store
+from .store import Store, now
 
 FORMATS = ("yolo", "coco", "imagefolder")
 IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
@@ -34,6 +48,8 @@ TAG_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 BAD_NAME_CHARS = re.compile(r"[\x00-\x1f\x7f/\\]")
 BAD_PATH_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 INSERT_BATCH = 1000
+DELETE_BATCH = 500
+HASH_CHUNK = 1 << 20
 COORD_TOLERANCE = 1e-3
 
 
@@ -56,6 +72,11 @@ class _Scan:
     format: str
     labels: list[str]
     records: list[_Record]
+    sources: list[str] = field(default_factory=list)  # the annotation / metadata files read (relative)
+
+    def files(self) -> list[str]:
+        """Every file the dataset is made of, relative to its root, sorted."""
+        return sorted({r.path for r in self.records} | set(self.sources))
 
 
 # --- registration ----------------------------------------------------------------------------
@@ -73,16 +94,18 @@ def register_dataset(store: Store, path: str | os.PathLike, name: str | None = N
     name = _dataset_name(name, src)
     if store.first("datasets", name=name):
         raise Conflict(f"dataset name {name!r} already exists")
-    scan = _scan(src, format, _check_labels(labels))
-    _finish_records(scan)
+    started = now()
+    scan = _read_dataset(src, format, _check_labels(labels))
+    files = _Files(scan.root, {}, None, started)
     row = {"name": name, "root": str(scan.root), "format": scan.format, "labels": scan.labels,
-           "content_hash": _content_hash(scan.format, scan.labels, scan.records)}
+           "content_hash": _fingerprint(scan, files), "hashed_at": started}
     with store.tx():
         try:
             row = store.insert("datasets", row)
         except sqlite3.IntegrityError:
             raise Conflict(f"dataset name {name!r} already exists") from None
-        _insert_items(store, row["id"], scan.records)
+        _index_items(store, row["id"], scan.records)
+        _save_files(store, row["id"], files.rows, {})
     return dataset_row(store, row["id"])
 
 
@@ -129,19 +152,27 @@ def _check_labels(labels: Any) -> list[str] | None:
     return list(labels)
 
 
-def _scan(src: Path, format: str | None, labels: list[str] | None) -> _Scan:
+def _read_dataset(src: Path, format: str | None, labels: list[str] | None, sizes: dict | None = None) -> _Scan:
+    """Scan a dataset and finish its records (sizes, sidecar fields): everything but the hash."""
+    scan = _scan(src, format, labels, sizes)
+    _finish_records(scan)
+    return scan
+
+
+def _scan(src: Path, format: str | None, labels: list[str] | None, sizes: dict | None = None) -> _Scan:
+    """``sizes``: ``{relative path: (width, height)}`` known for images that did not change."""
     if format is not None and format not in FORMATS:
         raise InvalidInput(f"unknown dataset format {format!r} (known: {', '.join(FORMATS)})")
     if format is not None:
         found = _DETECTORS[format](src)
         if isinstance(found, str):
             raise InvalidInput(f"'{src}' is not a {format} dataset: {found}")
-        return _LOADERS[format](src, found, labels)
+        return _LOADERS[format](src, found, labels, sizes)
     reasons = []
     for fmt in FORMATS:
         found = _DETECTORS[fmt](src)
         if not isinstance(found, str):
-            return _LOADERS[fmt](src, found, labels)
+            return _LOADERS[fmt](src, found, labels, sizes)
         reasons.append(f"{fmt}: {found}")
     raise InvalidInput(f"'{src}' is not a yolo, coco or imagefolder dataset (tried {'; '.join(reasons)})")
 
@@ -156,6 +187,8 @@ def _finish_records(scan: _Scan) -> None:
         raise InvalidInput(f"dataset '{scan.root}' has no images")
     for rec in scan.records:
         rec.size = (scan.root / rec.path).stat().st_size
+    if (scan.root / SIDECAR).is_file():
+        scan.sources.append(SIDECAR)
     for rel, fields in _read_sidecar(scan.root, by_path):
         by_path[rel].metadata.update(fields)
     for rec in scan.records:
@@ -186,23 +219,295 @@ def _read_sidecar(root: Path, known: dict) -> list[tuple[str, dict]]:
 
 def compute_content_hash(path: str | os.PathLike, format: str | None = None,
                          labels: list[str] | None = None) -> str:
-    """The content hash a dataset at ``path`` would get now (to tell whether a registered one changed)."""
+    """The content hash a dataset at ``path`` would get now (reads every file; ``refresh_dataset``
+    re-checks a registered dataset through its file cache)."""
     src = Path(path).expanduser()
     if not src.exists():
         raise InvalidInput(f"dataset path '{src}' does not exist")
-    scan = _scan(src.resolve(), format, _check_labels(labels))
-    _finish_records(scan)
-    return _content_hash(scan.format, scan.labels, scan.records)
+    scan = _read_dataset(src.resolve(), format, _check_labels(labels))
+    return _fingerprint(scan, _Files(scan.root, {}, None, now()))
 
 
-def _content_hash(format: str, labels: list[str], records: list[_Record]) -> str:
-    """sha256 over the format, labels and sorted (relative path, size, annotations) of every item."""
+def _content_hash(format: str, labels: list[str], records: list[_Record], shas: dict[str, str]) -> str:
+    """sha256 over the format, the labels and, sorted by path, every item's relative path, sha256 of
+    its bytes, annotations and metadata."""
     digest = hashlib.sha256()
     digest.update(json.dumps({"format": format, "labels": labels}, sort_keys=True).encode())
     for rec in sorted(records, key=lambda r: r.path):
+        line = json.dumps([rec.path, shas[rec.path], rec.annotations, rec.metadata], sort_keys=True,
+                          separators=(",", ":"))
+        digest.update(b"\n" + line.encode())
+    return digest.hexdigest()
+
+
+def _legacy_hash(scan: _Scan) -> str:
+    """The content hash of stores before file hashes (path, size and annotations only): what a
+    dataset registered then is compared with at its first check."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps({"format": scan.format, "labels": scan.labels}, sort_keys=True).encode())
+    for rec in sorted(scan.records, key=lambda r: r.path):
         line = json.dumps([rec.path, rec.size, rec.annotations], sort_keys=True, separators=(",", ":"))
         digest.update(b"\n" + line.encode())
     return digest.hexdigest()
+
+
+def _fingerprint(scan: _Scan, files: _Files) -> str:
+    """The content hash of a scanned dataset, the rows of all its files left in ``files.rows``."""
+    shas = {rel: files.row(rel)["sha256"] for rel in scan.files()}
+    return _content_hash(scan.format, scan.labels, scan.records, shas)
+
+
+def _file_sha256(path: str | Path, rel: str) -> str:
+    """The sha256 of a file's bytes (the only place a check reads a whole file)."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(HASH_CHUNK):
+                digest.update(chunk)
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {rel}: {exc.strerror or type(exc).__name__}") from None
+    return digest.hexdigest()
+
+
+def _stat(path: str | Path, rel: str) -> os.stat_result | None:
+    """A file's stat (None when it is gone)."""
+    try:
+        return os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {rel}: {exc.strerror or type(exc).__name__}") from None
+
+
+class _Files:
+    """The files of one check of a dataset, each stat-ed once and hashed at most once.
+
+    A cached sha256 is taken while the file's size and mtime are the cached ones and its ctime is
+    before ``previous`` (when the previous check began); otherwise the file is read (``read`` counts
+    them). A file whose ctime is after ``started`` changed while this check ran: its row keeps an
+    unknown sha256 ("") so that the next check reads the dataset again."""
+
+    def __init__(self, root: Path, cached: dict[str, dict], previous: float | None, started: float):
+        self.root = root
+        self.prefix = os.path.join(root, "")
+        self.cached = cached
+        self.previous_ns = None if previous is None else int(previous * 1e9)
+        self.started_ns = int(started * 1e9)
+        self.rows: dict[str, dict] = {}
+        self.read = 0
+
+    def row(self, rel: str, st: os.stat_result | None = None) -> dict:
+        if rel in self.rows:
+            return self.rows[rel]
+        path = self.prefix + rel
+        st = st or _stat(path, rel)
+        if st is None:
+            raise InvalidInput(f"cannot read {rel}: it vanished while the dataset was being read")
+        old = self.cached.get(rel)
+        if old and old["sha256"] and self.previous_ns is not None and old["size"] == st.st_size \
+                and old["mtime_ns"] == st.st_mtime_ns and st.st_ctime_ns < self.previous_ns:
+            sha = old["sha256"]
+        else:
+            sha = _file_sha256(path, rel)
+            self.read += 1
+        self.rows[rel] = row = {"path": rel, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha,
+                                "settled": st.st_ctime_ns < self.started_ns}
+        return row
+
+
+def _save_files(store: Store, dataset_id: str, rows: dict[str, dict], cached: dict[str, dict]) -> None:
+    """Make the cache rows of a dataset ``rows`` (writing only the rows that differ)."""
+    gone = [rel for rel in cached if rel not in rows]
+    for start in range(0, len(gone), DELETE_BATCH):
+        store.delete("dataset_files", dataset_id=dataset_id, path=tuple(gone[start:start + DELETE_BATCH]))
+    changed = []
+    for rel, row in rows.items():
+        new = {"dataset_id": dataset_id, "path": rel, "size": row["size"], "mtime_ns": row["mtime_ns"],
+               "sha256": row["sha256"] if row["settled"] else ""}
+        old = cached.get(rel)
+        if old is None or any(old[k] != new[k] for k in ("size", "mtime_ns", "sha256")):
+            changed.append(new)
+    if changed:
+        store.db["dataset_files"].upsert_all(changed, pk=("dataset_id", "path"), batch_size=INSERT_BATCH)
+
+
+def _index_items(store: Store, dataset_id: str, records: list[_Record]) -> None:
+    """Make the items of a dataset ``records``: an existing path keeps its row (its id and tags; its
+    annotations and metadata are updated), new paths are inserted, removed ones deleted. New rows
+    are inserted before any is deleted, so they never take the id of an item removed here."""
+    existing = {r["path"]: r for r in store.find("items", dataset_id=dataset_id)}
+    _insert_items(store, dataset_id, [r for r in records if r.path not in existing])
+    for rec in records:
+        old = existing.get(rec.path)
+        if old and (old["annotations"] != rec.annotations or old["metadata"] != rec.metadata):
+            store.update_where("items", {"annotations": rec.annotations, "metadata": rec.metadata}, id=old["id"])
+    kept = {r.path for r in records}
+    gone = [path for path in existing if path not in kept]
+    for start in range(0, len(gone), DELETE_BATCH):
+        store.delete("items", dataset_id=dataset_id, path=tuple(gone[start:start + DELETE_BATCH]))
+
+
+# --- re-checking a registered dataset --------------------------------------------------------
+
+
+def refresh_dataset(store: Store, ref: str) -> dict:
+    """Re-check a registered dataset against its files and return ``{"dataset_id", "changed",
+    "content_hash", "previous_hash", "files_read"}``.
+
+    Every file is stat-ed; only files that changed (see the module's note on the file cache) are
+    read and hashed (``files_read`` counts them). When every file is as cached, nothing is read or
+    written (a check before a refused launch leaves the store as it was); files touched without a
+    change of content get their new stat and ``hashed_at`` written. Otherwise the dataset is scanned again (the headers of
+    unchanged images are not read again) with the labels it has, or with those its files give when
+    they no longer fit; when the content hash differs, its items are re-indexed (an unchanged path
+    keeps its item id and tags), and the hash, the labels, the file cache and ``hashed_at`` are
+    written in one transaction. A dataset registered before file hashes gets the new hash at its
+    first check; ``changed`` then tells whether the old hash still matches.
+
+    A dataset whose folder is gone or unreadable, or whose files no longer form a dataset, raises
+    ``InvalidInput`` and nothing is written. Call it outside a transaction: it reads files first and
+    holds the write lock only to write.
+    """
+    dataset = store.get("datasets", ref)
+    started = now()
+    root = _readable_root(dataset)
+    cached = {r["path"]: r for r in store.find("dataset_files", dataset_id=dataset["id"])}
+    files = _Files(root, cached, dataset["hashed_at"], started)
+    previous = dataset["content_hash"]
+    listing = _listing(root, dataset["format"], cached) if cached else None
+    same_files = listing is not None and listing.keys() == cached.keys()
+    for rel, st in (listing or {}).items():
+        if st is None:
+            same_files = False
+        elif rel in cached:
+            files.row(rel, st)
+    unchanged = {rel for rel, row in files.rows.items() if row["sha256"] == cached[rel]["sha256"]}
+    if same_files and len(unchanged) == len(cached):
+        if files.read:  # files were touched (same content): remember their new stat, so they are not read again
+            with store.tx():
+                _save_files(store, dataset["id"], files.rows, cached)
+                _set_dataset(store, dataset, hashed_at=started)
+        return {"dataset_id": dataset["id"], "changed": False, "content_hash": previous,
+                "previous_hash": previous, "files_read": files.read}
+
+    items = store.find("items", dataset_id=dataset["id"])
+    sizes = {it["path"]: (it["metadata"]["width"], it["metadata"]["height"]) for it in items
+             if it["path"] in unchanged and _has_size(it["metadata"])}
+    scan = _rescan(dataset, root, cached, sizes)
+    content_hash = _fingerprint(scan, files)
+    legacy = dataset["hashed_at"] is None
+    changed = (_legacy_hash(scan) if legacy else content_hash) != previous
+    with store.tx():
+        if content_hash != previous:
+            _index_items(store, dataset["id"], scan.records)
+        _save_files(store, dataset["id"], {rel: files.rows[rel] for rel in scan.files()}, cached)
+        _set_dataset(store, dataset, content_hash=content_hash, labels=scan.labels, hashed_at=started)
+    return {"dataset_id": dataset["id"], "changed": changed, "content_hash": content_hash,
+            "previous_hash": previous, "files_read": files.read}
+
+
+def _readable_root(dataset: dict) -> Path:
+    """The dataset's folder, or a one-line ``InvalidInput`` naming it when it is gone or unreadable."""
+    root = Path(dataset["root"])
+    try:
+        if not stat.S_ISDIR(os.stat(root).st_mode):
+            raise InvalidInput(f"dataset {dataset['name']!r}: '{root}' is not a folder any more")
+        with os.scandir(root):
+            pass
+    except FileNotFoundError:
+        raise InvalidInput(f"dataset {dataset['name']!r}: its folder '{root}' does not exist any more") from None
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise InvalidInput(f"dataset {dataset['name']!r}: cannot read its folder '{root}': {reason}") from None
+    return root
+
+
+def _listing(root: Path, format: str, cached: dict[str, dict]) -> dict[str, os.stat_result | None] | None:
+    """The files a registered dataset is made of now, with their stats (None: gone), found by listing
+    folders (no file is read): what its scan would read if nothing changed. None when telling would
+    take reading (a COCO json's images are those cached while the json is unchanged) or the layout
+    is no longer one."""
+    prefix = os.path.join(root, "")
+    if format == "yolo":
+        data_yaml = _detect_yolo(root)
+        if isinstance(data_yaml, str):
+            return None
+        found = [data_yaml.relative_to(root).as_posix()]
+        for rel, label_rel in _yolo_images(root):
+            found += (rel, label_rel)
+    elif format == "imagefolder":
+        groups = _detect_imagefolder(root)
+        if isinstance(groups, str):
+            return None
+        found = [_rel(path, prefix) for group, _ in groups for path in _walk_images(str(group))]
+    else:
+        json_files = [rel for rel in cached if _coco_json(rel)]
+        if len(json_files) != 1:
+            return None
+        found = json_files + [rel for rel in cached if _is_image(rel)]
+    stats = {rel: _stat(prefix + rel, rel) for rel in [*found, SIDECAR]}
+    return {rel: st for rel, st in stats.items() if rel in cached or st is not None and stat.S_ISREG(st.st_mode)}
+
+
+def _is_image(rel: str) -> bool:
+    return os.path.splitext(rel)[1].lower() in IMAGE_EXTS
+
+
+def _rel(path: str, prefix: str) -> str:
+    """``path`` (below the folder ``prefix`` ends with) relative to it, with '/' separators."""
+    rel = path[len(prefix):]
+    return rel if os.sep == "/" else rel.replace(os.sep, "/")
+
+
+def _coco_json(rel: str) -> bool:
+    return PurePosixPath(rel).suffix.lower() == ".json"
+
+
+def _has_size(metadata: Any) -> bool:
+    return isinstance(metadata, dict) and all(isinstance(metadata.get(k), int) for k in ("width", "height"))
+
+
+def _rescan(dataset: dict, root: Path, cached: dict[str, dict], sizes: dict) -> _Scan:
+    """Scan a registered dataset again: with its labels while they fit (they may have been given at
+    registration), else with the labels its files give. A COCO dataset is read from its json."""
+    coco = _coco_source(dataset, root, cached) if dataset["format"] == "coco" else None
+
+    def read(labels: list[str] | None) -> _Scan:
+        if coco is None:
+            return _read_dataset(root, dataset["format"], labels, sizes)
+        scan = _load_coco(root, coco, labels, sizes)
+        _finish_records(scan)
+        return scan
+
+    try:
+        labels = _check_labels(dataset["labels"])
+    except InvalidInput:  # e.g. COCO categories with the same name twice: not labels one could give
+        labels = None
+    if labels is not None:
+        try:
+            return read(labels)
+        except InvalidInput:
+            pass
+    return read(None)
+
+
+def _coco_source(dataset: dict, root: Path, cached: dict[str, dict]) -> tuple[Path, dict] | None:
+    """The COCO json a dataset was registered from, read (None when its cache does not tell)."""
+    json_files = [rel for rel in cached if _coco_json(rel)]
+    if len(json_files) != 1:
+        return None
+    path = root / json_files[0]
+    if not path.is_file():
+        raise InvalidInput(f"dataset {dataset['name']!r}: its annotations '{path}' do not exist any more")
+    doc = _load_json(path)
+    if not _is_coco(doc):
+        raise InvalidInput(f"dataset {dataset['name']!r}: {path.name} has no COCO 'images' list")
+    return path, doc
+
+
+def _set_dataset(store: Store, dataset: dict, **fields: Any) -> None:
+    if not store.update_where("datasets", fields, id=dataset["id"]):
+        raise NotFound(f"dataset {dataset['name']!r} was deleted while it was being checked")
 
 
 def _insert_items(store: Store, dataset_id: str, records: list[_Record]) -> None:
@@ -232,13 +537,22 @@ def _norm_rel(rel: str) -> str:
 
 
 def _images_under(folder: Path) -> list[Path]:
-    """Image files below ``folder`` (hidden entries skipped), in a stable order."""
+    """Image files below ``folder`` (hidden entries skipped), in a stable order; a folder that cannot
+    be listed is an error (skipping it would drop its images from the index)."""
+    return [Path(path) for path in _walk_images(str(folder))]
+
+
+def _walk_images(top: str) -> list[str]:
+    """``_images_under`` as strings (what a re-check lists: no ``Path`` per file)."""
     found = []
-    for dirpath, dirnames, filenames in os.walk(folder):
+    for dirpath, dirnames, filenames in os.walk(top, onerror=_walk_error):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found.extend(Path(dirpath) / f for f in sorted(filenames)
-                     if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_EXTS)
+        found.extend(os.path.join(dirpath, f) for f in sorted(filenames) if not f.startswith(".") and _is_image(f))
     return found
+
+
+def _walk_error(exc: OSError) -> None:
+    raise InvalidInput(f"cannot read folder '{exc.filename}': {exc.strerror or type(exc).__name__}")
 
 
 def _has_images(folder: Path) -> bool:
@@ -253,8 +567,11 @@ def _subdirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _image_size(path: Path, rel: str) -> tuple[int, int]:
-    """Width and height from the image header (the pixels are not decoded)."""
+def _image_size(path: Path, rel: str, sizes: dict | None = None) -> tuple[int, int]:
+    """Width and height from the image header (the pixels are not decoded), or from ``sizes`` (those
+    of images known not to have changed)."""
+    if sizes and rel in sizes:
+        return sizes[rel]
     try:
         with Image.open(path) as im:
             return im.size
@@ -325,19 +642,30 @@ def _yolo_names(data_yaml: Path) -> list[str]:
     return [str(n) for n in names]
 
 
-def _load_yolo(root: Path, data_yaml: Path, labels: list[str] | None) -> _Scan:
+def _yolo_images(root: Path) -> list[tuple[str, str]]:
+    """``(image, its label file)`` relative paths of a YOLO folder: ``images/a/b.png`` is labelled by
+    ``labels/a/b.txt``."""
+    prefix = os.path.join(root, "")
+    found = []
+    for path in _walk_images(os.path.join(root, "images")):
+        rel = _rel(path, prefix)
+        found.append((rel, "labels/" + os.path.splitext(rel)[0].removeprefix("images/") + ".txt"))
+    return found
+
+
+def _load_yolo(root: Path, data_yaml: Path, labels: list[str] | None, sizes: dict | None = None) -> _Scan:
     names = _yolo_names(data_yaml)
     if labels is not None and len(labels) != len(names):
         raise InvalidInput(f"labels has {len(labels)} names but {data_yaml.name} has {len(names)}")
     labels = labels or names
-    records = []
-    for img in _images_under(root / "images"):
-        rel = img.relative_to(root).as_posix()
-        label_rel = "labels/" + PurePosixPath(rel).relative_to("images").with_suffix(".txt").as_posix()
-        width, height = _image_size(img, rel)
+    records, sources = [], [data_yaml.relative_to(root).as_posix()]
+    for rel, label_rel in _yolo_images(root):
+        width, height = _image_size(root / rel, rel, sizes)
+        if (root / label_rel).is_file():
+            sources.append(label_rel)
         ann = _yolo_annotations(root / label_rel, label_rel, len(labels), width, height)
         records.append(_Record(rel, width, height, ann, _path_tags(rel)))
-    return _Scan(root, "yolo", labels, records)
+    return _Scan(root, "yolo", labels, records, sources)
 
 
 def _yolo_annotations(label_file: Path, rel: str, n_classes: int, width: int, height: int) -> dict:
@@ -423,7 +751,7 @@ def _coco_root(src: Path, json_path: Path) -> Path:
     return parent.parent if parent.name == "annotations" else parent
 
 
-def _load_coco(src: Path, found: tuple[Path, dict], labels: list[str] | None) -> _Scan:
+def _load_coco(src: Path, found: tuple[Path, dict], labels: list[str] | None, sizes: dict | None = None) -> _Scan:
     json_path, doc = found
     root = _coco_root(src, json_path)
     names, cat_index = _coco_categories(doc, json_path.name, labels)
@@ -440,13 +768,13 @@ def _load_coco(src: Path, found: tuple[Path, dict], labels: list[str] | None) ->
         seen_ids.add(image["id"])
         img = _coco_image_file(image["file_name"], bases, root, json_path.name)
         rel = img.relative_to(root).as_posix()
-        width, height = _image_size(img, rel)
+        width, height = _image_size(img, rel, sizes)
         boxes, classes, crowd = anns.pop(image["id"], ([], [], []))
         ann = {"boxes": boxes, "labels": classes, "iscrowd": crowd}
         records.append(_Record(rel, width, height, ann, _path_tags(rel) or list(fallback)))
     if anns:
         raise InvalidInput(f"{json_path.name}: annotation for unknown image_id {next(iter(anns))!r}")
-    return _Scan(root, "coco", names, records)
+    return _Scan(root, "coco", names, records, [json_path.relative_to(root).as_posix()])
 
 
 def _coco_categories(doc: dict, fname: str, labels: list[str] | None) -> tuple[list[str], dict]:
@@ -523,7 +851,8 @@ def _detect_imagefolder(src: Path) -> list[tuple[Path, list[str]]] | str:
     return [(src, [])]
 
 
-def _load_imagefolder(root: Path, groups: list[tuple[Path, list[str]]], labels: list[str] | None) -> _Scan:
+def _load_imagefolder(root: Path, groups: list[tuple[Path, list[str]]], labels: list[str] | None,
+                      sizes: dict | None = None) -> _Scan:
     found: list[tuple[Path, str, list[str]]] = []
     for group, tags in groups:
         for img in _images_under(group):
@@ -541,7 +870,7 @@ def _load_imagefolder(root: Path, groups: list[tuple[Path, list[str]]], labels: 
     records = []
     for img, cls, tags in found:
         rel = img.relative_to(root).as_posix()
-        width, height = _image_size(img, rel)
+        width, height = _image_size(img, rel, sizes)
         records.append(_Record(rel, width, height, {"label": labels.index(cls)}, list(tags)))
     return _Scan(root, "imagefolder", labels, records)
 
@@ -554,13 +883,14 @@ _LOADERS = {"yolo": _load_yolo, "coco": _load_coco, "imagefolder": _load_imagefo
 
 
 def delete_dataset(store: Store, ref: str) -> None:
-    """Remove a dataset, its items and the filters bound to it; refused while versions use it."""
+    """Remove a dataset, its items, its file cache and the filters bound to it; refused while
+    versions use it."""
     dataset = store.get("datasets", ref)
     with store.tx():
         used = store.count("snapshots", dataset_id=dataset["id"])
         if used:
             raise Conflict(f"dataset {dataset['name']!r} is used by {used} version(s)")
-        for table in ("items", "filters"):
+        for table in ("items", "filters", "dataset_files"):
             store.delete(table, dataset_id=dataset["id"])
         store.delete("datasets", id=dataset["id"])
 

@@ -210,6 +210,8 @@ def _migrate_5(db: Database) -> None:
     hashes, content hashes per dataset file, idempotent version creation."""
     db.execute("ALTER TABLE executions ADD COLUMN token_hash TEXT")
     db.execute("ALTER TABLE metrics ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1")
+    db.execute("UPDATE metrics SET attempt = coalesce((SELECT max(attempts, 1) FROM executions e "
+               "WHERE e.id = metrics.execution_id), 1)")  # before v5 only the last attempt is known
     db.execute("ALTER TABLE snapshots ADD COLUMN weights_hash TEXT")
     db.execute("ALTER TABLE snapshots ADD COLUMN idempotency_key TEXT")
     db.execute("CREATE UNIQUE INDEX idx_snapshots_idempotency ON snapshots(idempotency_key) "
@@ -232,9 +234,9 @@ class Store:
 
     ``Store()`` opens ``$MM_HOME/mm.db`` (creating and migrating it as needed); ``Store(home)``
     opens another home folder; ``read_only=True`` gives a query-only connection with a short busy
-    timeout (for a server's event loop); ``create=False`` refuses a missing file; ``expect_id``
-    refuses a file that is not that store (a second connection of a server, say). Each instance
-    holds one connection: use one per thread.
+    timeout (for a server's event loop); ``create=False`` refuses a missing file; ``expect_id`` and
+    ``expect_file`` (another connection's ``identity``) refuse a file that is not that store (a
+    second connection of a server, say). Each instance holds one connection: use one per thread.
 
     The file's identity (device and inode) is remembered at open and checked before every read and
     write: a store deleted or replaced while in use is a ``StoreError``, never a split between the
@@ -242,7 +244,8 @@ class Store:
     """
 
     def __init__(self, home: str | os.PathLike | None = None, *, migrate_to: int = SCHEMA_VERSION,
-                 read_only: bool = False, create: bool = True, expect_id: str | None = None):
+                 read_only: bool = False, create: bool = True, expect_id: str | None = None,
+                 expect_file: tuple[int, int] | None = None):
         self.home = Path(home).expanduser().resolve() if home else default_home().resolve()
         self.db_path = self.home / "mm.db"
         self.artifacts = self.home / "artifacts"
@@ -256,6 +259,10 @@ class Store:
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open store at {self.db_path}: {exc}") from None
         self._identity = (stat.st_dev, stat.st_ino)
+        if expect_file is not None and self._identity != tuple(expect_file):
+            self.conn.close()
+            raise StoreError(f"{self.db_path} is another store than the one this process opened first "
+                             "(replaced while in use?): restart to use it")
         self.conn.execute("PRAGMA busy_timeout = 60000")
         try:
             mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -285,6 +292,11 @@ class Store:
             "SELECT value FROM meta WHERE key = 'schema_version'"
         ).fetchone() if self.db["meta"].exists() else None
         return int(row[0]) if row else 0
+
+    @property
+    def identity(self) -> tuple[int, int]:
+        """The store file's (device, inode) when it was opened."""
+        return self._identity
 
     def check_identity(self) -> None:
         """``StoreError`` when the store's file was deleted or replaced since it was opened."""

@@ -1,5 +1,8 @@
 """The Dask runner on a real ``distributed.LocalCluster`` (2 worker processes on 127.0.0.1, one of
-them declaring ``{"GPU": 1}``): runs, GPU placement, abort, a worker killed mid-run, ``mm cluster up``."""
+them declaring ``{"GPU": 1}``): runs, GPU placement, abort, a worker killed mid-run, ``mm cluster up``;
+on a mixed cluster (workers in their own mount namespace that see no store, or a copy of it, at the
+MM_HOME path) only the worker that proved it opens the live store gets runs; a start failure on a
+worker ends its run at the next reconcile."""
 
 from __future__ import annotations
 
@@ -11,14 +14,14 @@ import time
 from pathlib import Path
 
 import pytest
-from support.helpers import statuses, wait_for
+from support.helpers import statuses, wait_for, wait_status
 
 import mm_jupyter as mm
 from mm_jupyter.processes import attempt_command, pid_alive
 from mm_jupyter.queries.executions import events
 from mm_jupyter.queries.health import service_health
 from mm_jupyter.runners import dask as dask_runner
-from mm_jupyter.store import probe_store
+from mm_jupyter.store import Store, probe_store
 
 distributed = pytest.importorskip("distributed")
 SUPPORT = Path(__file__).parent / "support"
@@ -77,12 +80,11 @@ def test_execution_runs_as_a_task_and_reports_to_the_store(store, toy, cluster):
 
 
 def test_gpu_service_lands_only_on_a_worker_declaring_gpus(store, toy, cluster):
-    snap = toy(epochs=1)
-    runs = [mm.train(snap, service=on_dask(cluster, gpus=1, concurrency=2)) for _ in range(2)]
+    runs = [mm.train(toy(epochs=1), service=on_dask(cluster, gpus=1, concurrency=2)) for _ in range(2)]
     finals = [mm.wait_for(r["id"], timeout=240) for r in runs]
     assert [f["status"] for f in finals] == ["success", "success"], [f["error"] for f in finals]
     assert {f["worker"] for f in finals} == {gpu_worker(cluster[1])}
-    too_many = mm.train(snap, service={"gpus": 2})
+    too_many = mm.train(toy(epochs=1), service={"gpus": 2})
     assert store.get("executions", too_many["id"])["status"] == "pending", "no worker has 2 GPUs: it waits"
     health = service_health(store, store.get("services", too_many["service"]))
     assert health.code == "no-gpu-worker" and "declares GPU=2" in health.reason
@@ -202,3 +204,187 @@ def test_mm_cluster_up_serves_a_scheduler_until_interrupted(tmp_path, store):
         dask_runner.close_clients()
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+# --- only workers that proved they open the live store get runs ---------------------------------
+
+
+def copy_of_store(store, dest: Path) -> Path:
+    """A byte copy of the store's files (same store_id), made a standalone store by opening it once.
+    The copy runs in a child process: closing a file descriptor of the live ``mm.db`` here would
+    drop this process's SQLite locks (POSIX locks are per process), and a worker closing its last
+    connection would then delete the WAL under this process's open connection."""
+    dest.mkdir(parents=True)
+    files = [str(store.home / name) for name in ("mm.db", "mm.db-wal") if (store.home / name).exists()]
+    subprocess.run(["cp", *files, str(dest)], check=True, timeout=60)
+    copy = Store(dest)
+    assert copy.store_id == store.store_id
+    copy.close()
+    return dest
+
+
+def namespaced_worker(scheduler: str, name: str, mm_home: Path, view: Path | None, log: Path) -> subprocess.Popen:
+    """A worker process (1 thread); with ``view``, in its own mount namespace where the MM_HOME path
+    shows ``view`` (bind-mounted over it) instead of the store."""
+    worker = [sys.executable, "-m", "distributed.cli.dask_worker", scheduler, "--name", name, "--nthreads", "1",
+              "--no-nanny", "--no-dashboard", "--host", "127.0.0.1"]
+    if view is not None:
+        worker = ["unshare", "-m", "--propagation", "private", "sh", "-c", 'mount --bind "$1" "$2" && shift 2 && '
+                  'exec "$@"', "sh", str(view), str(mm_home), *worker]
+    with open(log, "ab") as out:
+        return subprocess.Popen(worker, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+def can_unshare_mounts() -> bool:
+    try:
+        return subprocess.run(["unshare", "-m", "--propagation", "private", "mount", "--bind", "/", "/mnt"],
+                              capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def addresses_by_name(client) -> dict[str, str]:
+    return {w["name"]: a for a, w in client.scheduler_info(n_workers=-1)["workers"].items()}
+
+
+def test_runs_land_only_on_a_worker_that_proved_it_opens_the_live_store(store, toy, tmp_path):
+    """Workers that see no store, or a copy of it (same store_id), at the MM_HOME path: alone, the
+    service is unhealthy (naming each and why) and runs wait pending; once a good worker joins,
+    all 4 runs (concurrency 4, so Dask would spread them) succeed there and only there."""
+    if not can_unshare_mounts():
+        pytest.skip("needs unshare -m and mount --bind (root) to give a worker its own view of MM_HOME")
+    snaps = [toy(epochs=1) for _ in range(4)]  # one training per version at a time
+    copy = copy_of_store(store, tmp_path / "copy-home")
+    empty = tmp_path / "empty-home"
+    empty.mkdir()
+    cluster = distributed.LocalCluster(n_workers=0, processes=True, dashboard_address=None, host="127.0.0.1")
+    client = distributed.Client(cluster, set_as_default=False)
+    procs = [namespaced_worker(cluster.scheduler_address, "no-store", store.home, empty, tmp_path / "w1.log"),
+             namespaced_worker(cluster.scheduler_address, "copy", store.home, copy, tmp_path / "w2.log")]
+    try:
+        client.wait_for_workers(2, timeout=120)
+        named = addresses_by_name(client)
+        home, store_id = str(store.home), store.store_id
+        # what the previous check saw: the copy passes for the store (same store_id), the other has none
+        seen = client.run(probe_store, home, store_id)
+        assert seen[named["copy"]] is None and "no store at" in seen[named["no-store"]]
+        service = {"runner": dask_runner.runner_address(cluster), "concurrency": 4}
+        runs = [mm.train(snap, service=service) for snap in snaps]
+        svc = store.get("services", runs[0]["service"])
+        health = service_health(store, svc)
+        assert health.level == "error" and health.code == "store-unreachable", health
+        assert f"{named['no-store']}: no store at" in health.reason
+        assert f"{named['copy']}: " in health.reason and "not the live store" in health.reason
+        time.sleep(dask_runner.PROBE_TTL + 1)
+        mm.reconcile()  # a fresh probe: still nobody proved it, nothing is submitted
+        assert [store.get("executions", r["id"])["status"] for r in runs] == ["pending"] * 4
+        assert not client.run_on_scheduler(scheduler_keys)
+        assert service_health(store, svc, wait=False).code == "store-unreachable"
+
+        procs.append(namespaced_worker(cluster.scheduler_address, "good", store.home, None, tmp_path / "w3.log"))
+        client.wait_for_workers(3, timeout=120)
+        good = addresses_by_name(client)["good"]
+        dask_runner.cluster_info(service["runner"], store, refresh=True)  # not the answer of 5 s ago
+        assert service_health(store, store.get("services", svc["name"])).level == "ok"
+        mm.reconcile()  # what any mm command or the server's timer does: start what waits
+        finals = [mm.wait_for(r["id"], timeout=240) for r in runs]
+        assert [f["status"] for f in finals] == ["success"] * 4, [f["error"] for f in finals]
+        assert {f["worker"] for f in finals} == {good}
+        assert all(statuses(store, f["id"]) == ["pending", "in-progress", "success"] for f in finals)
+        submitted = [e["message"] for f in finals for e in events(store, f["id"]) if e["type"] == "submitted"]
+        assert len(submitted) == 4 and all(m.endswith(f"proved they open this store: {good}") for m in submitted)
+    finally:
+        dask_runner.close_clients()
+        client.close()
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        cluster.close(timeout=30)
+
+
+def test_probe_needs_the_value_just_written_and_refuses_network_filesystems(store, tmp_path):
+    home, store_id = str(store.home), store.store_id
+    dask_runner.write_probe_value(home)
+    copy = str(copy_of_store(store, tmp_path / "copy"))  # a copy with an older probe value
+    nonce = dask_runner.write_probe_value(home)
+    assert dask_runner.store_problem(home, store_id, nonce) is None
+    assert probe_store(copy, store_id) is None, "a copy has the same store_id"
+    assert "not the live store" in dask_runner.store_problem(copy, store_id, nonce)
+    assert "not the live store" in dask_runner.store_problem(home, store_id, "another-value")
+    later = [dask_runner.write_probe_value(home) for _ in range(3)]  # concurrent probes keep each other's value
+    assert all(dask_runner.store_problem(home, store_id, n) is None for n in [nonce, *later])
+    mounts = ("/dev/vda / ext4 rw 0 0\n"
+              "server:/export /srv/shared nfs4 rw,relatime 0 0\n"
+              "host:/x /srv/my\\040data fuse.sshfs rw 0 0\n"
+              "/dev/vdb /srv/shared/local ext4 rw 0 0\n")
+    assert dask_runner.filesystem_type("/srv/shared/mmhome", mounts) == "nfs4"
+    assert dask_runner.filesystem_type("/srv/shared/local/mmhome", mounts) == "ext4"
+    assert dask_runner.filesystem_type("/srv/my data/mmhome", mounts) == "fuse.sshfs"
+    assert dask_runner.filesystem_type("/srv/sharedx", mounts) == "ext4"
+    reason = dask_runner.store_problem("/srv/shared/mmhome", store_id, nonce, mounts=mounts)
+    assert "network filesystem (nfs4)" in reason and "SQLite over a network filesystem is not safe" in reason
+    assert "network filesystem (fuse.sshfs)" in dask_runner.store_problem("/srv/my data/h", store_id, mounts=mounts)
+    assert dask_runner.filesystem_type(home) not in dask_runner.NETWORK_FILESYSTEMS
+
+
+# --- a start failure on a worker ends the run at the next reconcile -----------------------------
+
+BREAK_POPEN = """
+import mm_jupyter.runners.dask as d
+d._saved = getattr(d, "_saved", (d.attempt_command, d.fail))
+d.attempt_command = lambda execution_id, attempt: ["/nonexistent/python3", "-m", "mm_jupyter.attempt",
+                                                   execution_id, str(attempt)]
+"""
+BREAK_STORE_WRITES = """
+import mm_jupyter.runners.dask as d
+from mm_jupyter.errors import StoreError
+
+def fail(*args, **kwargs):
+    raise StoreError("database is locked (test)")
+
+d.fail = fail
+"""
+RESTORE = """
+import mm_jupyter.runners.dask as d
+if hasattr(d, "_saved"):
+    d.attempt_command, d.fail = d._saved
+    del d._saved
+"""
+
+
+def start_failure_events(client, execution_id: str) -> list[dict]:
+    return [msg for _, msg in client.get_events(dask_runner.START_FAILURE_TOPIC)
+            if msg.get("execution_id") == execution_id]
+
+
+@pytest.mark.parametrize("store_writable", [True, False], ids=["worker-writes-the-store", "event-only"])
+def test_worker_side_start_failure_ends_the_run_failed_at_once(store, toy, cluster, store_writable):
+    """Popen fails on the worker (no such interpreter). The task reports it as a worker event and,
+    when it can, writes it into the store; either way the run is ``failed`` with that reason after
+    the next reconcile, in seconds rather than after the 600 s start timeout."""
+    client = cluster[1]
+    client.run(exec, BREAK_POPEN + ("" if store_writable else BREAK_STORE_WRITES), {})
+    try:
+        begun = time.monotonic()
+        exe = mm.train(toy(epochs=1), service=on_dask(cluster))
+        wait_for(lambda: start_failure_events(client, exe["id"]), timeout=60, what="the start-failure event")
+        if store_writable:
+            row = wait_status(store, exe["id"], ["failed"], timeout=30)
+        else:
+            row = store.get("executions", exe["id"])
+            assert row["status"] == "in-progress" and row["runner_pid"] is None, "nobody could write it yet"
+            assert exe["id"] in mm.reconcile()
+            row = store.get("executions", exe["id"])
+        assert time.monotonic() - begun < 60
+        assert row["status"] == "failed" and row["outcome"] == "start-failure", row
+        assert row["error"].startswith(f"cannot start runner on dask worker {row['worker']}")
+        assert "No such file or directory" in row["error"] and "/nonexistent/python3" in row["error"]
+        assert statuses(store, exe["id"]) == ["pending", "in-progress", "failed"]
+        assert exe["id"] not in mm.reconcile(), "an event is applied once"
+        assert store.get("executions", exe["id"])["status"] == "failed"
+    finally:
+        client.run(exec, RESTORE, {})
+    after = mm.wait_for(mm.train(toy(epochs=1), service=on_dask(cluster))["id"], timeout=180)
+    assert after["status"] == "success", after["error"]

@@ -326,3 +326,42 @@ def test_read_only_folder_at_start_fails_with_reason(store, toy, tmpfs_artifacts
     assert final["status"] == "failed" and reason in final["error"]
     assert final["error"].startswith("cannot start runner")
     assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_full_disk_under_the_whole_home_fails_the_run_with_the_reason(tmp_path, monkeypatch):
+    """The store and the artifacts on one small disk that fills up mid-run: the run ends ``failed``
+    with the storage reason (recorded once space returns), not ``aborted: runner process is gone``."""
+    if not ROOT:
+        pytest.skip("filling a disk safely needs a small tmpfs (root)")
+    from support.helpers import TOY, make_imagefolder
+
+    from mm_jupyter import api
+    from mm_jupyter.datasets import register_dataset
+
+    home = tmp_path / "smallhome"
+    home.mkdir()
+    assert _mount("-t", "tmpfs", "-o", "size=8m", "tmpfs", str(home))
+    try:
+        monkeypatch.setenv("MM_HOME", str(home))
+        monkeypatch.setenv("MM_HEARTBEAT_INTERVAL", "0.5")
+        monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(Path(__file__).parent / "support"),
+                                                          os.environ.get("PYTHONPATH", "")]))
+        api._STORES.clear()
+        store = api.connect()
+        register_dataset(store, make_imagefolder(tmp_path / "data"), name="toy-data")
+        mm.register_model("toy", TOY)
+        snap = mm.create_snapshot("toy", config={"epochs": 300, "sleep": 0.3}, dataset="toy-data")
+        exe = mm.train(snap["id"], service={"on_reset": "rerun"})
+        row = running_row(store, exe["id"], min_progress=0.5)
+        fill(home)
+        time.sleep(6)  # the kernel's writes and the runner's bookkeeping meet a full disk
+        assert store.get("executions", exe["id"])["status"] == "in-progress", "nothing decided while full"
+        (home / "filler").unlink()  # space returns
+        final = mm.wait_for(exe["id"], timeout=120)
+        assert final["status"] == "failed" and final["attempts"] == 1, final
+        assert any(text in final["error"] for text in ("No space left on device", "database or disk is full")), final
+        no_process(row["runner_pid"], row["kernel_pid"])
+        assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        api._STORES.clear()
+        subprocess.run(["umount", "-l", str(home)], capture_output=True)

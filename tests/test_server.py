@@ -1,16 +1,24 @@
 """The server extension's REST API and event stream, against a real ``jupyter server`` subprocess:
 authentication and XSRF on every route, path traversal, bad bodies (400/404/409 with one-line JSON
 messages, never a 500), listing with search/status/kind/paging/sort, and a toy training driven
-end to end through the API while the stream reports it."""
+end to end through the API while the stream reports it. Refused bodies (non-finite numbers, deep
+nesting, over 1 MiB: refused before being read, the server's memory measured) leave the store as it
+was; creating POSTs with one idempotency key, also concurrent, create once."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import http.client
 import json
 import os
+import re
+import socket
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -20,7 +28,7 @@ from support.server_util import SUPPORT, Server, start_server
 TOY = "toy_adapter:ToyAdapter"
 ROUTES = [  # (method, path) of every route, with ids that need not exist
     ("GET", "meta"), ("GET", "models"), ("POST", "models"), ("GET", "models/m-x"), ("GET", "models/m-x/defaults"),
-    ("GET", "snapshots"), ("POST", "snapshots"), ("GET", "snapshots/s-x"), ("GET", "datasets"),
+    ("GET", "snapshots"), ("POST", "snapshots"), ("GET", "snapshots/s-x"), ("DELETE", "snapshots/s-x"), ("GET", "datasets"),
     ("GET", "datasets/d-x"), ("POST", "datasets/d-x/count"), ("GET", "filters"), ("POST", "filters"),
     ("GET", "filters/f"), ("GET", "services"), ("GET", "services/mgmt-train-m-x"),
     ("POST", "services/mgmt-train-m-x/pause"), ("POST", "services/mgmt-train-m-x/resume"),
@@ -72,6 +80,58 @@ def refused(resp: requests.Response, status: int, text: str = "") -> str:
     assert message and "\n" not in message and "Traceback" not in resp.text, body
     assert text.lower() in message.lower(), message
     return message
+
+
+DIGEST_TABLES = ("models", "snapshots", "datasets", "filters", "services", "executions")
+
+
+def digest(store) -> str:
+    """A digest of the store's rows (what a refused request must leave as it was)."""
+    rows: dict = {t: sorted(json.dumps(r, sort_keys=True, default=str) for r in store.find(t)) for t in DIGEST_TABLES}
+    rows.update(events=store.count("events"), metrics=store.count("metrics"))
+    return hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()
+
+
+def strict_json(text: str) -> object:
+    """JSON as a browser reads it: ``NaN`` or ``Infinity`` anywhere is an error."""
+    def refuse(name):
+        raise ValueError(f"{name} in a response")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def concurrently(n: int, fn: Callable[[], requests.Response]) -> list[requests.Response]:
+    """``fn()`` from ``n`` threads released at once."""
+    barrier = threading.Barrier(n)
+
+    def one(_):
+        barrier.wait(10)
+        return fn()
+
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(one, range(n)))
+
+
+def created_once(answers: list[requests.Response]) -> dict:
+    """One 201 and otherwise 200s, all answering the same row (returned)."""
+    assert sorted(r.status_code for r in answers) == [200] * (len(answers) - 1) + [201], [
+        (r.status_code, r.text[:200]) for r in answers]
+    rows = [r.json() for r in answers]
+    ids = {(row.get("execution") or row).get("id") or row.get("name") for row in rows}
+    assert len(ids) == 1, ids
+    return next(row for row, r in zip(rows, answers, strict=True) if r.status_code == 201)
+
+
+def paused_model(server: Server, store, name: str) -> dict:
+    """A toy model of its own whose services are paused: its executions stay pending (nothing runs)."""
+    from mm_jupyter import api
+    from mm_jupyter.scheduler import ensure_service
+
+    model = api.register_model(name, TOY, store=store)
+    for kind in ("train", "evaluate"):
+        ensure_service(store, model["id"], kind)
+        assert ok(server.call("POST", f"services/mgmt-{kind}-{model['id']}/pause"))["paused"] == 1
+    return model
 
 
 def wait_status(server: Server, exe_id: str, statuses: tuple[str, ...], timeout: float = 90) -> dict:
@@ -392,6 +452,17 @@ def test_artifact_paths_stay_under_the_artifact_root(env, tmp_path):
     assert raw_get(server, "artifacts/inside.txt?content=2")[0] == 400
 
 
+def test_long_and_odd_artifact_paths_are_404_without_the_home_path(env):
+    server, store = env
+    homes = {str(store.home), str(store.home.resolve()), str(store.artifacts), str(store.artifacts.resolve())}
+    for path in ("a" * 300, "x/" * 150, "../" * 100, "models/" + "b" * 293, ("c" * 250 + "/") * 4,
+                 "%2e%2e/" * 100, "a" * 1100, "escape/" * 43):
+        status, body = raw_get(server, f"artifacts/{path}")
+        assert status == 404, (path[:40], status, body)
+        assert not any(h in json.dumps(body) for h in homes), body
+        assert "\n" not in body["message"] and body["error"] == "NotFound", body
+
+
 # --- bad bodies and never a 500 ------------------------------------------------------------------
 
 
@@ -409,6 +480,14 @@ def test_artifact_paths_stay_under_the_artifact_root(env, tmp_path):
     ("POST", "train", '{"snapshot": "s-x", "service": {"kernel_name": "nope"}}', 400, "not installed"),
     ("POST", "train", '{"snapshot": "s-x", "service": {"on_reset": "retry"}}', 400, "on_reset"),
     ("POST", "train", '{"snapshot": "s-x", "idempotency_key": "short"}', 400, "idempotency_key"),
+    ("POST", "train", '{"snapshot": "s-x", "service": {"concurrency": 99999999999999999999}}', 400, "64 bits"),
+    ("POST", "train", '{"snapshot": "s-x"} trailing', 400, "not valid JSON"),
+    ("POST", "train", b'{"snapshot": "s-\xff"}', 400, "not UTF-8"),
+    ("POST", "executions/e-nope/rerun", '{"idempotency_key": "short"}', 400, "idempotency_key"),
+    ("POST", "snapshots", '{"model": "toy", "idempotency_key": 12345678}', 400, "must be a string"),
+    ("POST", "models", '{"name": "x", "idempotency_key": "k"}', 400, "idempotency_key"),
+    ("POST", "filters", '{"name": "f1", "query": {}, "idempotency_key": "' + "k" * 129 + '"}', 400, "idempotency_key"),
+    ("DELETE", "snapshots/s-nope", None, 404, "unknown snapshot"),
     ("POST", "train", '{"snapshot": "s-nope"}', 404, "unknown snapshot"),
     ("POST", "train", '{"create": {"model": "toy", "config": {"epochs": "x"}}}', 400, "must be int"),
     ("POST", "train", '{"create": {"model": "toy", "config": {"nope": 1}}}', 400, "unknown config key"),
@@ -451,6 +530,292 @@ def test_odd_ids_never_cause_a_500(server, ref):
         assert resp.status_code < 500, (method, path, resp.status_code, resp.text[:300])
         if resp.status_code >= 400:
             refused(resp, resp.status_code)
+
+
+# --- bodies that are refused whole: non-finite numbers, deep nesting, too large ------------------------
+
+
+NON_FINITE = [
+    ("snapshots", '{"model": "toy", "config": {"sleep": NaN}}'),
+    ("snapshots", '{"model": "toy", "config": {"sleep": Infinity}}'),
+    ("snapshots", '{"model": "toy", "config": {"sleep": -Infinity}}'),
+    ("snapshots", '{"model": "toy", "config": {"sleep": 1e999}}'),
+    ("snapshots", '{"model": "toy", "dataset": "toy-data", "train": {"query": {"metadata.x": NaN}}}'),
+    ("models", '{"name": "nan-model", "config": {"x": NaN}}'),
+    ("filters", '{"name": "nan-filter", "query": {"metadata.score": {"$gt": NaN}}}'),
+    ("filters", '{"name": "nan-filter", "query": "{\\"metadata.score\\": {\\"$gt\\": Infinity}}"}'),
+    ("train", '{"create": {"model": "toy", "dataset": "toy-data", "train": "query:{\\"metadata.x\\": NaN}"}}'),
+    ("train", '{"create": {"model": "toy", "dataset": "toy-data", "test": "{\\"metadata.x\\": -Infinity}"}}'),
+    ("train", '{"snapshot": "s-x", "service": {"execution_timeout": Infinity}}'),
+    ("evaluate", '{"snapshot": "s-x", "test": {"query": {"metadata.x": NaN}}}'),
+    ("executions/e-x/rerun", '{"config": {"sleep": NaN}}'),
+    ("datasets/toy-data/count", '{"selection": {"query": {"metadata.x": -Infinity}}}'),
+]
+
+
+@pytest.mark.parametrize(("path", "body"), NON_FINITE)
+def test_non_finite_numbers_are_refused_in_every_body(env, path, body):
+    server, store = env
+    before = digest(store)
+    refused(server.call("POST", path, data=body), 400, "must be finite")
+    assert digest(store) == before
+    for listing in ("snapshots", "models", "filters", "executions", "services", "datasets"):
+        resp = server.call("GET", listing)
+        assert resp.status_code == 200 and strict_json(resp.text), listing
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("train", "[" * 100_000 + "]" * 100_000),
+    ("train", '{"a":' * 100_000 + "1" + "}" * 100_000),
+    ("snapshots", '{"model": "toy", "config": {"x": ' + "[" * 70 + "]" * 70 + "}}"),
+    ("filters", '{"name": "deep", "query": ' + '{"$and": [' * 40 + "{}" + "]}" * 40 + "}"),
+    ("models", "[" * 65 + "]" * 65),
+    ("executions/e-x/rerun", "{" * 200_000),  # not even valid: the depth is what is counted first
+])
+def test_deep_bodies_are_refused_without_recursing(env, path, body):
+    server, store = env
+    before = digest(store)
+    start = time.monotonic()
+    refused(server.call("POST", path, data=body), 400, "nested deeper than 64 levels")
+    assert time.monotonic() - start < 5
+    assert digest(store) == before
+
+
+def test_nesting_is_counted_outside_strings_and_up_to_64_levels(server):
+    refused(server.call("POST", "train", data="[" * 64 + "]" * 64), 400, "must be a JSON object")
+    brackets = json.dumps({"snapshot": "[{" * 500})
+    refused(server.call("POST", "train", data=brackets), 404, "unknown snapshot")
+    escaped = json.dumps({"snapshot": '\\"[' * 500})
+    refused(server.call("POST", "train", data=escaped), 404, "unknown snapshot")
+
+
+def _rss_kib(pid: int, field: str) -> int:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} for {pid}")
+
+
+@contextlib.contextmanager
+def peak_rss(pid: int) -> Iterator[dict]:
+    """The server process's resident memory: ``start`` and, after the block, ``peak`` (KiB), from its
+    high-water mark reset at the start (``clear_refs``) where allowed, and from samples every 2 ms."""
+    out = {"start": _rss_kib(pid, "VmRSS")}
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as fh:
+            fh.write("5")  # reset VmHWM to the current RSS
+        hwm = True
+    except OSError:
+        hwm = False
+    samples = [out["start"]]
+    done = threading.Event()
+
+    def sample():
+        while not done.wait(0.002):
+            samples.append(_rss_kib(pid, "VmRSS"))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield out
+    finally:
+        done.set()
+        sampler.join(5)
+        out["peak"] = max([*samples, _rss_kib(pid, "VmHWM") if hwm else 0])
+
+
+def raw_post(server: Server, path: str, headers: str, chunks: list[bytes] = ()) -> tuple[int, dict, float]:
+    """A POST written on the socket: headers as given, then ``chunks`` sent from a thread while the
+    answer is read (the server may answer and close before the body is sent). Returns the status, the
+    JSON body and the seconds until the answer was complete."""
+    host, port = server.url.removeprefix("http://").rsplit(":", 1)
+    sock = socket.create_connection((host, int(port)), timeout=20)
+    start = time.monotonic()
+    sock.sendall((f"POST /mm-jupyter/api/{path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                  f"Authorization: token {server.token}\r\nContent-Type: application/json\r\n{headers}\r\n"
+                  ).encode("latin-1"))
+
+    def send():
+        try:
+            for chunk in chunks:
+                sock.sendall(chunk)
+        except OSError:  # refused and closed: the rest is not wanted
+            pass
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    data = b""
+    try:
+        while True:
+            head, sep, body = data.partition(b"\r\n\r\n")
+            length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+            if sep and length and len(body) >= int(length.group(1)):
+                break
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        elapsed = time.monotonic() - start
+    finally:
+        sock.close()
+        sender.join(20)
+    status = int(head.split(b" ", 2)[1])
+    return status, json.loads(body), elapsed
+
+
+def test_oversized_bodies_are_refused_before_they_are_read(env):
+    """Over 1 MiB: 413 at once, whether the Content-Length says so (not one byte of the body read)
+    or a chunked body passes the limit; the server's memory does not grow by the body's size."""
+    server, store = env
+    before = digest(store)
+    mib = b" " * (1 << 20)
+    with peak_rss(server.proc.pid) as rss:
+        status, body, seconds = raw_post(server, "snapshots", "Content-Length: 400000000\r\n")
+        assert status == 413 and seconds < 5, (status, body, seconds)
+        assert body["message"] == "request body of 400000000 bytes is too large (at most 1 MiB)"
+        status, body, seconds = raw_post(server, "train", f"Content-Length: {16 << 20}\r\n", [mib] * 16)
+        assert status == 413 and seconds < 5 and "\n" not in body["message"], (status, body, seconds)
+        chunked = [b"%x\r\n" % len(mib) + mib + b"\r\n"] * 16 + [b"0\r\n\r\n"]
+        status, body, seconds = raw_post(server, "models", "Transfer-Encoding: chunked\r\n", chunked)
+        assert status == 413 and seconds < 5, (status, body, seconds)
+        assert body["message"] == "request body is too large (at most 1 MiB)" and body["error"] == "BodyTooLarge"
+    grew = rss["peak"] - rss["start"]
+    print(f"server RSS {rss['start'] // 1024} MiB, peak {rss['peak'] // 1024} MiB while refusing 16 MiB bodies")
+    assert grew < 8 * 1024, f"the server's memory grew by {grew} KiB for bodies it refused"
+
+    refused(server.call("POST", "snapshots", data=mib + b" "), 413, "too large")
+    refused(server.call("POST", "snapshots", data=mib), 400, "must be a JSON object")  # 1 MiB is allowed
+    status, body, _ = raw_post(server, "train", "Content-Length: 12abc\r\n")
+    assert status == 400 and "Content-Length" in body["message"]
+    assert digest(store) == before
+    assert ok(server.call("GET", "meta"))["kinds"] == ["train", "evaluate"]  # still serving
+
+
+# --- creating once: idempotency keys ----------------------------------------------------------------
+
+
+def test_concurrent_reruns_with_one_key_create_one_execution(env):
+    server, store = env
+    model = paused_model(server, store, "keys-rerun")
+    ended = []
+    for _ in range(2):  # a version trained (on a paused service: aborted while pending) twice
+        snap = ok(server.call("POST", "snapshots", json={"model": model["id"], "dataset": "toy-data"}), 201)
+        exe = ok(server.call("POST", "train", json={"snapshot": snap["id"]}), 201)["execution"]
+        assert ok(server.call("POST", f"executions/{exe['id']}/abort"))["status"] == "terminated"
+        ended.append(exe)
+    src, other = ended
+    key = f"rerun-{time.time_ns()}"
+    try:
+        rerun = created_once(concurrently(10, lambda: server.call(
+            "POST", f"executions/{src['id']}/rerun", json={"idempotency_key": key})))
+        assert rerun["rerun_of"] == src["id"] and rerun["status"] == "pending"
+        assert [r["id"] for r in store.find("executions", rerun_of=src["id"])] == [rerun["id"]]
+        assert ok(server.call("POST", f"executions/{src['id']}/rerun", json={"idempotency_key": key}))["id"] == rerun["id"]
+
+        before = digest(store)  # the key for another request: refused, nothing written
+        refused(server.call("POST", f"executions/{other['id']}/rerun", json={"idempotency_key": key}), 409,
+                "already used")
+        refused(server.call("POST", "train", json={"snapshot": src["snapshot_id"], "idempotency_key": key}), 409,
+                "already used")
+        refused(server.call("POST", "snapshots", data='{"model": "toy", "config": {"sleep": NaN}}'), 400)
+        assert digest(store) == before
+
+        versions = store.count("snapshots", model_id=model["id"])  # with config edits: one clone, one execution
+        edited = created_once(concurrently(5, lambda: server.call(
+            "POST", f"executions/{src['id']}/rerun", json={"idempotency_key": key + "-edit", "config": {"epochs": 2}})))
+        assert store.count("snapshots", model_id=model["id"]) == versions + 1
+        assert ok(server.call("GET", f"snapshots/{edited['snapshot_id']}"))["config"]["epochs"] == 2
+        ok(server.call("POST", f"executions/{rerun['id']}/abort"))
+        plain = ok(server.call("POST", f"executions/{src['id']}/rerun"), 201)  # no key: a new one each time
+        assert plain["id"] not in (rerun["id"], edited["id"])
+    finally:
+        for exe in store.find("executions", model_id=model["id"], status="pending"):
+            ok(server.call("POST", f"executions/{exe['id']}/abort"))
+
+
+def test_concurrent_create_and_train_with_one_key_create_one_version_and_one_execution(env):
+    server, store = env
+    model = paused_model(server, store, "keys-train")
+    key = f"train-{time.time_ns()}"
+    body = {"create": {"model": model["id"], "dataset": "toy-data", "config": {"epochs": 1}}, "idempotency_key": key}
+    try:
+        launched = created_once(concurrently(6, lambda: server.call("POST", "train", json=body)))
+        assert store.count("snapshots", model_id=model["id"]) == 1
+        assert store.count("executions", model_id=model["id"]) == 1
+        assert launched["execution"]["status"] == "pending" and launched["created"]
+        again = ok(server.call("POST", "train", json=body))
+        assert again["execution"]["id"] == launched["execution"]["id"] and not again["created"]
+        before = digest(store)
+        refused(server.call("POST", "evaluate", json={"snapshot": launched["snapshot"]["id"], "idempotency_key": key}),
+                409, "already used")
+        assert digest(store) == before
+    finally:
+        for exe in store.find("executions", model_id=model["id"], status="pending"):
+            ok(server.call("POST", f"executions/{exe['id']}/abort"))
+
+
+def test_idempotent_version_model_and_filter_creation(env):
+    server, store = env
+    stamp = time.time_ns()
+    other = paused_model(server, store, "keys-versions")
+
+    key = f"snap-{stamp}"
+    body = {"model": "toy", "dataset": "toy-data", "config": {"epochs": 2}, "idempotency_key": key}
+    version = created_once(concurrently(6, lambda: server.call("POST", "snapshots", json=body)))
+    assert store.count("snapshots", idempotency_key=key) == 1 and version["config"]["epochs"] == 2
+    assert ok(server.call("POST", "snapshots", json=body))["id"] == version["id"]
+    before = digest(store)
+    refused(server.call("POST", "snapshots", json={**body, "model": other["id"]}), 409, "already used")
+    assert digest(store) == before
+    without = [ok(server.call("POST", "snapshots", json={"model": other["id"]}), 201)["id"] for _ in range(2)]
+    assert len(set(without)) == 2  # no key: a version each time
+
+    key = f"model-{stamp}"
+    body = {"name": f"keys-model-{stamp}", "adapter": TOY, "config": {"epochs": 5}, "labels": ["a", "b"],
+            "description": "once", "idempotency_key": key}
+    model = created_once(concurrently(6, lambda: server.call("POST", "models", json=body)))
+    assert store.count("models", name=body["name"]) == 1 and model["config"]["epochs"] == 5
+    assert ok(server.call("POST", "models", json=body))["id"] == model["id"]
+    before = digest(store)
+    refused(server.call("POST", "models", json={**body, "config": {"epochs": 6}}), 409, "already exists")
+    refused(server.call("POST", "models", json={**body, "labels": ["b", "a"]}), 409, "already exists")
+    refused(server.call("POST", "models", json={k: v for k, v in body.items() if k != "idempotency_key"}), 409,
+            "already exists")
+    assert digest(store) == before
+
+    key = f"filter-{stamp}"
+    body = {"name": f"keys.filter{stamp}", "dataset": "toy-data", "query": {"dir": "train/red"}, "idempotency_key": key}
+    saved = created_once(concurrently(6, lambda: server.call("POST", "filters", json=body)))
+    assert saved["query"] == {"dir": "train/red"} and store.count("filters", name=body["name"]) == 1
+    as_text = ok(server.call("POST", "filters", json={**body, "query": json.dumps(body["query"])}))
+    assert as_text["name"] == saved["name"]
+    before = digest(store)
+    refused(server.call("POST", "filters", json={**body, "query": {"dir": "val"}}), 409, "already exists")
+    refused(server.call("POST", "filters", json={**body, "dataset": None}), 409, "already exists")
+    assert digest(store) == before
+    store.delete("filters", name=body["name"])
+
+
+def test_delete_snapshot_removes_a_version_and_is_refused_while_it_runs(env):
+    server, store = env
+    model = paused_model(server, store, "keys-delete")
+    snap = ok(server.call("POST", "snapshots", json={"model": model["id"], "dataset": "toy-data"}), 201)
+    child = ok(server.call("POST", "snapshots", json={"model": model["id"], "parent": snap["id"]}), 201)
+    exe = ok(server.call("POST", "train", json={"snapshot": snap["id"]}), 201)["execution"]
+    assert exe["status"] == "pending"
+    before = digest(store)
+    refused(server.call("DELETE", f"snapshots/{snap['id']}"), 409, "not ended")
+    assert digest(store) == before
+    ok(server.call("POST", f"executions/{exe['id']}/abort"))
+    before = digest(store)
+    refused(server.call("DELETE", f"snapshots/{snap['id']}"), 409, "parent")
+    assert digest(store) == before
+    assert ok(server.call("DELETE", f"snapshots/{child['id']}")) == {"removed": child["id"]}
+    assert ok(server.call("DELETE", f"snapshots/{snap['id'][:8]}")) == {"removed": snap["id"]}
+    refused(server.call("GET", f"snapshots/{snap['id']}"), 404, "unknown snapshot")
+    refused(server.call("GET", f"executions/{exe['id']}"), 404, "unknown execution")
+    refused(server.call("DELETE", f"snapshots/{snap['id']}"), 404, "unknown snapshot")
+    assert not ok(server.call("GET", "snapshots", params={"model": model["id"]}))["items"]
 
 
 # --- one rule for every face ------------------------------------------------------------------------

@@ -142,10 +142,10 @@ def test_train_form_create_and_train_submits_the_form_values(store, toy):
     assert store.get("services", ev["service"])["drain_time"] == 30
 
     pause(store, toy["id"], "train")
-    retrain = TrainForm(snap["id"])  # a trained snapshot: retrain as is, new settings need a new snapshot
-    assert not retrain.train_button.disabled
+    retrain = TrainForm(snap["id"])  # a trained snapshot is never trained again: only Create & Train
+    assert retrain.train_button.disabled and "weights are fixed" in retrain.hint.value
     retrain.config.set("epochs", 3)
-    assert retrain.train_button.disabled and "use Create &amp; Train" in retrain.hint.value
+    assert retrain.train_button.disabled and not retrain.create_button.disabled
     assert retrain.submit() is None and "use Create & Train" in retrain.result.value.replace("&amp;", "&")
     retrain.finetune.value = True
     child = retrain.submit(create=True)

@@ -322,14 +322,19 @@ def latest(store: Store, snapshot_id: str, kind: Kind | str, *, success: bool = 
 # --- metrics -----------------------------------------------------------------------------------
 
 
-METRIC_JSON = "json_object('id', id, 'name', name, 'step', step, 'epoch', epoch, 'value', value, 'ts', ts)"
+METRIC_JSON = ("json_object('id', id, 'name', name, 'step', step, 'epoch', epoch, 'value', value, 'ts', ts, "
+               "'attempt', attempt)")
+LATEST = "coalesce((SELECT attempts FROM executions WHERE id = ?), 1)"
 
 
-def metrics_since(store: Store, execution_id: str, after_id: int = 0, limit: int = 100_000) -> list[dict]:
-    """Metric points of an execution with ``id > after_id`` (indexed; what live views poll)."""
+def metrics_since(store: Store, execution_id: str, after_id: int = 0, limit: int = 100_000, *,
+                  attempt: int | None = None) -> list[dict]:
+    """Metric points of an execution with ``id > after_id`` (indexed; what live views poll): those of
+    its latest attempt (a retry's points never mix with the failed attempt's), or of ``attempt``."""
+    which, params = ("?", [attempt]) if attempt is not None else (LATEST, [execution_id])
     return store.query(
-        "SELECT id, name, step, epoch, value, ts FROM metrics WHERE execution_id = ? AND id > ? "
-        "ORDER BY id LIMIT ?", [execution_id, after_id, limit])
+        f"SELECT id, name, step, epoch, value, ts, attempt FROM metrics WHERE execution_id = ? AND id > ? "
+        f"AND attempt = {which} ORDER BY id LIMIT ?", [execution_id, after_id, *params, limit])
 
 
 def metrics_json(store: Store, ref: str, after: int, limit: int) -> str:
@@ -338,19 +343,20 @@ def metrics_json(store: Store, ref: str, after: int, limit: int) -> str:
     exe_id = resolve_id(store, ref)
     count, last, points = store.conn.execute(
         f"SELECT count(*), max(id), coalesce(json_group_array({METRIC_JSON}), '[]') FROM ("
-        "SELECT id, name, step, epoch, value, ts FROM metrics WHERE execution_id = ? AND id > ? "
-        "ORDER BY id LIMIT ?)", [exe_id, after, limit]).fetchone()
+        f"SELECT id, name, step, epoch, value, ts, attempt FROM metrics WHERE execution_id = ? AND id > ? "
+        f"AND attempt = {LATEST} ORDER BY id LIMIT ?)", [exe_id, after, exe_id, limit]).fetchone()
     more = count == limit and store.conn.execute(
-        "SELECT 1 FROM metrics WHERE execution_id = ? AND id > ? LIMIT 1", [exe_id, last]).fetchone() is not None
+        f"SELECT 1 FROM metrics WHERE execution_id = ? AND id > ? AND attempt = {LATEST} LIMIT 1",
+        [exe_id, last, exe_id]).fetchone() is not None
     return (f'{{"execution_id":{json.dumps(exe_id)},"last_id":{last if count else after},'
             f'"has_more":{"true" if more else "false"},"points":{points}}}')
 
 
 def last_values(store: Store, execution_id: str) -> dict[str, float]:
-    """The last value of each metric of an execution."""
+    """The last value of each metric of an execution's latest attempt."""
     rows = store.conn.execute(
-        "SELECT name, value FROM metrics WHERE id IN (SELECT max(id) FROM metrics WHERE execution_id = ? "
-        "GROUP BY name) ORDER BY name", [execution_id]).fetchall()
+        f"SELECT name, value FROM metrics WHERE id IN (SELECT max(id) FROM metrics WHERE execution_id = ? "
+        f"AND attempt = {LATEST} GROUP BY name) ORDER BY name", [execution_id, execution_id]).fetchall()
     return dict(rows)
 
 

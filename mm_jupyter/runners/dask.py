@@ -13,40 +13,68 @@ and progress reach the store live, batched, and the UIs' ``id > last_seen`` poll
 (2) nothing has to stay running on the submitting side: ``mm train`` submits with
 ``fire_and_forget`` and exits, while relaying through the scheduler would need a long-lived
 consumer and would lose what is reported while none runs; (3) SQLite in WAL mode is safe for many
-processes on one host. The cost: every worker must see the same ``MM_HOME`` path on a local disk of
-one host (a ``LocalCluster``, or workers on the store's machine); SQLite over NFS is not safe. The
-runner checks this before submitting: a worker that cannot open the store (or opens a different
-one, told by ``meta.store_id``) makes the service unhealthy instead of losing runs.
+processes on one host. The cost: every worker that runs attempts must see the same ``MM_HOME``
+path on a local disk of one host (a ``LocalCluster``, or workers on the store's machine).
 
-Failure handling: abort cancels the task and kills the runner and kernel process groups on the
-worker (``Client.run`` there, and the task itself polls ``abort_requested``). A lost worker is seen
-two ways, whichever comes first, both applying the service's on_reset to that attempt only: the
-runner notices its worker (parent) process died and ends its kernel; Dask re-runs the task on
-another worker, which finds the attempt already marked with the lost worker's address.
+**Only workers that proved they open the live store get attempts.** Before each look at the
+cluster (``cluster_info``, at most every ``PROBE_TTL`` s) the submitter writes a fresh random
+value into the store (``meta[PROBE_KEY]``, the last few kept) and asks every worker to read that
+very value back from the file at the same path: a worker without the store, with a *copy* of it
+(same ``store_id``, old values), or with ``MM_HOME`` on a network filesystem (nfs, cifs, sshfs, 9p,
+…: SQLite's locking is not safe there) is left out, with its reason. ``start`` submits with
+``workers=[those that proved it]`` and ``allow_other_workers=False`` (and ``resources={"GPU": n}``
+for GPU services); a service none of whose fitting workers proved it is unhealthy
+(``store-unreachable``, naming each worker left out and why) and its executions stay pending.
+
+Failure handling: an attempt the task cannot start on its worker (the store cannot be opened there,
+the runner process cannot be spawned, …) is reported as a Dask worker event (topic
+``START_FAILURE_TOPIC``) and, when the worker can write the store, written there too (``failed``,
+outcome ``start-failure``). ``DaskRunner.start_failures`` reads those events back from the scheduler
+for ``scheduler.reconcile``, so the run ends ``failed`` with the real reason at the next reconcile
+instead of after ``DASK_START_TIMEOUT``. Abort cancels the task and kills the runner and kernel
+process groups on the worker (``Client.run`` there, and the task itself polls
+``abort_requested``). A lost worker is seen two ways, whichever comes first, both applying the
+service's on_reset to that attempt only: the runner notices its worker (parent) process died and
+ends its kernel; Dask re-runs the task on another (proven) worker, which finds the attempt already
+marked with the lost worker's address.
 """
 
 from __future__ import annotations
 
 import atexit
 import os
+import re
 import socket
 import subprocess
 import threading
 import time
+import uuid
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import InvalidInput, StoreError
+from ..errors import InvalidInput, NotFound, StoreError, one_line
 from ..executions import IN_PROGRESS, EventType, Outcome, fail, on_reset
 from ..kernels import installed_kernels
 from ..processes import attempt_command, hostname, stop_execution_processes
 from ..store import Store, probe_store
-from .base import OnDone, Problem, Runner
+from .base import OnDone, Problem, Runner, StartFailure
 
 PROBE_TTL = 5.0
+PROBE_KEY = "dask_probe_nonces"  # meta key: the last PROBE_KEEP probe values, space-separated
+PROBE_KEEP = 16
+START_FAILURE_TOPIC = "mm-jupyter-start-failure"
+# SQLite's locking (and WAL's shared memory) is not safe on these: the store must be on a local disk
+NETWORK_FILESYSTEMS = frozenset({
+    "nfs", "nfs4", "cifs", "smb3", "smbfs", "ncpfs", "9p", "afs", "coda", "ceph", "glusterfs", "lustre",
+    "gpfs", "beegfs", "orangefs", "pvfs2", "davfs", "fuse.sshfs", "fuse.glusterfs", "fuse.ceph", "fuse.cephfs",
+    "fuse.s3fs", "fuse.gcsfuse", "fuse.rclone", "fuse.davfs2", "fuse.juicefs", "fuse.mfs", "fuse.lizardfs",
+    "fuse.moosefs", "fuse.goofys", "fuse.blobfuse", "fuse.blobfuse2", "fuse.seaweedfs", "fuse.beegfs",
+})
 _CLIENTS: dict[str, Any] = {}
 _INFO: dict[tuple[str, str], tuple[float, dict]] = {}
 _PROBING: set[tuple[str, str]] = set()
+_HANDLED: set[tuple[str, str, int]] = set()  # (store id, execution id, attempt) start failures already returned
 _LOCK = threading.Lock()
 
 
@@ -116,7 +144,8 @@ def close_clients() -> None:
 
 def cluster_info(runner: str, store: Store, refresh: bool = False) -> dict:
     """What the scheduler and its workers look like (cached ``PROBE_TTL`` s per address and store):
-    ``{"error": str | None, "workers": {address: {"resources", "kernels", "store", "host"}}}``."""
+    ``{"error": str | None, "workers": {address: {"resources", "kernels", "store", "host"}}}``; a
+    worker's ``store`` is None when it proved it opens this very store, else why it cannot."""
     cached = _INFO.get((runner, str(store.home)))
     if cached and not refresh and time.monotonic() - cached[0] < PROBE_TTL:
         return cached[1]
@@ -125,7 +154,7 @@ def cluster_info(runner: str, store: Store, refresh: bool = False) -> dict:
 
 def last_cluster_info(runner: str, store: Store) -> dict | None:
     """``cluster_info`` without waiting: what was last seen (None before the first answer); a stale or
-    missing answer is refreshed in a background thread (no store connection is used there)."""
+    missing answer is refreshed in a background thread (with its own store connection)."""
     key = (runner, str(store.home))
     cached = _INFO.get(key)
     if cached is None or time.monotonic() - cached[0] >= PROBE_TTL:
@@ -138,11 +167,36 @@ def last_cluster_info(runner: str, store: Store) -> dict | None:
     return cached[1] if cached else None
 
 
+def write_probe_value(home: str) -> str:
+    """Write a fresh random value into the store at ``home`` (kept with the last few others, so
+    that concurrent probes do not void each other) and return it: a worker that reads it back
+    from its ``home`` opens this very file, not a copy."""
+    nonce = uuid.uuid4().hex
+    if not (Path(home) / "mm.db").is_file():  # deleted meanwhile: never create an empty one from here
+        raise StoreError(f"there is no store at {Path(home) / 'mm.db'} any more")
+    store = Store(home)
+    try:
+        with store.tx():
+            kept = (store.meta(PROBE_KEY) or "").split()[-(PROBE_KEEP - 1):]
+            store.set_meta(PROBE_KEY, " ".join([*kept, nonce]))
+    finally:
+        store.close()
+    return nonce
+
+
 def _probe(runner: str, home: str, expected_store: str) -> dict:
     try:
         client = client_for(runner)
         workers = client.scheduler_info(n_workers=-1)["workers"]
-        facts = client.run(worker_facts, home, expected_store, on_error="return") if workers else {}
+        facts: dict = {}
+        if workers:
+            try:
+                nonce: str | None = write_probe_value(home)
+            except Exception as exc:  # our own store refused the write: no worker can prove anything
+                nonce, facts = None, {addr: {"kernels": [], "host": None, "store": "cannot write the probe value "
+                                             f"into this store: {one_line(exc)}"} for addr in workers}
+            if nonce:
+                facts = client.run(worker_facts, home, expected_store, nonce, on_error="return")
         info = {"error": None, "workers": {
             addr: {"resources": dict(w.get("resources") or {}), **_facts(facts.get(addr))}
             for addr, w in workers.items()}}
@@ -178,29 +232,66 @@ def check_address(value: object) -> str:
     return value
 
 
-def problem(store: Store, svc: dict, wait: bool = True) -> Problem | None:
-    """Why ``svc``'s executions cannot start on its scheduler now, or None when they can (or, with
-    ``wait=False``, when nothing is known yet)."""
+def placement(info: dict, svc: dict) -> tuple[list[str], Problem | None]:
+    """The workers of ``info`` that may run ``svc``'s attempts (enough GPUs declared, the kernel
+    installed, the live store proved), or why there is none."""
     runner, gpus, kernel = svc["runner"], int(svc.get("gpus") or 0), svc["kernel_name"]
-    info = cluster_info(runner, store) if wait else last_cluster_info(runner, store)
-    if info is None:
-        return None
     if info["error"]:
-        return Problem("runner-unreachable", f"runner {runner} is unreachable: {info['error']}")
+        return [], Problem("runner-unreachable", f"runner {runner} is unreachable: {info['error']}")
     workers = info["workers"]
     if not workers:
-        return Problem("no-workers", f"runner {runner} has no workers")
-    fit = [w for w in workers.values() if w["resources"].get("GPU", 0) >= gpus] if gpus else list(workers.values())
+        return [], Problem("no-workers", f"runner {runner} has no workers")
+    fit = {a: w for a, w in workers.items() if not gpus or w["resources"].get("GPU", 0) >= gpus}
     if not fit:
-        return Problem("no-gpu-worker", f"no worker of {runner} declares GPU={gpus} (resources={{'GPU': {gpus}}})")
-    fit = [w for w in fit if kernel in w["kernels"]]
+        return [], Problem("no-gpu-worker", f"no worker of {runner} declares GPU={gpus} "
+                           f"(resources={{'GPU': {gpus}}})")
+    fit = {a: w for a, w in fit.items() if kernel in w["kernels"]}
     if not fit:
-        return Problem("kernel-missing", f"kernel {kernel!r} is not installed on any worker of {runner} "
-                       "that fits the service")
-    if not any(w["store"] is None for w in fit):
-        reason = next(w["store"] for w in fit)
-        return Problem("store-unreachable", f"workers of {runner} cannot use this store: {reason}")
-    return None
+        return [], Problem("kernel-missing", f"kernel {kernel!r} is not installed on any worker of {runner} "
+                           "that fits the service")
+    proved = sorted(a for a, w in fit.items() if w["store"] is None)
+    if not proved:
+        left_out = "; ".join(f"{a}: {w['store']}" for a, w in sorted(fit.items()))
+        return [], Problem("store-unreachable", f"no worker of {runner} proved it opens this store, so none gets "
+                           f"executions ({len(fit)} left out: {left_out})")
+    return proved, None
+
+
+def problem(store: Store, svc: dict, wait: bool = True) -> Problem | None:
+    """Why ``svc``'s executions cannot start on its scheduler now, or None when they can (at least
+    one fitting worker proved it opens this store; or, with ``wait=False``, nothing is known yet)."""
+    info = cluster_info(svc["runner"], store) if wait else last_cluster_info(svc["runner"], store)
+    if info is None:
+        return None
+    return placement(info, svc)[1]
+
+
+def start_failures(runner: str, store: Store) -> list[StartFailure]:
+    """The attempts of ``store`` whose task reported (as a worker event) that it could not start
+    them, not returned before by this process and still in progress on that attempt."""
+    if _known_unreachable(runner, store):
+        return []
+    try:
+        events = client_for(runner).get_events(START_FAILURE_TOPIC)
+    except Exception:  # unreachable: nothing to learn now (the lost-run timeout still applies)
+        return []
+    store_id, found = store.store_id, []
+    for _, msg in events:
+        try:
+            key = (str(msg["store_id"]), str(msg["execution_id"]), int(msg["attempt"]))
+            reason = str(msg["reason"])
+        except (TypeError, KeyError, ValueError):
+            continue
+        if key[0] != store_id or key in _HANDLED:
+            continue
+        _HANDLED.add(key)
+        try:
+            exe = store.get("executions", key[1], by_name=False)
+        except NotFound:
+            continue
+        if exe["id"] == key[1] and exe["status"] == IN_PROGRESS and exe["attempts"] == key[2]:
+            found.append(StartFailure(key[1], key[2], reason))
+    return found
 
 
 class DaskRunner(Runner):
@@ -213,22 +304,34 @@ class DaskRunner(Runner):
         return check_address(address)
 
     def start(self, store: Store, exe: dict, service: dict, on_done: OnDone) -> None:
-        """Submit a claimed attempt as a task (``resources={"GPU": n}`` for GPU services)."""
+        """Submit a claimed attempt as a task, only to the workers that proved they open this store
+        (and declare the GPUs: ``resources={"GPU": n}``)."""
         gpus = int(service.get("gpus") or 0)
+        svc = {**service, "runner": exe["runner"]}
         try:
             from distributed import fire_and_forget
 
+            cached = _INFO.get((exe["runner"], str(store.home)))  # what dispatch's health check just saw
+            proved, why = placement(cached[1], svc) if cached else ([], None)
+            if not proved:
+                proved, why = placement(cluster_info(exe["runner"], store, refresh=True), svc)
+            if why:
+                fail(store, exe["id"], f"cannot start runner: {why.reason}", Outcome.START_FAILURE,
+                     attempt=exe["attempts"])
+                return
             client = client_for(exe["runner"])
             future = client.submit(supervise, str(store.home), store.store_id, exe["id"], exe["attempts"], on_done,
-                                   key=task_key(exe), pure=False, retries=0,
-                                   resources={"GPU": gpus} if gpus else None)
+                                   key=task_key(exe), pure=False, retries=0, workers=proved,
+                                   allow_other_workers=False, resources={"GPU": gpus} if gpus else None)
             fire_and_forget(future)  # the task outlives this (possibly short-lived) process
         except Exception as exc:
             reason = f"cannot start runner: dask scheduler {exe['runner']} unreachable: {type(exc).__name__}: {exc}"
             fail(store, exe["id"], reason, Outcome.START_FAILURE, attempt=exe["attempts"])
             return
         store.add_event(exe["id"], f"submitted to {exe['runner']} as task {task_key(exe)}"
-                        + (f" with resources GPU={gpus}" if gpus else ""), type=EventType.SUBMITTED)
+                        + (f" with resources GPU={gpus}" if gpus else "")
+                        + f", for the {len(proved)} worker(s) that proved they open this store: {', '.join(proved)}",
+                        type=EventType.SUBMITTED)
 
     def stop(self, store: Store, exe: dict) -> None:
         """Cancel the attempt's task and kill its runner and kernel on the worker (best effort: the
@@ -253,6 +356,9 @@ class DaskRunner(Runner):
     def problem(self, store: Store, service: dict, wait: bool = True) -> Problem | None:
         return problem(store, service, wait)
 
+    def start_failures(self, store: Store) -> list[StartFailure]:
+        return start_failures(self.address, store)
+
 
 def _known_unreachable(runner: str, store: Store) -> bool:
     cached = _INFO.get((runner, str(store.home)))
@@ -262,33 +368,107 @@ def _known_unreachable(runner: str, store: Store) -> bool:
 # --- the worker side -----------------------------------------------------------------------------
 
 
-def worker_facts(home: str, expected_store: str) -> dict:
-    """Run on each worker: its kernels, whether it reaches the store (None = yes, else why), its host."""
+def _unescape_mount(field: str) -> str:
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def filesystem_type(path: str | os.PathLike, mounts: str | None = None) -> str | None:
+    """The type of the filesystem ``path`` is on, from ``/proc/self/mounts`` (or ``mounts``, that
+    file's text); None where that cannot be told (not Linux)."""
+    if mounts is None:
+        try:
+            mounts = Path("/proc/self/mounts").read_text()
+        except OSError:
+            return None
+    target = os.path.realpath(path)
+    best: tuple[int, str] | None = None
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = _unescape_mount(fields[1])
+        inside = point == "/" or target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and (best is None or len(point) >= best[0]):  # the last of equal mount points wins
+            best = (len(point), fields[2])
+    return best[1] if best else None
+
+
+def store_problem(home: str, expected_store: str, nonce: str | None = None, mounts: str | None = None) -> str | None:
+    """Why this worker cannot use the store at ``home`` (a network filesystem, no store, another
+    store, a copy that lacks ``nonce``), or None."""
+    fstype = filesystem_type(home, mounts)
+    if fstype in NETWORK_FILESYSTEMS:
+        return (f"MM_HOME {home} on {hostname()} is on a network filesystem ({fstype}): SQLite over a network "
+                "filesystem is not safe; workers must see the store on a local disk of its host")
+    return probe_store(home, expected_store, PROBE_KEY if nonce else None, nonce)
+
+
+def worker_facts(home: str, expected_store: str, nonce: str | None = None) -> dict:
+    """Run on each worker: its kernels, whether it opens the live store (None = yes: it read back
+    ``nonce``; else why not), its host."""
     try:
         kernels = sorted(installed_kernels(max_age=0))
     except Exception:
         kernels = []
-    return {"kernels": kernels, "store": probe_store(home, expected_store), "host": hostname()}
+    return {"kernels": kernels, "store": store_problem(home, expected_store, nonce), "host": hostname()}
+
+
+def report_start_failure(expected_store: str, execution_id: str, attempt: int, reason: str,
+                         store: Store | None = None) -> bool:
+    """Tell that this worker could not start the attempt: as a worker event (read back by
+    ``start_failures`` on the submitting side) and, given the store, in it at once; returns
+    whether the store took it."""
+    try:
+        from distributed import get_worker
+
+        get_worker().log_event(START_FAILURE_TOPIC, {"store_id": expected_store, "execution_id": execution_id,
+                                                     "attempt": int(attempt), "reason": reason, "host": hostname()})
+    except Exception:
+        pass
+    if store is None:
+        return False
+    try:
+        fail(store, execution_id, reason, Outcome.START_FAILURE, attempt=attempt)
+    except Exception:
+        return False  # the event still tells it
+    return True
 
 
 def supervise(home: str, expected_store: str, execution_id: str, attempt: int, on_done: OnDone) -> str:
     """The task: run attempt ``attempt`` of the execution in a runner process on this worker, then
-    hand back (``on_done(home)``: start what waits for the freed slot)."""
+    hand back (``on_done(home)``: start what waits for the freed slot). An attempt it cannot start
+    is reported (``report_start_failure``), never left waiting."""
     from distributed import get_worker
 
-    reason = probe_store(home, expected_store)
-    if reason:
-        raise StoreError(reason)
-    store = Store(home)
+    me = get_worker().address
+    where = f"dask worker {me} ({hostname()})"
     try:
-        status = _supervise(store, execution_id, attempt, get_worker().address)
+        reason = store_problem(home, expected_store)
+        if reason:
+            raise StoreError(reason)
+        store = Store(home)
+    except Exception as exc:
+        reason = f"cannot start runner on {where}: {one_line(exc)}"
+        report_start_failure(expected_store, execution_id, attempt, reason)
+        return f"start failed: {reason}"
+    try:
+        try:
+            proc: subprocess.Popen | str = _start(store, execution_id, attempt, me)
+        except Exception as exc:
+            reason = f"cannot start runner on {where}: {one_line(exc)}"
+            if not report_start_failure(expected_store, execution_id, attempt, reason, store):
+                return f"start failed: {reason}"  # only the event tells it: the submitter's reconcile ends it
+            proc = f"start failed: {reason}"
+        status = proc if isinstance(proc, str) else _watch(store, proc, execution_id, attempt)
     finally:
         store.close()
     on_done(home)
     return status
 
 
-def _supervise(store: Store, execution_id: str, attempt: int, me: str) -> str:
+def _start(store: Store, execution_id: str, attempt: int, me: str) -> subprocess.Popen | str:
+    """Claim the attempt for this worker and spawn its runner process; a status when it is not
+    (or no longer) this task's to run."""
     exe = store.get("executions", execution_id)
     if exe["status"] != IN_PROGRESS or exe["attempts"] != attempt:
         return f"skipped: {exe['status']}"
@@ -299,12 +479,11 @@ def _supervise(store: Store, execution_id: str, attempt: int, me: str) -> str:
     folder = store.inside_artifacts(store.execution_dir(exe))
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "runner.log", "ab") as out:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             attempt_command(exe["id"], attempt), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True, cwd=folder,
             env={**os.environ, "MM_HOME": str(store.home), "MM_SUPERVISOR_PID": str(os.getpid())},
         )
-    return _watch(store, proc, execution_id, attempt)
 
 
 def _watch(store: Store, proc: subprocess.Popen, execution_id: str, attempt: int) -> str:

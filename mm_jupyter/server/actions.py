@@ -2,16 +2,26 @@
 
 Every body is checked field by field (``Body``) before anything is written; the API re-checks the
 values themselves (config types against the adapter, subsets against the dataset, service settings).
+
+Every command that creates takes an ``idempotency_key`` (8-128 characters) and answers ``(row,
+created)``: the same key again answers what it created (``created`` false), a key already used for
+another request is a ``Conflict``. Executions and versions keep their key in the store (unique
+indexes); models and filters have unique names instead, so with a key a second request equal to the
+row of that name is answered that row, a different one is a ``Conflict``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import sqlite3
 from typing import Any
 
 from .. import api
-from ..errors import InvalidInput
+from ..errors import Conflict, InvalidInput
 from ..queries import catalog
 from ..queries import executions as q_exe
+from ..queries.dql import parse_filter
+from ..registry import adapter_class
 from ..scheduler import set_paused
 from ..services import check_settings
 from ..store import Store
@@ -36,33 +46,81 @@ def _key(body: Body) -> str | None:
     return key
 
 
-def _existing(store: Store, key: str | None) -> dict | None:
-    return q_exe.by_idempotency_key(store, key) if key else None
+def _reused(key: str) -> Conflict:
+    return Conflict(f"idempotency_key {key[:40]!r} was already used for another request: use a new key")
 
 
-def register_model(store: Store, data: Any) -> dict:
+def _existing(store: Store, key: str | None, kind: str, *, snapshot_id: str | None = None,
+              rerun_of: str | None = None) -> dict | None:
+    """The execution an earlier request with ``key`` created, if it was the same kind of request."""
+    same = q_exe.by_idempotency_key(store, key) if key else None
+    if same is None:
+        return None
+    if (same["kind"] != kind or (snapshot_id is not None and same["snapshot_id"] != snapshot_id)
+            or same.get("rerun_of") != rerun_of):
+        raise _reused(key)
+    return same
+
+
+def _derived_key(key: str | None, purpose: str) -> str | None:
+    """A key of its own for what one request creates on the side (the version a train creates), so a
+    retry finds it, and the same key given to another route does not."""
+    return key and f"{purpose}:{hashlib.sha256(key.encode()).hexdigest()[:48]}"
+
+
+def register_model(store: Store, data: Any) -> tuple[dict, bool]:
     body = Body(data)
     name = body.text("name", required=True)
     adapter = body.text("adapter")
     labels, config = body.strings("labels"), body.get("config", dict)
     description = body.text("description") or ""
+    key = _key(body)
     body.done()
-    return api.register_model(name, adapter, labels=labels, config=config, description=description, store=store)
+    same = store.first("models", name=name) if key else None
+    if same is None:
+        try:
+            return api.register_model(name, adapter, labels=labels, config=config, description=description,
+                                      store=store), True
+        except sqlite3.IntegrityError:  # the same name, registered by another process meanwhile
+            same = store.first("models", name=name)
+            if same is None or not key:
+                raise Conflict(f"model name {name!r} already exists") from None
+    expected = {"adapter": adapter or "", "labels": labels or [], "description": description,
+                "config": adapter_class(adapter).check(config) if adapter else config or {}}
+    if any(same[field] != value for field, value in expected.items()):
+        raise Conflict(f"model name {name!r} already exists with another adapter, labels, config or description")
+    return same, False
 
 
-def _create_snapshot(store: Store, data: Any, where: str) -> dict:
+def _snapshot_fields(body: Body) -> dict:
+    """A version's fields from a request body (checked field by field)."""
+    return {"model": body.text("model", required=True), "name": body.text("name") or None,
+            "config": body.get("config", dict), "dataset": body.text("dataset"),
+            "train": body.selection("train"), "validation": body.selection("validation"),
+            "test": body.selection("test"), "labels": body.strings("labels"), "parent": body.text("parent")}
+
+
+def _create_snapshot(store: Store, data: Any, where: str, key: str | None = None) -> tuple[dict, bool]:
     body = Body(data, where)
-    fields = {"model": body.text("model", required=True), "name": body.text("name") or None,
-              "config": body.get("config", dict), "dataset": body.text("dataset"),
-              "train": body.selection("train"), "validation": body.selection("validation"),
-              "test": body.selection("test"), "labels": body.strings("labels"), "parent": body.text("parent")}
+    fields = _snapshot_fields(body)
+    if where == "request body":
+        key = _key(body)
     body.done()
     model = fields.pop("model")
-    return api.create_snapshot(model, store=store, **fields)
+    same = store.first("snapshots", idempotency_key=key) if key else None
+    if same is not None:
+        if same["model_id"] != store.get("models", model)["id"]:
+            raise _reused(key)
+        return same, False
+    return api.create_snapshot(model, store=store, idempotency_key=key, **fields), True
 
 
-def create_snapshot(store: Store, data: Any) -> dict:
+def create_snapshot(store: Store, data: Any) -> tuple[dict, bool]:
     return _create_snapshot(store, data, "request body")
+
+
+def remove_snapshot(store: Store, ref: str) -> dict:
+    return {"removed": api.remove_snapshot(ref, store=store)}
 
 
 def train(store: Store, data: Any) -> dict:
@@ -73,15 +131,19 @@ def train(store: Store, data: Any) -> dict:
     body.done()
     if (ref is None) == (create is None):
         raise InvalidInput("give exactly one of 'snapshot' (train a version) or 'create' (create & train)")
-    same = _existing(store, key)
+    snap_id = ref and store.get("snapshots", ref)["id"]
+    same = _existing(store, key, "train", snapshot_id=snap_id)
     if same:
         return {"execution": execution_view(store, same["id"]),
                 "snapshot": catalog.snapshot(store, same["snapshot_id"]), "created": False}
-    snap_id = ref and store.get("snapshots", ref)["id"]
-    if create is not None:
-        snap_id = _create_snapshot(store, create, "create")["id"]
-    exe = api.train(snap_id, service=settings, idempotency_key=key, store=store)
-    return {"execution": execution_view(store, exe["id"]), "snapshot": catalog.snapshot(store, snap_id),
+    if create is not None:  # the version and its training in one step: a refused launch creates no version
+        fields_body = Body(create, "create")
+        fields = _snapshot_fields(fields_body)
+        fields_body.done()
+        exe = api.create_and_train(fields.pop("model"), service=settings, idempotency_key=key, store=store, **fields)
+    else:
+        exe = api.train(snap_id, service=settings, idempotency_key=key, store=store)
+    return {"execution": execution_view(store, exe["id"]), "snapshot": catalog.snapshot(store, exe["snapshot_id"]),
             "created": True}
 
 
@@ -91,7 +153,7 @@ def evaluate(store: Store, data: Any) -> dict:
     dataset, test = body.text("dataset"), body.selection("test")
     settings, key = _service_settings(body), _key(body)
     body.done()
-    same = _existing(store, key)
+    same = _existing(store, key, "evaluate", snapshot_id=store.get("snapshots", ref)["id"] if key else None)
     if same:
         return {"execution": execution_view(store, same["id"]), "created": False}
     exe = api.evaluate(ref, dataset=dataset, test=test, service=settings, idempotency_key=key, store=store)
@@ -102,11 +164,15 @@ def abort(store: Store, ref: str) -> dict:
     return execution_view(store, api.abort(ref, store=store)["id"])
 
 
-def rerun(store: Store, ref: str, data: Any) -> dict:
+def rerun(store: Store, ref: str, data: Any) -> tuple[dict, bool]:
     body = Body(data if data is not None else {})
-    config = body.get("config", dict)
+    config, key = body.get("config", dict), _key(body)
     body.done()
-    return execution_view(store, api.rerun(ref, config=config or None, store=store)["id"])
+    src = store.get("executions", ref)
+    same = _existing(store, key, src["kind"], rerun_of=src["id"])
+    if same:
+        return execution_view(store, same["id"]), False
+    return execution_view(store, api.rerun(src["id"], config=config or None, idempotency_key=key, store=store)["id"]), True
 
 
 def remove(store: Store, ref: str) -> dict:
@@ -118,11 +184,31 @@ def pause(store: Store, name: str, paused: bool) -> dict:
     return catalog.service(store, name)
 
 
-def add_filter(store: Store, data: Any) -> dict:
+def add_filter(store: Store, data: Any) -> tuple[dict, bool]:
     body = Body(data)
     name = body.text("name", required=True)
-    query = body.get("query", (dict, str), required=True)
+    query = body.query("query", required=True)
     dataset = body.text("dataset")
     overwrite = bool(body.get("overwrite", bool, default=False))
+    key = _key(body)
     body.done()
-    return api.save_filter(store, name, query, dataset, overwrite=overwrite)
+    if key:
+        same = _same_filter(store, name, query, dataset)
+        if same:
+            return same, False
+    try:
+        return api.save_filter(store, name, query, dataset, overwrite=overwrite), True
+    except Conflict:
+        same = _same_filter(store, name, query, dataset) if key else None  # saved meanwhile by another process
+        if same is None:
+            raise
+        return same, False
+
+
+def _same_filter(store: Store, name: str, query: dict, dataset: str | None) -> dict | None:
+    """The saved filter ``name`` when it is this query on this dataset."""
+    row = store.first("filters", name=name)
+    if row is None:
+        return None
+    dataset_id = store.get("datasets", dataset)["id"] if dataset is not None else None
+    return row if row["query"] == parse_filter(query) and row["dataset_id"] == dataset_id else None

@@ -26,22 +26,29 @@ class State:
 
     def __init__(self, pool: StorePool, hub: StreamHub):
         self.pool, self.hub = pool, hub
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # key -> (its lock, requests holding or awaiting it)
 
     @contextlib.asynccontextmanager
     async def key_lock(self, body: Any) -> AsyncIterator[None]:
-        """Serialize submissions that carry the same idempotency key (a double click, a retry)."""
+        """Serialize requests that carry the same idempotency key (a double click, a retry) in this
+        server; the store's unique indexes keep other processes from creating a second row. A key's
+        lock lives while any request holds or awaits it (dropping it as soon as it is released would
+        let a newcomer take a fresh lock while a woken waiter is about to take the old one)."""
         key = body.get("idempotency_key") if isinstance(body, dict) else None
         if not isinstance(key, str):
             yield
             return
-        lock = self._locks.setdefault(key, asyncio.Lock())
+        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
+        self._locks[key] = (lock, users + 1)
         try:
             async with lock:
                 yield
         finally:
-            if not lock.locked() and self._locks.get(key) is lock:
+            lock, users = self._locks[key]
+            if users == 1:
                 del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
 
 
 class MMJupyterApp(ExtensionApp):

@@ -2,13 +2,22 @@
 
 Every handler is a Jupyter ``APIHandler``: authenticated (token or login cookie; an anonymous
 request gets 403), authorized on the ``mm-jupyter`` resource (read for GET, write otherwise) and
-XSRF-checked for writes (a cookie-authenticated POST/DELETE needs the ``_xsrf`` token). Errors are
-JSON ``{"message": one line, "reason", "status"}``: 400 bad input, 404 unknown id, 409 wrong state.
+XSRF-checked for writes (a cookie-authenticated POST/DELETE needs the ``X-XSRFToken`` header). Errors
+are JSON ``{"message": one line, "reason", "status"}``: 400 bad input, 404 unknown id, 409 wrong
+state, 413 a body over 1 MiB.
+
+Bodies are streamed (``@stream_request_body``), so tornado hands them over in chunks instead of
+buffering them whole (up to jupyter_server's ``max_body_size``, 512 MiB): a ``Content-Length`` over
+``MAX_BODY_BYTES`` is refused once the request is authenticated, before any of the body is read, and
+a body without one (chunked) is refused at the chunk that passes the limit; the connection is then
+closed, the rest never read. Every POST that creates something takes an ``idempotency_key``: the
+same key twice (also concurrently) creates once and answers 201, then 200 with the same thing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from http.client import responses
@@ -18,16 +27,18 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 from tornado.iostream import StreamClosedError
+from tornado.web import stream_request_body
 
 from ..errors import MMError
 from ..queries import catalog, executions
 from . import actions, artifacts
 from .errors import one_line, status_of
-from .inputs import choice_arg, int_arg
+from .inputs import MAX_BODY_BYTES, choice_arg, int_arg, parse_json
 from .stream import Subscriber, format_event
 
 AUTH_RESOURCE = "mm-jupyter"
 PING_EVERY = 15.0
+HTTP_METHODS = ("get", "head", "post", "put", "patch", "delete")
 
 
 class Raw(str):
@@ -42,8 +53,40 @@ class APIError(web.HTTPError):
         self.error = error
 
 
+def _refusal_first(method: Any) -> Any:
+    """``method``, first raising the refusal that ``prepare`` put off until the body was read."""
+
+    @functools.wraps(method)
+    async def run(self: BaseHandler, *args: Any, **kwargs: Any) -> Any:
+        if self._refusal is not None:
+            raise self._refusal
+        return await method(self, *args, **kwargs)
+
+    return run
+
+
+@stream_request_body
 class BaseHandler(APIHandler):
+    """Authenticated JSON handlers whose request bodies are streamed (see the module's docstring).
+
+    In streaming mode ``prepare`` runs before the body is read, and tornado closes the connection
+    after any answer given before the body was read (the only way not to read it). That is wanted
+    for a body over the limit, not for a small request refused by jupyter_server's checks (no token,
+    no XSRF header, a foreign host): closing would break a keep-alive client's next request, so that
+    refusal is raised once the body is in (every handler method raises it first), unless the body is
+    over the limit too.
+    """
+
     auth_resource = AUTH_RESOURCE
+    _body = b""
+    _received = 0
+    _refusal: web.HTTPError | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in HTTP_METHODS:
+            if name in cls.__dict__:
+                setattr(cls, name, _refusal_first(cls.__dict__[name]))
 
     @property
     def mm(self) -> Any:
@@ -63,13 +106,19 @@ class BaseHandler(APIHandler):
             self._db_ms = getattr(self, "_db_ms", 0.0) + (time.perf_counter() - start) * 1000
 
     def body(self) -> Any:
-        """The request's JSON body (None when empty); bad JSON is a 400."""
-        if not self.request.body or not self.request.body.strip():
+        """The request's JSON body (None when empty); bad JSON is a 400 (``inputs.parse_json``)."""
+        raw = bytes(self._body)
+        if not raw.strip():
             return None
-        try:
-            return json.loads(self.request.body)
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise web.HTTPError(400, "%s", f"request body is not valid JSON: {one_line(exc)}") from None
+        return parse_json(raw)
+
+    async def create(self, fn: Any, *args: Any) -> None:
+        """``fn(store, *args, body) -> (row, created)`` under the body's idempotency key: 201 when it
+        created, 200 when the same key had created it before."""
+        body = self.body()
+        async with self.mm.key_lock(body):
+            row, created = await self.call(fn, *args, body)
+        self.reply(row, 201 if created else 200)
 
     def reply(self, data: Any, status: int = 200) -> None:
         """Answer ``data`` as JSON (a ``Raw`` string is sent as it is: JSON built by SQLite)."""
@@ -80,9 +129,41 @@ class BaseHandler(APIHandler):
         self.set_header("Server-Timing", f"db;dur={getattr(self, '_db_ms', 0.0):.2f}, total;dur={total:.2f}")
         self.finish(payload)
 
-    def prepare(self) -> Any:
+    async def prepare(self) -> None:
+        """Authenticate (jupyter_server), then refuse a ``Content-Length`` over the limit before
+        any of the body is read."""
         self._started = time.perf_counter()
-        return super().prepare()
+        self._body = bytearray()
+        header = self.request.headers.get("Content-Length")
+        length = int(header) if header is not None and header.strip().isdigit() else None
+        try:
+            await super().prepare()  # authentication (403) and XSRF first: an anonymous client learns nothing
+        except web.HTTPError as exc:
+            if header is None or (length is not None and length <= MAX_BODY_BYTES):
+                self._refusal = exc  # answered once the small body is in (see the class docstring)
+                return
+            raise
+        if header is not None and length is None:
+            raise APIError(400, f"Content-Length must be a number of bytes, got {header[:40]!r}", "InvalidInput")
+        if length is not None and length > MAX_BODY_BYTES:
+            raise self._too_large(f" of {length} bytes")
+
+    def data_received(self, chunk: bytes) -> None:
+        """Collect the body (streamed in chunks); past ``MAX_BODY_BYTES`` answer at once (tornado
+        then closes the connection instead of reading the rest)."""
+        if self._finished:
+            return
+        self._received += len(chunk)
+        if self._received > MAX_BODY_BYTES:
+            self._body = bytearray()
+            error = self._refusal or self._too_large("")
+            self.send_error(error.status_code, exc_info=(type(error), error, None))
+        elif self._refusal is None:
+            self._body += chunk
+
+    @staticmethod
+    def _too_large(size: str) -> APIError:
+        return APIError(413, f"request body{size} is too large (at most {MAX_BODY_BYTES / 2**20:g} MiB)", "BodyTooLarge")
 
     def _handle_request_exception(self, e: BaseException) -> None:
         """An mm-jupyter error raised outside ``call`` (argument parsing) is still a 4xx, not a 500."""
@@ -134,7 +215,7 @@ class ModelsHandler(BaseHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        self.reply(await self.call(actions.register_model, self.body()), 201)
+        await self.create(actions.register_model)
 
 
 class ModelHandler(BaseHandler):
@@ -161,7 +242,7 @@ class SnapshotsHandler(BaseHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        self.reply(await self.call(actions.create_snapshot, self.body()), 201)
+        await self.create(actions.create_snapshot)
 
 
 class SnapshotHandler(BaseHandler):
@@ -169,6 +250,12 @@ class SnapshotHandler(BaseHandler):
     @authorized
     async def get(self, ref: str) -> None:
         self.reply(await self.call(catalog.snapshot, ref))
+
+    @web.authenticated
+    @authorized
+    async def delete(self, ref: str) -> None:
+        """Remove a version with its ended executions and weights (409 while one has not ended)."""
+        self.reply(await self.call(actions.remove_snapshot, ref))
 
 
 class DatasetsHandler(BaseHandler):
@@ -206,7 +293,7 @@ class FiltersHandler(BaseHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        self.reply(await self.call(actions.add_filter, self.body()), 201)
+        await self.create(actions.add_filter)
 
 
 class FilterHandler(BaseHandler):
@@ -269,7 +356,7 @@ class ExecutionActionHandler(BaseHandler):
         if verb == "abort":
             self.reply(await self.call(actions.abort, ref))
         else:
-            self.reply(await self.call(actions.rerun, ref, self.body()), 201)
+            await self.create(actions.rerun, ref)
 
 
 class MetricsHandler(BaseHandler):

@@ -33,24 +33,36 @@ class StorePool:
         self._local = threading.local()
         self._stores: list[Store] = []
         self._lock = threading.Lock()
+        self.store_id: str | None = None  # the store every connection must open (set by the first)
+        self.identity: tuple[int, int] | None = None
+
+    def _open(self, **options: object) -> Store:
+        """A connection to this pool's store: the first may create it; every later one must find that
+        very store (a deleted or replaced ``mm.db`` is a ``StoreError``, never a new empty store)."""
+        with self._lock:
+            first = self.store_id is None
+        if first:
+            store = Store(self.home, **options)
+            with self._lock:
+                self.store_id = self.store_id or store.id
+                self.identity = self.identity or store.identity
+        else:
+            store = Store(self.home, create=False, expect_id=self.store_id, expect_file=self.identity, **options)
+        with self._lock:
+            self._stores.append(store)
+        return store
 
     def store(self) -> Store:
         """This thread's store (opened on first use)."""
         store = getattr(self._local, "store", None)
         if store is None:
-            store = Store(self.home)
-            self._local.store = store
-            with self._lock:
-                self._stores.append(store)
+            store = self._local.store = self._open()
         return store
 
     def reader(self) -> Store:
         """The event loop thread's own connection (queries only; a short busy timeout)."""
         if getattr(self, "_reader", None) is None:
-            store = Store(self.home, read_only=True)
-            self._reader = store
-            with self._lock:
-                self._stores.append(store)
+            self._reader = self._open(read_only=True)
         return self._reader
 
     async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

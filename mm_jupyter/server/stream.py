@@ -70,7 +70,7 @@ class ChangeFeed:
     """What the poller remembers between ticks (touched only on the poller's thread)."""
 
     def __init__(self, home: Path):
-        self.store = Store(home, read_only=True)
+        self.store = Store(home, read_only=True, create=False)
         self.data_version = -1
         self.last_event = changes.last_event_id(self.store)
         self.active: dict[str, tuple] = changes.active_state(self.store)

@@ -103,9 +103,10 @@ class _Form(w.VBox):
 class TrainForm(_Form):
     """The training window for a model (a new snapshot) or a snapshot, in three steps.
 
-    *Train* trains the snapshot given (or the model's latest untrained one); a never-trained snapshot
-    takes the form's values, a trained one only retrains as it is. *Create & Train* creates a new
-    snapshot from the form (fine-tuning from the given snapshot's weights when asked) and trains it.
+    *Train* trains the snapshot given (or the model's latest untrained one) with the form's values;
+    a trained snapshot is never trained again (its weights are fixed: *Train* is disabled and says
+    so). *Create & Train* creates a new snapshot from the form (fine-tuning from the given snapshot's
+    weights when asked) and trains it, in one step: a refused launch creates no snapshot.
     """
 
     def __init__(self, model_or_snapshot: str, *, home: str | None = None):
@@ -227,6 +228,9 @@ class TrainForm(_Form):
             hint = f"fix {len(errors)} field(s): {next(iter(errors.values()))}"
         elif self.target is None:
             hint = "no untrained snapshot: Create & Train makes one"
+        elif self.target.get("weights_uri"):
+            hint = (f"snapshot {self.target['id']} is {self.target['status']}: its weights are fixed, "
+                    "Create & Train makes a new one")
         elif self.target["status"] != "created" and self._differs(self.values()):
             hint = f"snapshot {self.target['id']} is {self.target['status']}: its settings are fixed, use Create & Train"
         self.train_button.disabled = bool(errors) or self.target is None or bool(hint)
@@ -256,16 +260,18 @@ class TrainForm(_Form):
         if existing:  # the same form submitted twice: one snapshot, one execution
             return existing
         parent = self.target["id"] if v["finetune"] and self.target and self.target.get("weights_uri") else None
-        snap = api.create_snapshot(self.model["id"], v["name"], config=v["config"], dataset=v["dataset"],
-                                   train=v["train"], validation=v["validation"], labels=v["labels"],
-                                   parent=parent, store=self.store)
-        self.snapshot = snap
-        return api.train(snap["id"], service=v["service"], idempotency_key=key, store=self.store)
+        exe = api.create_and_train(self.model["id"], v["name"], config=v["config"], dataset=v["dataset"],
+                                   train=v["train"], validation=v["validation"], labels=v["labels"], parent=parent,
+                                   service=v["service"], idempotency_key=key, store=self.store)
+        self.snapshot = self.store.get("snapshots", exe["snapshot_id"])
+        return exe
 
     def _train(self, v: dict) -> dict:
         if self.target is None:
             raise InvalidInput("no untrained snapshot to train: use Create & Train")
         target = self.store.get("snapshots", self.target["id"])
+        if target.get("weights_uri"):
+            raise InvalidInput(f"snapshot {target['id']} is {target['status']}: its weights are fixed, use Create & Train")
         if self._differs(v):
             if target["status"] != "created":
                 raise InvalidInput(f"snapshot {target['id']} is {target['status']}: use Create & Train for new settings")

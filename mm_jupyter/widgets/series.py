@@ -43,6 +43,7 @@ class ExecutionSeries:
         self.execution_id = execution_id
         self.last_id = 0
         self.t0: float | None = None
+        self.attempt: int | None = None
         self.columns: dict[str, Column] = {}
 
     def read(self, batches: int = 10) -> set[str]:
@@ -52,6 +53,10 @@ class ExecutionSeries:
             rows = metrics_since(self.store, self.execution_id, self.last_id, limit=READ_BATCH)
             if not rows:
                 break
+            if rows[0]["attempt"] != self.attempt:  # a retry started: its points replace the failed attempt's
+                if self.attempt is not None:
+                    grown |= set(self.columns)
+                self.attempt, self.columns, self.t0 = rows[0]["attempt"], {}, None
             grown |= self._append(rows)
             self.last_id = rows[-1]["id"]
             if len(rows) < READ_BATCH:
