@@ -537,7 +537,8 @@ def wait_for(execution_id: str, *, timeout: float | None = None, poll: float = 0
             checked = time.monotonic()
         stale = exe["status"] == IN_PROGRESS and exe["heartbeat_at"] and \
             exe["heartbeat_at"] < now() - heartbeat_stale_after()
-        if stale or (exe["status"] in QUEUED and time.monotonic() - kicked > 5):
+        waiting = exe["status"] in QUEUED or (exe["status"] == IN_PROGRESS and not exe["runner_pid"])
+        if stale or (waiting and time.monotonic() - kicked > 5):
             _reconcile(store)  # also starts what waits for a slot (a runner that came back, say)
             kicked = time.monotonic()
         time.sleep(poll)

@@ -12,10 +12,10 @@ sidecar's fields, width, height). It does not depend on where the dataset lies.
 
 **The file cache** (``dataset_files``): one row per file a dataset is made of (its images and the
 files its annotations and metadata are read from: YOLO's data yaml and label files, the COCO json,
-``metadata.jsonl``) with its size, mtime and sha256. ``refresh_dataset`` stats every file and reads
-only those whose size or mtime differ from their row, or whose inode changed (ctime) since the
-previous check began (a rename over another file of the same size and mtime); when every sha256 is
-the one cached, nothing else is read. A file that changed while a check was reading the dataset is
+``metadata.jsonl``) with its size, mtime, ctime, inode and sha256. ``refresh_dataset`` stats every
+file and reads only those whose stat differs from their row (a write changes size, mtime or ctime; a
+rename over another file of the same size and mtime changes the inode and ctime); when every sha256
+is the one cached, nothing else is read. A file that changed while a check was reading the dataset is
 cached with an unknown sha256, so that the next check reads the whole dataset again.
 ``datasets.hashed_at`` is when the last check began.
 """
@@ -282,10 +282,10 @@ def _stat(path: str | Path, rel: str) -> os.stat_result | None:
 class _Files:
     """The files of one check of a dataset, each stat-ed once and hashed at most once.
 
-    A cached sha256 is taken while the file's size and mtime are the cached ones and its ctime is
-    before ``previous`` (when the previous check began); otherwise the file is read (``read`` counts
-    them). A file whose ctime is after ``started`` changed while this check ran: its row keeps an
-    unknown sha256 ("") so that the next check reads the dataset again."""
+    A cached sha256 is taken while the file's size, mtime, ctime and inode are the cached ones (a
+    write, a rename or a swap changes its ctime or inode, whatever the clocks say); otherwise the
+    file is read (``read`` counts them). A file whose ctime is after ``started`` changed while this
+    check ran: its row keeps an unknown sha256 ("") so that the next check reads the dataset again."""
 
     def __init__(self, root: Path, cached: dict[str, dict], previous: float | None, started: float):
         self.root = root
@@ -305,12 +305,14 @@ class _Files:
             raise InvalidInput(f"cannot read {rel}: it vanished while the dataset was being read")
         old = self.cached.get(rel)
         if old and old["sha256"] and self.previous_ns is not None and old["size"] == st.st_size \
-                and old["mtime_ns"] == st.st_mtime_ns and st.st_ctime_ns < self.previous_ns:
+                and old["mtime_ns"] == st.st_mtime_ns and old.get("ctime_ns") == st.st_ctime_ns \
+                and old.get("ino") == st.st_ino:
             sha = old["sha256"]
         else:
             sha = _file_sha256(path, rel)
             self.read += 1
-        self.rows[rel] = row = {"path": rel, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha,
+        self.rows[rel] = row = {"path": rel, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+                                "ctime_ns": st.st_ctime_ns, "ino": st.st_ino, "sha256": sha,
                                 "settled": st.st_ctime_ns < self.started_ns}
         return row
 
@@ -323,9 +325,9 @@ def _save_files(store: Store, dataset_id: str, rows: dict[str, dict], cached: di
     changed = []
     for rel, row in rows.items():
         new = {"dataset_id": dataset_id, "path": rel, "size": row["size"], "mtime_ns": row["mtime_ns"],
-               "sha256": row["sha256"] if row["settled"] else ""}
+               "ctime_ns": row["ctime_ns"], "ino": row["ino"], "sha256": row["sha256"] if row["settled"] else ""}
         old = cached.get(rel)
-        if old is None or any(old[k] != new[k] for k in ("size", "mtime_ns", "sha256")):
+        if old is None or any(old.get(k) != new[k] for k in ("size", "mtime_ns", "ctime_ns", "ino", "sha256")):
             changed.append(new)
     if changed:
         store.db["dataset_files"].upsert_all(changed, pk=("dataset_id", "path"), batch_size=INSERT_BATCH)

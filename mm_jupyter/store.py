@@ -56,6 +56,23 @@ def like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+class _CheckedConnection(sqlite3.Connection):
+    """A connection that checks, before every statement, that its file is still the one it opened
+    (``Store.check_identity``): no read or write ever reaches a deleted or replaced store."""
+
+    check: Callable[[], None] | None = None
+
+    def execute(self, *args: Any, **kwargs: Any) -> sqlite3.Cursor:  # type: ignore[override]
+        if self.check is not None:
+            self.check()
+        return super().execute(*args, **kwargs)
+
+    def executemany(self, *args: Any, **kwargs: Any) -> sqlite3.Cursor:  # type: ignore[override]
+        if self.check is not None:
+            self.check()
+        return super().executemany(*args, **kwargs)
+
+
 def contains(haystack: str | None, needle: str) -> int:
     """SQL ``mm_contains(text, needle)``: whether ``needle`` (lower case) is in ``text``, ignoring case
     (Unicode, as the trigram index of names; SQLite's ``LIKE`` folds ASCII only)."""
@@ -218,7 +235,7 @@ def _migrate_5(db: Database) -> None:
                "WHERE idempotency_key IS NOT NULL")
     db.execute("ALTER TABLE datasets ADD COLUMN hashed_at REAL")
     db["dataset_files"].create(
-        {"dataset_id": str, "path": str, "size": int, "mtime_ns": int, "sha256": str},
+        {"dataset_id": str, "path": str, "size": int, "mtime_ns": int, "ctime_ns": int, "ino": int, "sha256": str},
         pk=("dataset_id", "path"),
     )
 
@@ -254,7 +271,7 @@ class Store:
         try:
             self.home.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(self.db_path, timeout=60, isolation_level=None,
-                                        check_same_thread=False)
+                                        check_same_thread=False, factory=_CheckedConnection)
             stat = os.stat(self.db_path)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open store at {self.db_path}: {exc}") from None
@@ -276,6 +293,7 @@ class Store:
         self._migrate(migrate_to)
         self._metric_columns = METRIC_COLUMNS if migrate_to >= 5 else METRIC_COLUMNS[:-1]
         self.id = self.store_id
+        self.conn.check = self.check_identity
         if expect_id is not None and self.id != expect_id:
             self.conn.close()
             raise StoreError(f"{self.db_path} is another store than the one this process opened first "

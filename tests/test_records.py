@@ -259,3 +259,39 @@ def test_evaluate_slice_by_on_the_cli(store, toy, capsys):
     assert set(mm.evaluation_results(ev["id"])["slices"]) and all(k.startswith("dir=") for k in
                                                                   mm.evaluation_results(ev["id"])["slices"])
     assert mm_main(["evaluate", exe["snapshot_id"], "--slice-by", "metadata.nope"]) == 2
+
+
+@pytest.mark.slow
+def test_a_store_replaced_under_a_running_server_is_refused(tmp_path):
+    """``mm.db`` deleted, then replaced, while the Jupyter server runs: every request answers 503 with
+    the reason (reads and writes), and no new store is created in its place."""
+    from support.server_util import start_server
+
+    from mm_jupyter import api
+
+    home = tmp_path / "mmhome"
+    store = Store(home)
+    api.register_model("kept", None, store=store)
+    server = start_server(tmp_path / "jupyter", home)
+    try:
+        assert server.call("GET", "models").status_code == 200
+        for _ in range(3):  # warm several worker threads' connections
+            assert server.call("GET", "executions").status_code == 200
+        store.close()
+        (home / "mm.db").rename(tmp_path / "moved.db")
+        for method, path, body in (("GET", "models", None), ("GET", "executions", None),
+                                   ("POST", "models", {"name": "split"})):
+            resp = server.call(method, path, json=body)
+            assert resp.status_code == 503, (path, resp.status_code, resp.text)
+            assert "deleted while in use" in resp.json()["message"] or "no store at" in resp.json()["message"]
+        assert not (home / "mm.db").exists(), "no new empty store was created"
+        fresh = Store(tmp_path / "other")
+        api.register_model("intruder", None, store=fresh)
+        fresh.close()
+        (tmp_path / "other" / "mm.db").rename(home / "mm.db")  # another store put in its place
+        for method, path, body in (("GET", "models", None), ("POST", "models", {"name": "split"})):
+            resp = server.call(method, path, json=body)
+            assert resp.status_code == 503, (path, resp.status_code, resp.text)
+            assert "replaced while in use" in resp.json()["message"] or "another store" in resp.json()["message"]
+    finally:
+        server.stop()
