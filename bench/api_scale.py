@@ -37,7 +37,7 @@ from support.server_util import start_server  # noqa: E402
 
 import mm_jupyter as mm  # noqa: E402
 from mm_jupyter.queries.executions import ListQuery, plan  # noqa: E402
-from mm_jupyter.store import Store, contains  # noqa: E402
+from mm_jupyter.store import Store  # noqa: E402
 
 PAGE_TARGET_MS = 50.0
 RATIO_TARGET = 2.0
@@ -136,7 +136,6 @@ def raw_listing(db: Path, store: Store, q: ListQuery):
     selecting the plain columns, where the server has SQLite build each row's JSON)."""
     p = plan(store, q.check(), as_json=False)
     conn = sqlite3.connect(db)
-    conn.create_function("mm_contains", 2, contains, deterministic=True)
 
     def run():
         for sql, args in p.steps:
@@ -195,11 +194,12 @@ def main() -> int:
 
             print(f"\n{'metric points since an id':52s} {'raw':>8s} {'server':>8s} {'ratio':>6s} {'http':>8s}")
             raw_conn = sqlite3.connect(store.db_path)
-            sql = ("SELECT id, name, step, epoch, value, ts FROM metrics WHERE execution_id = ? AND id > ? "
-                   "ORDER BY id LIMIT ?")
+            sql = ("SELECT id, name, step, epoch, value, ts, attempt FROM metrics WHERE execution_id = ? AND id > ? "
+                   "AND attempt = coalesce((SELECT attempts FROM executions WHERE id = ?), 1) ORDER BY id LIMIT ?")
             for label, after in (("100 new points of 1,000", ids["after_100"]), ("all 1,000 points", 0),
                                  ("nothing new", 10**12)):
-                m = paired(lambda a=after: raw_conn.execute(sql, [ids["watched"], a, 10_001]).fetchall(), session,
+                m = paired(lambda a=after: raw_conn.execute(sql, [ids["watched"], a, ids["watched"], 10_001]).fetchall(),
+                           session,
                            server.api(f"executions/{ids['watched']}/metrics"), {"after": after}, server.token,
                            args.repeat)
                 assert len(m["body"]["points"]) == len(m["rows"])

@@ -73,12 +73,6 @@ class _CheckedConnection(sqlite3.Connection):
         return super().executemany(*args, **kwargs)
 
 
-def contains(haystack: str | None, needle: str) -> int:
-    """SQL ``mm_contains(text, needle)``: whether ``needle`` (lower case) is in ``text``, ignoring case
-    (Unicode, as the trigram index of names; SQLite's ``LIKE`` folds ASCII only)."""
-    return int(haystack is not None and needle in haystack.lower())
-
-
 def _column(name: str) -> str:
     if not name.replace("_", "").isalnum():
         raise ValueError(f"not a column name: {name!r}")  # code, never user text
@@ -209,17 +203,16 @@ def _migrate_4(db: Database) -> None:
     db.execute("CREATE INDEX idx_executions_snapshot_status ON executions(snapshot_id, status)")
     db.execute("CREATE INDEX idx_executions_model_status ON executions(model_id, status)")
     db.execute("CREATE INDEX idx_events_type ON events(type, id)")
-    # the search rule's name match: a trigram index of execution names, kept by triggers
-    db.execute("CREATE VIRTUAL TABLE executions_fts USING fts5(name, content='executions', content_rowid='rowid', "
-               "tokenize='trigram case_sensitive 0')")
-    db.execute("CREATE TRIGGER executions_fts_insert AFTER INSERT ON executions BEGIN "
-               "INSERT INTO executions_fts(rowid, name) VALUES (new.rowid, new.name); END")
-    db.execute("CREATE TRIGGER executions_fts_delete AFTER DELETE ON executions BEGIN "
-               "INSERT INTO executions_fts(executions_fts, rowid, name) VALUES ('delete', old.rowid, old.name); END")
-    db.execute("CREATE TRIGGER executions_fts_update AFTER UPDATE OF name ON executions BEGIN "
-               "INSERT INTO executions_fts(executions_fts, rowid, name) VALUES ('delete', old.rowid, old.name); "
-               "INSERT INTO executions_fts(rowid, name) VALUES (new.rowid, new.name); END")
-    db.execute("INSERT INTO executions_fts(executions_fts) VALUES ('rebuild')")
+    # the search rule's name match: the distinct execution names (a few per version, kept by a
+    # trigger) are compared in full, then their executions found through the (name, status) index
+    db.execute("CREATE TABLE execution_names (name TEXT PRIMARY KEY) WITHOUT ROWID")
+    db.execute("CREATE TRIGGER execution_names_insert AFTER INSERT ON executions WHEN new.name IS NOT NULL "
+               "BEGIN INSERT OR IGNORE INTO execution_names (name) VALUES (new.name); END")
+    db.execute("CREATE TRIGGER execution_names_update AFTER UPDATE OF name ON executions WHEN new.name IS NOT NULL "
+               "BEGIN INSERT OR IGNORE INTO execution_names (name) VALUES (new.name); END")
+    db.execute("INSERT OR IGNORE INTO execution_names (name) SELECT DISTINCT name FROM executions "
+               "WHERE name IS NOT NULL")
+    db.execute("CREATE INDEX idx_executions_name_status ON executions(name, status)")
 
 
 def _migrate_5(db: Database) -> None:
@@ -288,7 +281,6 @@ class Store:
         if mode.lower() != "wal":
             raise StoreError(f"cannot enable WAL on {self.db_path} (journal mode {mode})")
         self.conn.execute("PRAGMA synchronous = NORMAL")
-        self.conn.create_function("mm_contains", 2, contains, deterministic=True)
         self.db = Database(self.conn)
         self._migrate(migrate_to)
         self._metric_columns = METRIC_COLUMNS if migrate_to >= 5 else METRIC_COLUMNS[:-1]

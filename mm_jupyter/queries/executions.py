@@ -6,11 +6,11 @@ an execution when it is a case-insensitive substring of the execution's name, it
 its version's name, or a prefix of the execution's, the model's or the version's id.
 
 The rule is served by indexes, not by scanning executions: models and versions matching the text
-are found on their own (small) tables, then their executions through the ``model_id`` and
-``snapshot_id`` indexes; an execution id prefix through the primary key; a name substring through a
-trigram full-text index of execution names (``executions_fts``, kept by triggers). A text shorter
-than three characters cannot use trigrams: its name match is checked row by row while the newest
-executions are walked (a page usually fills quickly; a short text that matches nothing scans).
+are found on their own (small) tables, then their executions through the ``(model_id, status)`` and
+``(snapshot_id, status)`` indexes; an execution id prefix through the primary key; a name substring
+on the table of distinct execution names (an execution's name is its kind and its version's name,
+so there are a few per version; a trigger keeps the table), then those names' executions through
+the ``(name, status)`` index. Texts are compared here in Python, case-insensitively (Unicode).
 
 The default order (newest first) has two plans, chosen by counts over covering indexes: when few
 rows can match they are fetched through those indexes and sorted; otherwise the ``created_at`` index
@@ -111,18 +111,11 @@ class _Search:
     """What a search text matched outside the executions table."""
 
     prefix: tuple[str, str]
-    text: str                  # lower case
-    phrase: str | None         # the text as an FTS5 phrase (None: shorter than a trigram)
     models: list[str]
     versions: list[str]        # every execution of these matches (name substring or id prefix)
-
-    @property
-    def indexed(self) -> bool:
-        """Whether every part of the rule can be answered by an index."""
-        return self.phrase is not None
+    names: list[str]           # execution names holding the text
 
 
-FTS_MATCH = "SELECT rowid FROM executions_fts WHERE executions_fts MATCH ?"
 IN_JSON = "IN (SELECT value FROM json_each(?))"
 
 
@@ -132,16 +125,18 @@ def _run(store: Store, out: Plan, sql: str, params: list) -> list:
 
 
 def _search(store: Store, out: Plan, text: str) -> _Search:
-    """Models and versions whose name holds ``text`` or whose id starts with it (read from their own
-    small tables and compared here, case-insensitively like the names' trigram index)."""
+    """Models and versions whose name holds ``text`` or whose id starts with it, and the execution
+    names that hold it (read from their own small tables and compared here, ignoring case)."""
     low = text.lower()
 
-    def hits(table: str) -> list[str]:
-        return [i for i, name in _run(store, out, f"SELECT id, name FROM {table}", [])
-                if low in (name or "").lower() or i.lower().startswith(low)]
+    def hits(sql: str, ids: bool = True) -> list[str]:
+        rows = _run(store, out, sql, [])
+        if ids:
+            return [i for i, name in rows if low in (name or "").lower() or i.lower().startswith(low)]
+        return [name for (name,) in rows if low in name.lower()]
 
-    phrase = '"' + text.replace('"', '""') + '"' if len(text) >= 3 else None
-    return _Search((low, low + "\uffff"), low, phrase, hits("models"), hits("snapshots"))
+    return _Search((low, low + "\uffff"), hits("SELECT id, name FROM models"), hits("SELECT id, name FROM snapshots"),
+                   hits("SELECT name FROM execution_names", ids=False))
 
 
 def _marks(values: list) -> str:
@@ -151,35 +146,29 @@ def _marks(values: list) -> str:
 def _matching_rowids(s: _Search, status: str | None) -> tuple[str, list]:
     """A ``SELECT rowid …`` union of index lookups: the executions the search matches."""
     st, st_params = (" AND status = ?", [status]) if status else ("", [])
-    parts = ["SELECT rowid FROM executions WHERE id >= ? AND id < ?" + st,
-             f"SELECT rowid FROM executions WHERE rowid IN ({FTS_MATCH})" + st]
-    params: list[Any] = [*s.prefix, *st_params, s.phrase, *st_params]
-    for column, ids in (("model_id", s.models), ("snapshot_id", s.versions)):
-        if ids:
+    # the id prefix through the primary key's index (``+status``: never the unselective status index)
+    parts = ["SELECT rowid FROM executions WHERE id >= ? AND id < ?" + st.replace("status", "+status")]
+    params: list[Any] = [*s.prefix, *st_params]
+    for column, values in (("model_id", s.models), ("snapshot_id", s.versions), ("name", s.names)):
+        if values:
             parts.append(f"SELECT rowid FROM executions WHERE {column} {IN_JSON}" + st)
-            params += [json.dumps(ids), *st_params]
+            params += [json.dumps(values), *st_params]
     return " UNION ".join(parts), params
 
 
 def _search_predicate(s: _Search, plus: str) -> tuple[str, list]:
     """The search as a row predicate (for walking the ``created_at`` index)."""
     terms, params = [f"({plus}e.id >= ? AND {plus}e.id < ?)"], list(s.prefix)
-    if s.phrase is not None:
-        terms.append(f"e.rowid IN ({FTS_MATCH})")
-        params.append(s.phrase)
-    else:
-        terms.append("mm_contains(e.name, ?)")
-        params.append(s.text)
-    for column, ids in (("model_id", s.models), ("snapshot_id", s.versions)):
-        if ids:
+    for column, values in (("model_id", s.models), ("snapshot_id", s.versions), ("name", s.names)):
+        if values:
             terms.append(f"{plus}e.{column} {IN_JSON}")
-            params.append(json.dumps(ids))
+            params.append(json.dumps(values))
     return "(" + " OR ".join(terms) + ")", params
 
 
 def _candidates(store: Store, out: Plan, q: ListQuery, s: _Search | None) -> int | None:
     """How many rows at most can match, from covering indexes; None when nothing narrows it."""
-    if s is not None and s.indexed:
+    if s is not None:
         sql, params = _matching_rowids(s, q.status)
         return _run(store, out, f"SELECT count(*) FROM ({sql})", params)[0][0]
     if q.service:
@@ -202,7 +191,7 @@ def plan(store: Store, q: ListQuery, now: float | None = None, *, as_json: bool 
     candidates = _candidates(store, out, q, s) if default_order else None
     size = _run(store, out, "SELECT coalesce(max(rowid), 0) FROM executions", [])[0][0] if candidates is not None else 0
     indexed = candidates is not None and candidates ** 2 <= (q.offset + q.limit + 1) * max(size, 1)
-    by_rowids = s is not None and s.indexed and (indexed or not default_order)
+    by_rowids = s is not None and (indexed or not default_order)
     plus = "+" if by_rowids or (default_order and not indexed) else ""
     where: list[str] = []
     params: list[Any] = []

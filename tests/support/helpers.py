@@ -65,8 +65,8 @@ def free_port() -> int:
 def digest(store) -> str:
     """A hash of every row of every table and of the artifact tree: 'unchanged' means unchanged."""
     h = hashlib.sha256()
-    for table in sorted(t for t in store.db.table_names() if not t.startswith("executions_fts")):
-        for row in store.conn.execute(f"SELECT * FROM [{table}] ORDER BY rowid"):
+    for table in sorted(t for t in store.db.table_names() if t != "execution_names"):
+        for row in store.conn.execute(f"SELECT * FROM [{table}] ORDER BY {'rowid' if table != 'dataset_files' else 'path'}"):
             h.update(repr((table, row)).encode())
     for path in sorted(store.artifacts.rglob("*")) if store.artifacts.exists() else []:
         h.update(str(path).encode())
