@@ -22,12 +22,32 @@ function xOf(p: IMetricPoint, fallback: number): number {
   return fallback;
 }
 
-/** Append points (in id order) to `series` by metric name; returns the names that changed. */
+/** The attempt whose points each series map holds (a retry's points replace the failed attempt's). */
+const ATTEMPTS = new WeakMap<Map<string, ISeries>, number>();
+
+/** Append points (in id order) to `series` by metric name; returns the names that changed. Points
+ * of a later attempt (a retry) replace those of the attempt before; points of an earlier one are
+ * dropped. */
 export function appendPoints(series: Map<string, ISeries>, points: IMetricPoint[]): Set<string> {
   const changed = new Set<string>();
   for (const p of points) {
     if (!isFinite(p.value)) {
       continue;
+    }
+    if (typeof p.attempt === 'number') {
+      const current = ATTEMPTS.get(series);
+      if (current !== undefined && p.attempt < current) {
+        continue;
+      }
+      if (current !== undefined && p.attempt > current) {
+        for (const s of series.values()) {
+          s.x = [];
+          s.y = [];
+          s.sorted = true;
+          changed.add(s.name);
+        }
+      }
+      ATTEMPTS.set(series, p.attempt);
     }
     let s = series.get(p.name);
     if (!s) {

@@ -66,6 +66,8 @@ export interface IMetricPoint {
   epoch: number | null;
   value: number;
   ts: number;
+  /** The attempt that logged it (a retry's points replace the failed attempt's). */
+  attempt?: number;
 }
 
 export type ConfigType = 'boolean' | 'integer' | 'number' | 'string' | 'json' | 'any';

@@ -46,3 +46,19 @@ describe('thin', () => {
     expect(tx.every((v, i) => i === 0 || v > tx[i - 1])).toBe(true);
   });
 });
+
+describe('attempts', () => {
+  it("replaces a failed attempt's points with the retry's and drops late ones", () => {
+    const series = new Map();
+    appendPoints(series, [
+      { id: 1, name: 'loss', step: 1, epoch: 1, value: 1, ts: 0, attempt: 1 },
+      { id: 2, name: 'loss', step: 2, epoch: 2, value: 0.5, ts: 0, attempt: 1 }
+    ]);
+    const changed = appendPoints(series, [{ id: 3, name: 'loss', step: 1, epoch: 1, value: 0.9, ts: 0, attempt: 2 }]);
+    expect(changed.has('loss')).toBe(true);
+    expect(series.get('loss').y).toEqual([0.9]);
+    appendPoints(series, [{ id: 4, name: 'loss', step: 3, epoch: 3, value: 0.1, ts: 0, attempt: 1 }]);
+    expect(series.get('loss').y).toEqual([0.9]);
+  });
+});
+
