@@ -26,7 +26,7 @@ from .notebooks import LOG_NAME, NOTEBOOK_NAME, execute, template_for
 from .processes import hostname, signal_group, wait_gone
 from .scheduler import dispatch
 from .store import Store
-from .tracker import LocalTracker, Tracker, take_token
+from .tracker import ATTEMPT_ENV, TOKEN_ENV, LocalTracker, Tracker, take_token
 
 STORAGE_ERRNOS = {errno.ENOSPC: "No space left on device", errno.EROFS: "Read-only file system",
                   errno.EDQUOT: "Disk quota exceeded", errno.EFBIG: "File too large"}
@@ -202,7 +202,9 @@ def _execute(store: Store, tracker: Tracker, exe: dict, svc: dict, watcher: Watc
 
     params = dict(exe["params"] or {})
     template = template_for(exe["kind"], params.pop("notebook", None))
-    params.update(execution_id=exe["id"], mm_home=str(store.home), token=token, attempt=tracker.attempt)
+    params.update(execution_id=exe["id"], mm_home=str(store.home), attempt=tracker.attempt)
+    # the token reaches the kernel through its environment, never the notebook (which others may read)
+    os.environ[TOKEN_ENV], os.environ[ATTEMPT_ENV] = token, str(tracker.attempt)
     log = SafeLog(folder / LOG_NAME)
     log.write(f"[mm] {time.strftime('%Y-%m-%d %H:%M:%S')} attempt {exe['attempts']} of "
               f"{exe['kind']} {exe['id']} on kernel {svc['kernel_name']}\n")

@@ -3,8 +3,8 @@ notebook reads as a report of the run.
 
 A notebook is run three ways, and ``open_run`` tells them apart:
 
-- by mm-jupyter's runner: ``execution_id`` and the attempt's ``token`` are injected; the run writes
-  to that attempt only;
+- by mm-jupyter's runner: ``execution_id`` and ``attempt`` are injected, the attempt's secret token
+  is in the kernel's environment (never in the notebook); the run writes to that attempt only;
 - by hand, ``papermill notebooks/train.ipynb out.ipynb -p snapshot s-… [-p config '{…}']`` (or the
   evaluate notebook): it creates its own execution and runs it in this kernel;
 - a stored executed notebook run again (papermill, or Run All): its execution has ended, so a new
@@ -31,9 +31,7 @@ from .queries.executions import last_values
 from .queries.items import select_items
 from .registry import adapter_class
 from .store import Store
-from .tracker import LocalTracker
-
-TOKEN_ENV, ATTEMPT_ENV = "MM_ATTEMPT_TOKEN", "MM_ATTEMPT"
+from .tracker import ATTEMPT_ENV, TOKEN_ENV, LocalTracker
 
 
 def open_run(mm_home: str = "", execution_id: str = "", token: str = "", attempt: int = 0, *,

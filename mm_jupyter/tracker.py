@@ -36,6 +36,7 @@ def token_hash(token: str) -> str:
 
 
 TOKEN_FILE = ".attempt-token"
+TOKEN_ENV, ATTEMPT_ENV = "MM_ATTEMPT_TOKEN", "MM_ATTEMPT"  # how a runner hands them to its kernel
 
 
 def hand_over_token(folder: Path, token: str) -> None:

@@ -295,3 +295,12 @@ def test_a_store_replaced_under_a_running_server_is_refused(tmp_path):
             assert "replaced while in use" in resp.json()["message"] or "another store" in resp.json()["message"]
     finally:
         server.stop()
+
+
+def test_the_token_never_reaches_the_notebook(store, toy):
+    exe = mm.train(toy(epochs=1), wait=True)
+    text = Path(exe["notebook_uri"]).read_text()
+    params = nbformat.read(exe["notebook_uri"], as_version=4)
+    injected = next(c for c in params.cells if "injected-parameters" in c.metadata.get("tags", []))
+    assert "execution_id" in injected.source and "token" not in injected.source
+    assert exe["attempts"] == 1 and store.get("executions", exe["id"])["token_hash"] not in text
