@@ -302,5 +302,5 @@ def test_the_token_never_reaches_the_notebook(store, toy):
     text = Path(exe["notebook_uri"]).read_text()
     params = nbformat.read(exe["notebook_uri"], as_version=4)
     injected = next(c for c in params.cells if "injected-parameters" in c.metadata.get("tags", []))
-    assert "execution_id" in injected.source and "token" not in injected.source
+    assert "execution_id =" in injected.source and "token =" not in injected.source
     assert exe["attempts"] == 1 and store.get("executions", exe["id"])["token_hash"] not in text
