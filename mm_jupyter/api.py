@@ -4,7 +4,6 @@ and the reads a script wants, answered by the read layer (``mm_jupyter.queries``
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
 import os
@@ -29,6 +28,7 @@ from .executions import (
     execution_name,
     heartbeat_stale_after,
 )
+from .hashing import file_sha256
 from .notebooks import LOG_NAME, template_for
 from .processes import hostname
 from .queries import catalog
@@ -288,9 +288,7 @@ def delete_filter(store: Store, name: str) -> None:
 
 
 def _file_hash(path: str | None) -> str | None:
-    if not path or not Path(path).is_file():
-        return None
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return file_sha256(Path(path)) if path and Path(path).is_file() else None
 
 
 def reproducibility_record(store: Store, snapshot: dict, model: dict) -> dict:
@@ -328,16 +326,12 @@ def _submit(store: Store, kind: Kind, snapshot: dict, params: dict, service: dic
             new_version: dict | None = None) -> dict:
     """Queue an execution: every check first, then the version (when ``new_version`` is given: create
     & train), the service, the queue-room check, the execution row and ``pending`` in one transaction
-    (a refused submit writes nothing), then dispatch."""
+    (a refused submit writes nothing), then dispatch. The caller looked up ``idempotency_key``
+    (``_submitted``); the same key submitted concurrently returns the other submit's execution."""
     import sqlite3
 
     model = store.get("models", snapshot["model_id"])
     _check_adapter(model, params.get("notebook"))
-    if idempotency_key:
-        check_text(idempotency_key, "idempotency key", max_len=128)
-        same = q_exe.by_idempotency_key(store, idempotency_key)
-        if same:
-            return same
     settings = check_settings(service or {})
     _check_service_can_run(store, model["id"], kind, settings)
     row = {"kind": kind, "snapshot_id": snapshot["id"], "model_id": model["id"], "progress": 0.0, "attempts": 0,
@@ -355,6 +349,18 @@ def _submit(store: Store, kind: Kind, snapshot: dict, params: dict, service: dic
         return same
     dispatch(store)
     return store.get("executions", exe["id"])
+
+
+def _submitted(store: Store, idempotency_key: str | None, wait: bool) -> dict | None:
+    """The execution a command already made with ``idempotency_key`` (waited for, with ``wait``), or
+    None: what every creating command asks first."""
+    if idempotency_key is None:
+        return None
+    check_text(idempotency_key, "idempotency key", max_len=128)
+    same = q_exe.by_idempotency_key(store, idempotency_key)
+    if same is None:
+        return None
+    return wait_for(same["id"], store=store) if wait else same
 
 
 def _check_service_can_run(store: Store, model_id: str, kind: Kind, settings: dict) -> None:
@@ -439,8 +445,8 @@ def train(snapshot: str, *, service: dict | None = None, idempotency_key: str | 
     """Queue a training of a version that was never trained, on its model's train service; returns
     the execution. A trained version is refused (``Conflict``): train a new version instead."""
     store = _store(store)
-    if idempotency_key and (same := q_exe.by_idempotency_key(store, idempotency_key)):
-        return wait_for(same["id"], store=store) if wait else same
+    if (same := _submitted(store, idempotency_key, wait)) is not None:
+        return same
     snap = store.get("snapshots", snapshot)
     model = store.get("models", snap["model_id"])
     _recheck(store, snap["dataset_id"])
@@ -457,8 +463,8 @@ def create_and_train(model: str, name: str | None = None, *, config: dict | None
     """Create a version and queue its training in one transaction, after every check of both: a
     refused launch (bad subset, unknown kernel, a full queue …) creates no version."""
     store = _store(store)
-    if idempotency_key and (same := q_exe.by_idempotency_key(store, idempotency_key)):
-        return wait_for(same["id"], store=store) if wait else same
+    if (same := _submitted(store, idempotency_key, wait)) is not None:
+        return same
     version = _new_snapshot(store, model, name, config=config, dataset=dataset, train=train, validation=validation,
                             test=test, labels=labels, parent=parent)
     version["id"] = new_id("snapshots")
@@ -506,8 +512,8 @@ def evaluate(snapshot: str, *, dataset: str | None = None, test: Any = None, ser
     ``slice_by``: fields for the per-slice metrics (``dir``, ``tag``, ``metadata.<field>``, or two
     crossed as ``a*b``); None slices by dir, tag and every metadata field."""
     store = _store(store)
-    if idempotency_key and (same := q_exe.by_idempotency_key(store, idempotency_key)):
-        return wait_for(same["id"], store=store) if wait else same
+    if (same := _submitted(store, idempotency_key, wait)) is not None:
+        return same
     snap = store.get("snapshots", snapshot)
     model = store.get("models", snap["model_id"])
     params = _evaluate_params(store, snap, model, dataset, test, slice_by, notebook)
@@ -565,11 +571,8 @@ def rerun(execution_id: str, *, config: dict | None = None, wait: bool = False,
     ``config`` edits if given): a trained version is never rewritten. (Not to be confused with the
     ``rerun`` status: a retry the service queued by itself.)"""
     store = _store(store)
-    if idempotency_key is not None:
-        check_text(idempotency_key, "idempotency key", max_len=128)
-        same = q_exe.by_idempotency_key(store, idempotency_key)
-        if same:
-            return wait_for(same["id"], store=store) if wait else same
+    if (same := _submitted(store, idempotency_key, wait)) is not None:
+        return same
     src = store.get("executions", execution_id)
     if src["status"] not in FINISHED:
         raise Conflict(f"execution {src['id']} is {src['status']}: only an ended execution can be rerun")
@@ -580,7 +583,6 @@ def rerun(execution_id: str, *, config: dict | None = None, wait: bool = False,
     if src["kind"] != Kind.TRAIN:
         if config:
             raise InvalidInput("--config edits apply to training executions only")
-        model = store.get("models", snap["model_id"])
         params.update(weights=snap["weights_uri"], weights_hash=snap.get("weights_hash"),
                       dataset_hash=_recheck(store, params["dataset_id"]))
         exe = _submit(store, Kind.EVALUATE, snap, params, None, idempotency_key, rerun_of=src["id"])

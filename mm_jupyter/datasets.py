@@ -37,6 +37,7 @@ import yaml
 from PIL import Image
 
 from .errors import Conflict, InvalidInput, NotFound
+from .hashing import file_sha256
 from .queries.catalog import dataset_row
 from .queries.items import SPLIT_TAGS, item_tags
 from .store import Store, now
@@ -49,7 +50,6 @@ BAD_NAME_CHARS = re.compile(r"[\x00-\x1f\x7f/\\]")
 BAD_PATH_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 INSERT_BATCH = 1000
 DELETE_BATCH = 500
-HASH_CHUNK = 1 << 20
 COORD_TOLERANCE = 1e-3
 
 
@@ -259,14 +259,10 @@ def _fingerprint(scan: _Scan, files: _Files) -> str:
 
 def _file_sha256(path: str | Path, rel: str) -> str:
     """The sha256 of a file's bytes (the only place a check reads a whole file)."""
-    digest = hashlib.sha256()
     try:
-        with open(path, "rb") as f:
-            while chunk := f.read(HASH_CHUNK):
-                digest.update(chunk)
+        return file_sha256(Path(path))
     except OSError as exc:
         raise InvalidInput(f"cannot read {rel}: {exc.strerror or type(exc).__name__}") from None
-    return digest.hexdigest()
 
 
 def _stat(path: str | Path, rel: str) -> os.stat_result | None:

@@ -51,8 +51,8 @@ def open_run(mm_home: str = "", execution_id: str = "", token: str = "", attempt
             if exe["status"] not in FINISHED:
                 raise tracker.refused()
             exe, token = api.start_here(exe["kind"], rerun_of=exe["id"], store=store)
-            print(f"{execution_id} ended ({exe['rerun_of'] and 'it is not touched'}): this notebook runs as a new "
-                  f"execution {exe['id']} (rerun of {execution_id})", flush=True)
+            print(f"{execution_id} ended (it is not touched): this notebook runs as a new execution {exe['id']} "
+                  f"(rerun of {execution_id})", flush=True)
             here = True
     elif snapshot:
         if isinstance(config, str):
@@ -66,7 +66,8 @@ def open_run(mm_home: str = "", execution_id: str = "", token: str = "", attempt
     else:
         raise InvalidInput("nothing to run: give the version, e.g. papermill notebooks/train.ipynb out.ipynb "
                            "-p snapshot s-1234 (mm snapshots lists them)")
-    tracker = LocalTracker(store, exe["id"], exe["attempts"], token)
+    if here:
+        tracker = LocalTracker(store, exe["id"], exe["attempts"], token)
     ctx = RunContext(tracker, store)
     ctx.here = here
     set_active_run(ctx)

@@ -124,12 +124,10 @@ def claim_queued(store: Store, skip: frozenset[str] | set[str] = frozenset()) ->
                 t = now()
                 exe = store.get("executions", exe_id)
                 token = new_token()
-                store.update_if("executions", exe_id, {
-                    "status": IN_PROGRESS, "started_at": t, "heartbeat_at": t, "attempts": exe["attempts"] + 1,
-                    "progress": 0, "runner_pid": None, "kernel_pid": None, "host": None, "worker": None,
-                    "runner": svc["runner"], "ended_at": None, "outcome": None, "token_hash": token_hash(token)},
-                    status=(PENDING, RERUN), attempts=exe["attempts"])
-                store.add_event(exe_id, "status -> in-progress", type=EventType.STATUS)
+                transition(store, exe_id, IN_PROGRESS, attempt=exe["attempts"], started_at=t, heartbeat_at=t,
+                           attempts=exe["attempts"] + 1, progress=0, runner_pid=None, kernel_pid=None, host=None,
+                           worker=None, runner=svc["runner"], ended_at=None, outcome=None,
+                           token_hash=token_hash(token))
                 claimed.append({**store.get("executions", exe_id), "token": token})
     return claimed
 

@@ -248,9 +248,9 @@ class Store:
     ``expect_file`` (another connection's ``identity``) refuse a file that is not that store (a
     second connection of a server, say). Each instance holds one connection: use one per thread.
 
-    The file's identity (device and inode) is remembered at open and checked before every read and
-    write: a store deleted or replaced while in use is a ``StoreError``, never a split between the
-    old file and a new empty one.
+    The file's identity (device and inode) is remembered at open and checked by the connection
+    before every statement (``_CheckedConnection``): a store deleted or replaced while in use is a
+    ``StoreError``, never a split between the old file and a new empty one.
     """
 
     def __init__(self, home: str | os.PathLike | None = None, *, migrate_to: int = SCHEMA_VERSION,
@@ -331,7 +331,6 @@ class Store:
         return row[0] if row else None
 
     def set_meta(self, key: str, value: str) -> None:
-        self.check_identity()
         self.conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = "
                           "excluded.value", [key, value])
 
@@ -359,7 +358,6 @@ class Store:
         if self.conn.in_transaction:
             yield self.db
             return
-        self.check_identity()
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self.db
@@ -374,7 +372,6 @@ class Store:
     def query(self, sql: str, params: Iterable[Any] | dict = ()) -> list[dict]:
         """Run a parameterized read query (rows as dicts; JSON columns are left encoded). For
         ``mm_jupyter.queries``: everyone else calls a query or a method."""
-        self.check_identity()
         cur = self.conn.execute(sql, params)
         cols = [c[0] for c in cur.description]
         return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
@@ -401,7 +398,6 @@ class Store:
 
     def insert(self, table: str, row: dict) -> dict:
         """Insert one row (JSON columns encoded), giving it a fresh id when it has none."""
-        self.check_identity()
         row = dict(row)
         if table in ID_PREFIX and not row.get("id"):
             row["id"] = new_id(table)
@@ -411,13 +407,11 @@ class Store:
         return row
 
     def update(self, table: str, pk: str, **fields: Any) -> None:
-        self.check_identity()
         self.db[table].update(pk, self.encode(table, fields))
 
     def update_if(self, table: str, pk: str, fields: dict, **where: Any) -> bool:
         """Update row ``pk`` only while it matches ``where`` (see ``conditions``): one conditional
         statement, so two processes racing can never both win. Returns whether it changed."""
-        self.check_identity()
         encoded = self.encode(table, fields)
         sets = ", ".join(f"{_column(k)} = ?" for k in encoded)
         cond, params = conditions({KEY.get(table, "id"): pk, **where})
@@ -426,7 +420,6 @@ class Store:
 
     def update_where(self, table: str, fields: dict, **where: Any) -> int:
         """Update every row matching ``where``; returns how many changed."""
-        self.check_identity()
         encoded = self.encode(table, fields)
         sets = ", ".join(f"{_column(k)} = ?" for k in encoded)
         cond, params = conditions(where)
@@ -468,7 +461,6 @@ class Store:
 
     def count(self, table: str, **where: Any) -> int:
         cond, params = conditions(where)
-        self.check_identity()
         return self.conn.execute(f"SELECT count(*) FROM {_column(table)} WHERE {cond}", params).fetchone()[0]
 
     def delete(self, table: str, **where: Any) -> int:
@@ -476,7 +468,6 @@ class Store:
         if not where:
             raise ValueError("delete needs a condition")
         cond, params = conditions(where)
-        self.check_identity()
         return self.conn.execute(f"DELETE FROM {_column(table)} WHERE {cond}", params).rowcount
 
     # -- metrics and events (hot paths, batched) --
@@ -495,7 +486,6 @@ class Store:
     def add_event(self, execution_id: str | None, message: str, level: str = "info", type: str = "log") -> None:
         """An event of an execution: ``type`` says what it is (``status``, ``created``, ``log``, …)
         so that nobody has to parse ``message``."""
-        self.check_identity()
         self.conn.execute(
             "INSERT INTO events (execution_id, ts, level, message, type) VALUES (?, ?, ?, ?, ?)",
             [execution_id, now(), level, message, type],
@@ -503,14 +493,12 @@ class Store:
 
     def insert_items(self, dataset_id: str, rows: Iterable[tuple]) -> None:
         """Items of a dataset: ``(path, name, dir, tags, metadata, annotations)`` tuples, JSON encoded."""
-        self.check_identity()
         self.conn.executemany(
             "INSERT INTO items (dataset_id, path, name, dir, tags, metadata, annotations) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)", [(dataset_id, *row) for row in rows])
 
     def set_item_tags(self, changes: list[tuple[str, int]]) -> None:
         """``(tags JSON, item id)`` pairs."""
-        self.check_identity()
         self.conn.executemany("UPDATE items SET tags = ? WHERE id = ?", changes)
 
     # -- artifact paths --

@@ -22,7 +22,7 @@ from ..kernels import installed_kernels
 from ..registry import adapter_class, adapters
 from ..services import DEFAULTS, DRAIN_TIME, ON_RESET, service_name
 from ..store import Store
-from .health import service_health
+from .health import service_health, services_health
 from .items import (
     SPLIT_TAGS,
     compile_selection,
@@ -77,7 +77,7 @@ def models(store: Store, *, with_health: bool = True) -> list[dict]:
     rows = store.query(
         "SELECT m.*, (SELECT count(*) FROM snapshots s WHERE s.model_id = m.id) AS n_snapshots "
         "FROM models m ORDER BY m.created_at, m.name")
-    health = {name: h.as_dict() for name, h in services_health_all(store).items()} if with_health else {}
+    health = {name: h.as_dict() for name, h in services_health(store).items()} if with_health else {}
     for row in rows:
         store.decode("models", row)
         if with_health:
@@ -190,12 +190,6 @@ def count_selection(store: Store, dataset_ref: str, selection: Any) -> dict:
 
 
 # --- services ------------------------------------------------------------------------------------
-
-
-def services_health_all(store: Store) -> dict[str, Any]:
-    from .health import services_health
-
-    return services_health(store, wait=False)
 
 
 def _with_health(store: Store, row: dict, wait: bool = False) -> dict:

@@ -227,16 +227,21 @@ def plan(store: Store, q: ListQuery, now: float | None = None, *, as_json: bool 
     return out
 
 
+def _shaped(rows: list[dict], now: float) -> list[dict]:
+    """Listing rows with ``progress`` (0 for none) and ``duration`` in seconds (None before start)."""
+    for row in rows:
+        row["progress"] = row["progress"] or 0.0
+        row["duration"] = (row["ended_at"] or now) - row["started_at"] if row["started_at"] else None
+    return rows
+
+
 def list_executions(store: Store, q: ListQuery, *, count: bool = False) -> Page:
     """One page of executions (rows as dicts, with ``duration`` in seconds), whether more follow and,
     with ``count``, how many match in all."""
     q.check()
     now = time.time()
     p = plan(store, q, now, count=count)
-    rows = store.query(p.sql, p.params)
-    for row in rows:
-        row["progress"] = row["progress"] or 0.0
-        row["duration"] = (row["ended_at"] or now) - row["started_at"] if row["started_at"] else None
+    rows = _shaped(store.query(p.sql, p.params), now)
     total = store.conn.execute(p.count_sql, p.count_params).fetchone()[0] if count else None
     return Page(rows[:q.limit], q.offset, q.limit, len(rows) > q.limit, total, p.strategy)
 
@@ -256,12 +261,8 @@ def rows_by_id(store: Store, ids: list[str]) -> list[dict]:
     """Listing rows of the given executions (for live updates of a few changed rows)."""
     if not ids:
         return []
-    now = time.time()
-    rows = store.query(f"SELECT {LIST_COLUMNS} FROM executions e {JOINS} WHERE e.id IN ({_marks(ids)})", ids)
-    for row in rows:
-        row["progress"] = row["progress"] or 0.0
-        row["duration"] = (row["ended_at"] or now) - row["started_at"] if row["started_at"] else None
-    return rows
+    return _shaped(store.query(f"SELECT {LIST_COLUMNS} FROM executions e {JOINS} WHERE e.id IN ({_marks(ids)})", ids),
+                   time.time())
 
 
 def execution(store: Store, ref: str) -> dict:
