@@ -6,6 +6,7 @@ tight bound is the one the contract states: a killed kernel leaves ``in-progress
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import secrets
@@ -265,13 +266,14 @@ def tmpfs_artifacts(home):
 
 
 def fill(folder: Path) -> None:
-    with open(folder / "filler", "wb") as fh:
-        try:
+    """Write to ``folder`` until its disk is full (it may be full already: the run writes too)."""
+    try:
+        with open(folder / "filler", "wb") as fh:
             while True:
                 fh.write(b"\0" * 65536)
                 fh.flush()
-        except OSError:
-            pass
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC, exc
 
 
 @pytest.mark.parametrize("fault", ["disk-full", "read-only"])
@@ -356,7 +358,7 @@ def test_full_disk_under_the_whole_home_fails_the_run_with_the_reason(tmp_path, 
         fill(home)
         time.sleep(6)  # the kernel's writes and the runner's bookkeeping meet a full disk
         assert store.get("executions", exe["id"])["status"] == "in-progress", "nothing decided while full"
-        (home / "filler").unlink()  # space returns
+        (home / "filler").unlink(missing_ok=True)  # space returns
         final = mm.wait_for(exe["id"], timeout=120)
         assert final["status"] == "failed" and final["attempts"] == 1, final
         assert any(text in final["error"] for text in ("No space left on device", "database or disk is full")), final
