@@ -185,6 +185,27 @@ class YoloAdapter(BaseModelAdapter):
     """Ultralytics YOLO detection: trained from a model yaml, or fine-tuned from a loaded snapshot."""
 
     task = "detect"
+    requires = ("torch", "torchvision", "ultralytics")
+    config_help = {
+        "model": "An ultralytics model yaml (trained from scratch, e.g. yolov8n.yaml) or a local .pt weights file.",
+        "epochs": "Passes over the training subset.",
+        "imgsz": "Training and prediction image size in pixels (images are letterboxed to it).",
+        "batch": "Images per training step.",
+        "lr0": "Initial learning rate.",
+        "optimizer": "Optimizer: AdamW, Adam, SGD, RMSProp … ('auto' lets ultralytics choose and ignores lr0).",
+        "warmup_epochs": "Epochs of learning-rate warm-up at the start.",
+        "device": "auto (a GPU when the kernel has one, else the CPU), cpu, or a CUDA device such as 0.",
+        "workers": "Data-loading worker processes (0 loads in the training process).",
+        "seed": "Random seed (with deterministic, the same data and seed give the same weights).",
+        "deterministic": "Use deterministic algorithms (reproducible, sometimes slower).",
+        "close_mosaic": "Turn mosaic augmentation off for this many final epochs.",
+        "mosaic": "Probability of mosaic augmentation (0 turns it off).",
+        "fraction": "Fraction of the training subset to use (1 = all).",
+        "patience": "Stop early after this many epochs without improvement of ultralytics' validation fitness.",
+        "conf": "Confidence threshold of predictions kept for evaluation.",
+        "iou": "IoU threshold of non-maximum suppression.",
+        "max_det": "At most this many detections per image.",
+    }
     bounds = {"epochs": (1, 100_000), "imgsz": (16, 8192), "batch": (1, 4096), "lr0": (0, 10),
               "warmup_epochs": (0, 1000), "workers": (0, 256), "seed": (0, 2**32 - 1), "close_mosaic": (0, 100_000),
               "mosaic": (0, 1), "fraction": (0, 1), "patience": (0, 100_000), "conf": (0, 1), "iou": (0, 1),

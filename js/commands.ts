@@ -4,10 +4,29 @@ import { Clipboard, Dialog, Notification, showDialog } from '@jupyterlab/apputil
 import type { CommandRegistry } from '@lumino/commands';
 
 import { CommandIDs, type IMMContext } from './context';
+import { isFinished } from './format';
+import type { Status } from './types';
 
 function arg(args: any, name: string): string {
   const value = args?.[name];
   return typeof value === 'string' ? value : '';
+}
+
+/** Whether a row-menu command applies to the execution in `args` (its `status`, when given):
+ * abort only what has not ended, remove and run again only what has. */
+export function appliesTo(command: string, args: any): boolean {
+  const status = arg(args, 'status');
+  if (!status) {
+    return true;
+  }
+  const ended = isFinished(status as Status);
+  if (command === CommandIDs.abort) {
+    return !ended;
+  }
+  if (command === CommandIDs.remove || command === CommandIDs.rerun) {
+    return ended;
+  }
+  return true;
 }
 
 export function registerCommands(commands: CommandRegistry, ctx: IMMContext): void {
@@ -26,9 +45,18 @@ export function registerCommands(commands: CommandRegistry, ctx: IMMContext): vo
     }
   });
   commands.addCommand(CommandIDs.abort, {
-    label: 'Abort',
+    label: 'Abort…',
+    isVisible: args => appliesTo(CommandIDs.abort, args),
     execute: async args => {
       const id = arg(args, 'id');
+      const answer = await showDialog({
+        title: 'Abort execution',
+        body: `Stop ${arg(args, 'name') || id} now? Its kernel is shut down and it ends as terminated; what it has logged is kept.`,
+        buttons: [Dialog.cancelButton({ label: 'Keep running' }), Dialog.warnButton({ label: 'Abort' })]
+      });
+      if (!answer.button.accept) {
+        return;
+      }
       try {
         const row = await ctx.api.abort(id);
         Notification.success(`Execution ${row.id} aborted (${row.status})`, { autoClose: 4000 });
@@ -39,6 +67,7 @@ export function registerCommands(commands: CommandRegistry, ctx: IMMContext): vo
   });
   commands.addCommand(CommandIDs.remove, {
     label: 'Remove',
+    isVisible: args => appliesTo(CommandIDs.remove, args),
     execute: async args => {
       const id = arg(args, 'id');
       const answer = await showDialog({
@@ -60,6 +89,7 @@ export function registerCommands(commands: CommandRegistry, ctx: IMMContext): vo
   });
   commands.addCommand(CommandIDs.rerun, {
     label: 'Run again (new execution)',
+    isVisible: args => appliesTo(CommandIDs.rerun, args),
     execute: async args => {
       const id = arg(args, 'id');
       try {

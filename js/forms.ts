@@ -61,6 +61,19 @@ export function parseConfig(field: IConfigField, text: string | boolean): Parsed
   }
 }
 
+/** A parsed number outside the field's inclusive bounds becomes an error naming them. */
+export function withinBounds(field: IConfigField, parsed: Parsed): Parsed {
+  if (!parsed.ok || typeof parsed.value !== 'number') {
+    return parsed;
+  }
+  const low = field.low ?? null;
+  const high = field.high ?? null;
+  if ((low !== null && parsed.value < low) || (high !== null && parsed.value > high)) {
+    return { ok: false, error: `must be from ${low ?? '-∞'} to ${high ?? '∞'}` };
+  }
+  return parsed;
+}
+
 /** Every field's parsed value and error; `values` holds only the valid ones. */
 export function parseConfigForm(
   fields: IConfigField[],
@@ -70,7 +83,7 @@ export function parseConfigForm(
   const errors: Record<string, string> = {};
   for (const field of fields) {
     const text = texts[field.name] ?? configText(field, field.default);
-    const parsed = parseConfig(field, text);
+    const parsed = withinBounds(field, parseConfig(field, text));
     if (parsed.ok) {
       values[field.name] = parsed.value;
     } else {

@@ -13,7 +13,7 @@ import { LiveHub } from './hub';
 import { artifactPath, NO_KERNEL, VIEWER_FACTORY, VIEWER_NAMESPACE } from './nbviewer';
 import type { IMeta } from './types';
 import { ExecutedNotebookFactory, guardArtifactDocuments } from './viewer';
-import { executionPanel, formPanel, ModelsSidebar } from './widgets';
+import { ExecutionPanel, executionPanel, formPanel, ModelsSidebar } from './widgets';
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: 'mm-jupyter:plugin',
@@ -59,10 +59,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
       },
       openExecution: (id, focus) => {
         const existing = panels.get(`execution:${id}`);
-        if (existing && focus === 'logs') {
-          existing.dispose();
+        const panel = reveal(`execution:${id}`, () => executionPanel(ctx, id, focus));
+        if (existing === panel && focus === 'logs' && panel instanceof ExecutionPanel) {
+          panel.focusLogs();
         }
-        reveal(`execution:${id}`, () => executionPanel(ctx, id, focus));
       },
       openTrainForm: (modelId, snapshotId) =>
         void reveal(`train:${modelId}:${snapshotId ?? ''}`, () => formPanel(ctx, 'train', modelId, snapshotId)),

@@ -76,6 +76,10 @@ export interface IConfigField {
   name: string;
   type: ConfigType;
   default: unknown;
+  /** One sentence on what the key does (empty when the adapter gives none). */
+  help?: string;
+  low?: number | null;
+  high?: number | null;
 }
 
 export interface IService {

@@ -42,19 +42,38 @@ class ReactBody extends ReactWidget {
   }
 }
 
-export function executionPanel(ctx: IMMContext, id: string, focus?: 'charts' | 'logs'): MainAreaWidget {
-  let panel: MainAreaWidget | null = null;
-  const body = new ReactBody(() => (
-    <ExecutionView ctx={ctx} id={id} focus={focus} onTitle={t => panel && (panel.title.label = t)} />
-  ));
-  body.addClass('mm-ExecutionBody');
-  panel = new MainAreaWidget({ content: body });
-  panel.id = `mm-execution-${id}`;
-  panel.title.label = id;
-  panel.title.icon = modelsIcon;
-  panel.title.closable = true;
-  panel.addClass('mm-ExecutionPanel');
-  return panel;
+/** An execution's panel; `focusLogs` on it scrolls an open panel to its log again. */
+export class ExecutionPanel extends MainAreaWidget {
+  private focus: { on: 'charts' | 'logs' | undefined; nonce: number };
+
+  constructor(ctx: IMMContext, id: string, focus?: 'charts' | 'logs') {
+    const body = new ReactBody(() => (
+      <ExecutionView
+        ctx={ctx}
+        id={id}
+        focus={this.focus.on}
+        focusNonce={this.focus.nonce}
+        onTitle={t => (this.title.label = t)}
+      />
+    ));
+    body.addClass('mm-ExecutionBody');
+    super({ content: body });
+    this.focus = { on: focus, nonce: 0 };
+    this.id = `mm-execution-${id}`;
+    this.title.label = id;
+    this.title.icon = modelsIcon;
+    this.title.closable = true;
+    this.addClass('mm-ExecutionPanel');
+  }
+
+  focusLogs(): void {
+    this.focus = { on: 'logs', nonce: this.focus.nonce + 1 };
+    this.content.update();
+  }
+}
+
+export function executionPanel(ctx: IMMContext, id: string, focus?: 'charts' | 'logs'): ExecutionPanel {
+  return new ExecutionPanel(ctx, id, focus);
 }
 
 export function formPanel(

@@ -75,6 +75,13 @@ COMMON_CONFIG: dict[str, Any] = {"eval_start_delay_secs": 0.0, "eval_throttle_se
 DAY = 24 * 3600.0
 COMMON_BOUNDS: dict[str, tuple[float, float]] = {"eval_start_delay_secs": (0, 30 * DAY),
                                                  "eval_throttle_secs": (0, 30 * DAY), "eval_steps": (1, 10**9)}
+COMMON_HELP: dict[str, str] = {
+    "eval_start_delay_secs": "Seconds after the training starts before it first evaluates on the validation subset.",
+    "eval_throttle_secs": "At least this many seconds between two evaluations during training (one more runs at the end).",
+    "eval_steps": "Validation items per evaluation during training: empty for all, N for a seeded sample of N "
+                  "stratified by class.",
+}
+CONFIG_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "json", dict: "json"}
 MAX_INT = 2**53  # any whole number of a config beyond this is refused (JSON readers lose precision)
 MAX_FLOAT = 1e15
 
@@ -92,6 +99,9 @@ class BaseModelAdapter:
     task: str = "detect"
     configuration: dict[str, Any] = {}
     bounds: dict[str, tuple[float, float]] = {}  # inclusive (low, high) of numeric config keys
+    config_help: dict[str, str] = {}  # one sentence per configuration key, shown by the forms and the CLI
+    requires: tuple[str, ...] = ()  # importable modules it needs beyond mm-jupyter's own dependencies
+    extra: str = "ml"  # the mm-jupyter extra that installs them
     metric_functions: dict[str, Callable[[list[Item], list[Prediction], list[str]], float]] = {}
 
     def __init__(self, config: dict | None = None, labels: list[str] | None = None):
@@ -102,6 +112,19 @@ class BaseModelAdapter:
     def defaults(cls) -> dict[str, Any]:
         """The adapter's configuration defaults plus the keys common to every adapter."""
         return {**COMMON_CONFIG, **cls.configuration}
+
+    @classmethod
+    def config_fields(cls) -> list[dict[str, Any]]:
+        """Every configuration key (the adapter's own, then the common ones) as the forms show it: ``name``, ``type``
+        (boolean, integer, number, string, json, any), ``default``, ``help`` and ``low``/``high`` bounds."""
+        bounds = {**COMMON_BOUNDS, **cls.bounds}
+        helps = {**COMMON_HELP, **cls.config_help}
+        defaults = cls.defaults()
+        order = [*cls.configuration, *(k for k in COMMON_CONFIG if k not in cls.configuration)]
+        return [{"name": key, "type": CONFIG_TYPES.get(type(default), "any"), "default": default,
+                 "help": helps.get(key, ""), "low": bounds.get(key, (None, None))[0],
+                 "high": bounds.get(key, (None, None))[1]}
+                for key, default in ((k, defaults[k]) for k in order)]
 
     @classmethod
     def check(cls, config: dict | None) -> dict[str, Any]:

@@ -381,6 +381,8 @@ def _check_service_can_run(store: Store, model_id: str, kind: Kind, settings: di
 def _check_adapter(model: dict, notebook: str | None) -> None:
     if not model["adapter"] and not notebook:
         raise InvalidInput(f"model {model['name']!r} has no adapter: log from your own loop with mm.start_run")
+    if model["adapter"] and not notebook:
+        adapter_class(model["adapter"])  # loadable here, with the packages it needs (one line naming the extra)
 
 
 def _base_params(snapshot: dict, model: dict, notebook: str | None) -> dict:

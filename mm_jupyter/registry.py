@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import importlib.util
+import sys
 from functools import cache
 from typing import Any
 
@@ -79,7 +80,21 @@ def adapter_class(ref: Any) -> type:
     cls = load_object(full, "adapter")
     if not (isinstance(cls, type) and issubclass(cls, BaseModelAdapter)):
         raise InvalidInput(f"adapter {ref!r} is not a BaseModelAdapter subclass")
+    missing = [name for name in cls.requires if not module_available(name)]
+    if missing:
+        raise InvalidInput(f"adapter {ref!r} needs {', '.join(missing)}, not installed here: "
+                           f"pip install \"mm-jupyter[{cls.extra}]\"")
     return cls
+
+
+def module_available(name: str) -> bool:
+    """Whether ``name`` can be imported here (found on the path, not blocked), without importing it."""
+    if name in sys.modules:
+        return sys.modules[name] is not None
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def adapter_module_origin(ref: str) -> str | None:

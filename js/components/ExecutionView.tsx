@@ -4,6 +4,7 @@ import { Clipboard } from '@jupyterlab/apputils';
 import * as React from 'react';
 
 import { MetricChart } from '../chart';
+import { appliesTo } from '../commands';
 import { CommandIDs, type IMMContext } from '../context';
 import { formatDuration, formatTime, formatValue, isFinished, liveDuration } from '../format';
 import { LiveStream } from '../live';
@@ -17,6 +18,8 @@ export function ExecutionView(props: {
   ctx: IMMContext;
   id: string;
   focus?: 'charts' | 'logs';
+  /** Bumped by "Show logs" on an open panel: scroll to the log again. */
+  focusNonce?: number;
   onTitle?: (title: string) => void;
 }): JSX.Element {
   const { ctx, id } = props;
@@ -30,6 +33,9 @@ export function ExecutionView(props: {
   const lastMetric = React.useRef(0);
   const logOffset = React.useRef(0);
   const logRef = React.useRef<HTMLPreElement>(null);
+  const rootRef = React.useRef<HTMLDivElement>(null);
+  // "Show logs": keep the log in view while charts and lines arrive above it, until the user scrolls
+  const pinLog = React.useRef(props.focus === 'logs');
 
   const addPoints = (points: IMetricPoint[]) => {
     const fresh = points.filter(p => p.id > lastMetric.current);
@@ -134,9 +140,38 @@ export function ExecutionView(props: {
 
   React.useEffect(() => {
     if (props.focus === 'logs') {
-      logRef.current?.scrollIntoView({ block: 'start' });
+      pinLog.current = true;
     }
-  }, [props.focus, row !== null]);
+  }, [props.focus, props.focusNonce]);
+
+  React.useLayoutEffect(() => {
+    if (pinLog.current && logRef.current) {
+      logRef.current.scrollIntoView({ block: 'start' });
+    }
+  });
+
+  React.useEffect(() => {
+    const el = rootRef.current;
+    if (!el) {
+      return;
+    }
+    const unpin = () => (pinLog.current = false);
+    const observer = typeof ResizeObserver === 'undefined' ? null : new ResizeObserver(() => {
+      if (pinLog.current) {
+        logRef.current?.scrollIntoView({ block: 'start' });
+      }
+    });
+    observer?.observe(el);
+    el.addEventListener('wheel', unpin, { passive: true });
+    el.addEventListener('touchmove', unpin, { passive: true });
+    el.addEventListener('keydown', unpin);
+    return () => {
+      observer?.disconnect();
+      el.removeEventListener('wheel', unpin);
+      el.removeEventListener('touchmove', unpin);
+      el.removeEventListener('keydown', unpin);
+    };
+  }, [row !== null]);
 
   const now = useTicker(row?.status === 'in-progress');
   if (error) {
@@ -146,16 +181,29 @@ export function ExecutionView(props: {
     return <div className="mm-execution mm-empty">Loading…</div>;
   }
   const last = lastValues(series.current);
-  const run = (command: string) => void ctx.commands.execute(command, { id: row.id, modelId: row.model_id });
+  const args = { id: row.id, modelId: row.model_id, status: row.status, name: row.name };
+  const run = (command: string) => void ctx.commands.execute(command, args);
   return (
-    <div className="mm-execution" data-id={row.id} data-status={row.status}>
+    <div className="mm-execution" data-id={row.id} data-status={row.status} ref={rootRef}>
       <div className="mm-execution-head">
         <h2>{row.name}</h2>
         <StatusBadge status={row.status} />
         <ProgressBar value={row.progress} status={row.status} />
         <span className="mm-spacer" />
-        <button className="jp-mod-styled mm-button" onClick={() => run(CommandIDs.abort)}>Abort</button>
-        <button className="jp-mod-styled mm-button" onClick={() => run(CommandIDs.rerun)} title="A new execution with the same parameters">Run again</button>
+        {appliesTo(CommandIDs.abort, args) ? (
+          <button className="jp-mod-styled mm-button mm-abort" onClick={() => run(CommandIDs.abort)}>
+            Abort…
+          </button>
+        ) : null}
+        {appliesTo(CommandIDs.rerun, args) ? (
+          <button
+            className="jp-mod-styled mm-button mm-rerun"
+            onClick={() => run(CommandIDs.rerun)}
+            title="A new execution with the same parameters"
+          >
+            Run again
+          </button>
+        ) : null}
         <button className="jp-mod-styled mm-button mm-open-notebook" onClick={() => run(CommandIDs.openNotebook)}>
           Open notebook
         </button>

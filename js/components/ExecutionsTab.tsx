@@ -32,7 +32,7 @@ export function openRowMenu(ctx: IMMContext, row: IExecution, x: number, y: numb
   const menu = new Menu({ commands: ctx.commands });
   menu.addClass('mm-row-menu');
   for (const command of ROW_COMMANDS) {
-    menu.addItem({ command, args: { id: row.id, modelId: row.model_id } });
+    menu.addItem({ command, args: { id: row.id, modelId: row.model_id, status: row.status, name: row.name } });
   }
   menu.aboutToClose.connect(() => setTimeout(() => menu.dispose(), 0));
   menu.open(x, y);

@@ -21,7 +21,14 @@ export function ConfigFields(props: {
         const text = props.texts[f.name] ?? configText(f, f.default);
         const hint = `${f.type}, default ${f.default === null ? 'none' : JSON.stringify(f.default)}`;
         return (
-          <Field key={f.name} label={f.name} error={props.errors[f.name]} hint={hint} name={`config.${f.name}`}>
+          <Field
+            key={f.name}
+            label={f.name}
+            error={props.errors[f.name]}
+            hint={hint}
+            help={f.help}
+            name={`config.${f.name}`}
+          >
             {f.type === 'boolean' ? (
               <input
                 type="checkbox"

@@ -53,12 +53,15 @@ export function Field(props: {
   label: string;
   error?: string;
   hint?: string;
+  help?: string;
   children: React.ReactNode;
   name?: string;
 }): JSX.Element {
   return (
     <label className={`mm-field${props.error ? ' mm-field-invalid' : ''}`} data-field={props.name}>
-      <span className="mm-field-label">{props.label}</span>
+      <span className="mm-field-label" title={props.help || undefined}>
+        {props.label}
+      </span>
       <span className="mm-field-input">{props.children}</span>
       {props.error ? (
         <span className="mm-field-error" role="alert">
@@ -67,6 +70,7 @@ export function Field(props: {
       ) : props.hint ? (
         <span className="mm-field-hint">{props.hint}</span>
       ) : null}
+      {props.help ? <span className="mm-field-help">{props.help}</span> : null}
     </label>
   );
 }

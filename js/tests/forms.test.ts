@@ -16,6 +16,16 @@ import type { IConfigField } from '../types';
 
 const f = (name: string, type: IConfigField['type'], d: unknown): IConfigField => ({ name, type, default: d });
 
+describe('parseConfigForm bounds', () => {
+  it('refuses numbers outside the adapter bounds, naming them', () => {
+    const epochs: IConfigField = { name: 'epochs', type: 'integer', default: 3, low: 1, high: 100 };
+    expect(parseConfigForm([epochs], { epochs: '0' }).errors).toEqual({ epochs: 'must be from 1 to 100' });
+    expect(parseConfigForm([epochs], { epochs: '100' }).values).toEqual({ epochs: 100 });
+    const open: IConfigField = { name: 'lr', type: 'number', default: 0.1, low: 0, high: null };
+    expect(parseConfigForm([open], { lr: '1e9' }).errors).toEqual({});
+  });
+});
+
 describe('parseConfig', () => {
   it('checks types like the adapter does', () => {
     expect(parseConfig(f('epochs', 'integer', 3), '5')).toEqual({ ok: true, value: 5 });

@@ -35,7 +35,6 @@ from .items import (
 )
 
 ROLES = ("train", "validation", "test")
-PY_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "json", dict: "json"}
 
 
 # --- adapters ------------------------------------------------------------------------------------
@@ -43,15 +42,14 @@ PY_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", lis
 
 @lru_cache(maxsize=64)
 def adapter_info(ref: str) -> dict:
-    """A model adapter's task, configuration fields (name, type, default) and load error, if any."""
+    """A model adapter's task, configuration fields (``BaseModelAdapter.config_fields``) and load error, if any."""
     if not ref:
         return {"task": None, "config_schema": None, "error": None}
     try:
         cls = adapter_class(ref)
     except MMError as exc:
         return {"task": None, "config_schema": None, "error": one_line(exc)}
-    fields = [{"name": k, "type": PY_TYPES.get(type(v), "any"), "default": v} for k, v in cls.configuration.items()]
-    return {"task": getattr(cls, "task", None), "config_schema": fields, "error": None}
+    return {"task": getattr(cls, "task", None), "config_schema": cls.config_fields(), "error": None}
 
 
 def registered_adapters() -> list[dict]:

@@ -16,7 +16,7 @@ from ..errors import MMError, one_line
 from ..queries.catalog import adapter_info
 from ..store import Store
 
-__all__ = ["adapter_check", "adapter_defaults", "adapter_task", "error_box", "fmt_value", "inline_error", "one_line",
+__all__ = ["adapter_check", "adapter_task", "error_box", "fmt_value", "inline_error", "one_line",
            "open_store", "when"]
 ERROR_STYLE = "color:#b00020;font-size:12px"
 
@@ -39,12 +39,6 @@ def error_box(message: str) -> w.HTML:
 
 def inline_error(message: str) -> str:
     return f'<span style="{ERROR_STYLE}">{html.escape(message)}</span>' if message else ""
-
-
-def adapter_defaults(cls: type) -> dict:
-    """An adapter's configuration defaults (with the keys common to every adapter, where the core has them)."""
-    defaults = getattr(cls, "defaults", None)
-    return dict(defaults()) if callable(defaults) else dict(cls.configuration)
 
 
 def adapter_check(cls: type, values: dict) -> dict:

@@ -31,8 +31,7 @@ class Field(w.VBox):
         self.error = ""
         self.value: Any = None
         self._on_change = on_change
-        hint_html = w.HTML(f'<span style="color:#777;font-size:11px">{html.escape(hint)}</span>')
-        super().__init__([w.HBox([self.input, hint_html]), self.message], layout=w.Layout(margin="0 0 2px 0"))
+        super().__init__([w.HBox([self.input, _hint(hint)]), self.message], layout=w.Layout(margin="0 0 2px 0"))
         self.input.observe(self._changed, names="value")
         self.validate()
 
@@ -48,6 +47,10 @@ class Field(w.VBox):
         self.validate()
         if self._on_change:
             self._on_change()
+
+
+def _hint(text: str) -> w.HTML:
+    return w.HTML(f'<span style="color:#777;font-size:11px">{html.escape(text)}</span>')
 
 
 def parse_typed(key: str, default: Any) -> Callable[[str], Any]:
@@ -90,23 +93,31 @@ def to_text(value: Any) -> str:
 
 
 class ConfigEditor(w.VBox):
-    """One field per key of the adapter's configuration, typed by its default."""
+    """One field per configuration key (``BaseModelAdapter.config_fields``): typed by its default,
+    with its type, default and help text beside it."""
 
-    def __init__(self, defaults: dict, values: dict, on_change: Listener):
-        self.defaults = defaults
+    def __init__(self, fields: list[dict], values: dict, on_change: Listener):
+        self.defaults = {f["name"]: f["default"] for f in fields}
         self.fields: dict[str, Field | w.Checkbox] = {}
-        for key, default in defaults.items():
+        rows: list[w.Widget] = []
+        for spec in fields:
+            key, default = spec["name"], spec["default"]
             value = values.get(key, default)
+            hint = f"{spec['type']}, default {to_text(default) or 'none'}"
             if isinstance(default, bool):
                 box = w.Checkbox(value=bool(value), description=key, style=LABEL, indent=False)
                 box.observe(lambda _c: on_change(), names="value")
                 self.fields[key] = box
+                rows.append(w.HBox([box, _hint(hint)]))
             else:
-                kind = "any" if default is None else type(default).__name__
-                self.fields[key] = Field(key, to_text(value), parse_typed(key, default),
-                                         hint=f"{kind}, default {to_text(default) or 'none'}", on_change=on_change)
-        empty = [w.HTML("<i>This adapter has no configuration.</i>")] if not defaults else []
-        super().__init__([*self.fields.values(), *empty])
+                self.fields[key] = Field(key, to_text(value), parse_typed(key, default), hint=hint,
+                                         on_change=on_change)
+                rows.append(self.fields[key])
+            if spec.get("help"):
+                rows.append(w.HTML(f'<div class="mm-config-help" style="color:#555;font-size:11px;margin:-2px 0 4px '
+                                   f'174px;max-width:520px">{html.escape(spec["help"])}</div>'))
+        empty = [w.HTML("<i>This adapter has no configuration.</i>")] if not fields else []
+        super().__init__([*rows, *empty])
 
     def set(self, key: str, value: Any) -> None:
         """Set a field from a Python value (as a user would type it)."""

@@ -19,7 +19,7 @@ from ..queries import catalog
 from ..queries.executions import by_idempotency_key
 from ..registry import adapter_class
 from ..store import Store
-from .common import adapter_check, adapter_defaults, error_box, inline_error, one_line, open_store
+from .common import adapter_check, error_box, inline_error, one_line, open_store
 from .fields import LABEL, WIDE, ConfigEditor, ServiceSettings
 from .subsets import SubsetPicker
 
@@ -140,7 +140,7 @@ class TrainForm(_Form):
                                    indent=False)
         has_weights = bool(given and given.get("weights_uri"))
         values = (given or {}).get("config") or model["config"] or {}
-        self.config = ConfigEditor(adapter_defaults(self.adapter), values, self._changed)
+        self.config = ConfigEditor(self.adapter.config_fields(), values, self._changed)
         self.service = ServiceSettings("train", _service_row(store, "train", model["id"]), self._changed)
         self.data_message = w.HTML()
         data_step = w.VBox([self.name, self.dataset, self.data_message, w.HBox([self.labels, self.labels_shown]),

@@ -459,7 +459,8 @@
 }
 
 .mm-field-error,
-.mm-field-hint {
+.mm-field-hint,
+.mm-field-help {
   font-size: var(--jp-ui-font-size0);
   grid-column: 2;
 }
@@ -470,6 +471,11 @@
 
 .mm-field-hint {
   color: var(--jp-ui-font-color2);
+}
+
+.mm-field-help {
+  color: var(--jp-ui-font-color2);
+  font-style: italic;
 }
 
 .mm-field-invalid input,
