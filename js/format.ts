@@ -34,6 +34,25 @@ export function formatTime(ts: number | null | undefined): string {
   );
 }
 
+/** A creation time as short as its distance from `now` (ms) allows: `14:50:45` today,
+ * `Dec 2 14:50` this year, else `2025-12-02`; the full time goes in the tooltip. */
+export function formatShortTime(ts: number | null | undefined, now: number = Date.now()): string {
+  if (!ts) {
+    return '-';
+  }
+  const d = new Date(ts * 1000);
+  const today = new Date(now);
+  const p = (n: number) => String(n).padStart(2, '0');
+  if (d.toDateString() === today.toDateString()) {
+    return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  }
+  if (d.getFullYear() === today.getFullYear()) {
+    const month = d.toLocaleString('en', { month: 'short' });
+    return `${month} ${d.getDate()} ${p(d.getHours())}:${p(d.getMinutes())}`;
+  }
+  return formatTime(ts).slice(0, 10);
+}
+
 /** The duration to show now: a running execution's grows with the time since it was fetched. */
 export function liveDuration(row: IExecution, fetchedAtMs: number, nowMs: number): number | null {
   if (row.duration === null || row.duration === undefined) {

@@ -5,6 +5,7 @@ updates flow while a kernel cell is busy, and the quickstart notebook runs under
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import os
 import subprocess
@@ -13,6 +14,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import ipywidgets as w
 import numpy as np
 import pytest
 from support.helpers import make_imagefolder
@@ -167,6 +169,21 @@ def test_train_form_trains_a_created_snapshot_with_edits_in_place(store, toy):
     assert exe["params"]["train_selection"] == {"dir": "train/red"}
     assert store.get("snapshots", snap["id"])["config"]["epochs"] == 2
     assert len(mm.snapshots("toy")) == 1
+
+
+def test_config_step_shows_every_key_with_its_type_default_and_help(store, toy):
+    from mm_jupyter.registry import adapter_class
+    from mm_jupyter.widgets.fields import ConfigEditor
+
+    yolo = adapter_class("yolo")
+    editor = ConfigEditor(yolo.config_fields(), {}, lambda: None)
+    assert list(editor.fields) == [*yolo.configuration, "eval_start_delay_secs", "eval_throttle_secs", "eval_steps"]
+    shown = " ".join(c.value for c in editor.children if isinstance(c, w.HTML))
+    for spec in yolo.config_fields():
+        assert spec["help"] and html.escape(spec["help"]) in shown, spec["name"]
+    assert "any, default none" in editor.fields["eval_steps"].children[0].children[1].value
+    form = TrainForm("toy")
+    assert {"eval_steps", "eval_throttle_secs", "epochs"} <= set(form.config.fields)
 
 
 def test_invalid_values_are_shown_inline_and_nothing_is_submitted(store, toy):
@@ -360,6 +377,26 @@ def test_chart_defaults_errors_and_snapshot_ids(store, toy):
     assert set(dynamic.panels) == {"custom", "other"}
 
 
+def test_y_ticks_never_repeat_a_label_and_a_flat_line_gets_a_range(store):
+    from mm_jupyter.widgets.chart import nice_step, y_tick_format
+
+    for lo, hi in [(0.3001, 0.3004), (0.0, 1.0), (1000.0, 1000.5), (5.9, 6.1), (0.12345, 0.12346),
+                   (-2.0, 3.0), (1e-6, 3e-6), (12345.0, 12346.0), (0.9990, 0.9995)]:
+        fmt, step = y_tick_format(lo, hi), nice_step(lo, hi)
+        ticks = np.arange(np.ceil(lo / step) * step, hi + step / 2, step)
+        labels = [format(t, fmt.replace("~", "")) for t in ticks]  # d3's "~g" = Python's "g" without zeros
+        assert len(ticks) >= 3 and len(set(labels)) == len(labels), (lo, hi, fmt, labels)
+    mm.register_model("mine")
+    with mm.start_run(mm.create_snapshot("mine")["id"]) as run:
+        for step, value in enumerate([0.3001, 0.3002, 0.3004]):
+            run.log_metric("acc", value, step=step)
+            run.log_metric("flat", 0.5, step=step)
+    chart = MetricsChart(run.execution_id, live=False)
+    assert chart.panels["acc"].y_axis.tick_format == y_tick_format(0.3001, 0.3004) != ".3~g"
+    flat = chart.panels["flat"]
+    assert flat.sy.min < 0.5 < flat.sy.max, "a flat line is drawn inside a small range, not on a zero-height axis"
+
+
 def fake_evaluation(store, snapshot_id: str, results: dict | None, predictions: list[dict] | None) -> dict:
     """A successful evaluate execution with the artifacts an evaluation leaves (results, predictions)."""
     snap = store.get("snapshots", snapshot_id)
@@ -399,10 +436,15 @@ def test_compare_configs_metrics_and_slices(store, toy):
     metrics = cmp.final_metrics()
     assert metrics["loss"] == [1.0, 0.5] and metrics["evaluate/accuracy"] == [0.5, 0.5]
     assert "<b>0.5</b>" in cmp.metrics_html.value, "the lower loss is the best"
+    eval_row = cmp.metrics_html.value.split("evaluate/accuracy", 1)[1].split("</tr>", 1)[0]
+    assert "<b>" not in eval_row, "a tie (0.5 and 0.5) marks no best"
     assert cmp.slice_metric.value == "accuracy"
     slices = cmp.slice_table()
     assert slices["dir=test/red"] == [0.0, 1.0] and slices["dir=test/blue"] == [1.0, 1.0]
     assert cmp.chart is not None and len(cmp.chart.executions) == 2
+    blue = cmp.slices_html.value.split("dir=test/blue", 1)[1].split("</tr>", 1)[0]
+    red = cmp.slices_html.value.split("dir=test/red", 1)[1].split("</tr>", 1)[0]
+    assert "<b>" not in blue and red.count("<b>") == 1, "ties unmarked; the one better slice value marked"
     assert cmp in HUB
 
 

@@ -141,6 +141,7 @@ export function ExecutionView(props: {
   React.useEffect(() => {
     if (props.focus === 'logs') {
       pinLog.current = true;
+      logRef.current?.scrollIntoView({ block: 'start' });
     }
   }, [props.focus, props.focusNonce]);
 

@@ -5,7 +5,7 @@ import { Menu } from '@lumino/widgets';
 import * as React from 'react';
 
 import { CommandIDs, type IMMContext } from '../context';
-import { formatDuration, formatTime, liveDuration } from '../format';
+import { formatDuration, formatShortTime, formatTime, liveDuration } from '../format';
 import { applyUpdate, defaultQuery, type IListQuery, type SortKey } from '../query';
 import type { IExecution, IHealth, Kind, Status } from '../types';
 import { HealthIcon, ProgressBar, StatusBadge, useDebounced, useTicker } from './common';
@@ -20,13 +20,25 @@ const ROW_COMMANDS = [
   CommandIDs.openNotebook,
   CommandIDs.showLogs
 ];
-// A sidebar is narrow: each cell stacks two facts (name over created at, status over service,
-// progress over duration); each header sorts by its first fact, or its second when clicked there.
-const COLUMNS: { keys: [SortKey | null, SortKey | null]; labels: [string, string]; className: string }[] = [
-  { keys: ['name', 'created_at'], labels: ['Name', 'Created at'], className: 'mm-col-name' },
-  { keys: ['status', null], labels: ['Status', 'Service'], className: 'mm-col-status' },
-  { keys: ['progress', 'duration'], labels: ['Progress', 'Duration'], className: 'mm-col-progress' }
+// A sidebar is narrow: two columns of stacked facts (name over created at [· service when wide];
+// status over progress and duration), the full values in the row's tooltip. Each header line sorts.
+const COLUMNS: { keys: (SortKey | null)[]; labels: string[]; className: string }[] = [
+  { keys: ['name', 'created_at'], labels: ['Name', 'Created'], className: 'mm-col-name' },
+  { keys: ['status', 'progress', 'duration'], labels: ['Status', 'Progress', 'Duration'], className: 'mm-col-state' }
 ];
+
+/** Everything about a row, for its tooltip (the cells show a short form). */
+export function rowTitle(row: IExecution): string {
+  return [
+    row.name,
+    `${row.id} · model ${row.model_name ?? row.model_id}`,
+    `created ${formatTime(row.created_at)} · ${row.status} · ${Math.round(row.progress)}%`,
+    `service ${row.service}`,
+    row.error ? `error: ${row.error}` : ''
+  ]
+    .filter(Boolean)
+    .join('\n');
+}
 
 export function openRowMenu(ctx: IMMContext, row: IExecution, x: number, y: number): Menu {
   const menu = new Menu({ commands: ctx.commands });
@@ -197,8 +209,12 @@ export function ExecutionsTab(props: {
                 {c.keys.map((key, i) => (
                   <span
                     key={c.labels[i]}
-                    className={`mm-th${key ? ' mm-sortable' : ''}${i ? ' mm-sub' : ''}`}
+                    role="button"
+                    tabIndex={0}
+                    className={`mm-th mm-sortable${i ? ' mm-sub' : ''}${i === 2 ? ' mm-th-inline' : ''}`}
+                    data-sort={key ?? undefined}
                     onClick={() => sortBy(key)}
+                    onKeyDown={e => (e.key === 'Enter' || e.key === ' ') && (e.preventDefault(), sortBy(key))}
                     aria-sort={query.sort === key ? (query.order === 'asc' ? 'ascending' : 'descending') : undefined}
                   >
                     {c.labels[i]}
@@ -217,26 +233,44 @@ export function ExecutionsTab(props: {
               className="mm-row"
               data-id={row.id}
               data-status={row.status}
+              title={rowTitle(row)}
+              tabIndex={0}
               onClick={() => ctx.openExecution(row.id)}
+              onKeyDown={e => {
+                if (e.key === 'Enter') {
+                  ctx.openExecution(row.id);
+                } else if (e.key === 'ContextMenu' || (e.shiftKey && e.key === 'F10')) {
+                  e.preventDefault();
+                  const r = (e.currentTarget as HTMLElement).getBoundingClientRect();
+                  openRowMenu(ctx, row, r.left + 16, r.bottom);
+                }
+              }}
               onContextMenu={e => {
                 e.preventDefault();
                 openRowMenu(ctx, row, e.clientX, e.clientY);
               }}
             >
-              <td className="mm-col-name" title={`${row.name}\n${row.id} · model ${row.model_name ?? row.model_id}`}>
+              <td className="mm-col-name">
                 <div className="mm-name">{row.name}</div>
-                <div className="mm-sub mm-created">{formatTime(row.created_at)}</div>
-              </td>
-              <td className="mm-col-status" title={row.error ?? row.status}>
-                <StatusBadge status={row.status} />
-                <div className="mm-sub mm-service" title={row.service}>
-                  <HealthIcon health={props.health[row.service]} onClick={() => showService(row.service)} />
-                  {row.service}
+                <div className="mm-sub mm-created">
+                  {formatShortTime(row.created_at, now)}
+                  <span className="mm-service-wide">
+                    {' · '}
+                    {row.service}
+                  </span>
                 </div>
               </td>
-              <td className="mm-col-progress">
-                <ProgressBar value={row.progress} status={row.status} />
-                <div className="mm-sub mm-duration">{formatDuration(liveDuration(row, received.current.get(row.id) ?? fetchedAt, now))}</div>
+              <td className="mm-col-state">
+                <div className="mm-state-line">
+                  <StatusBadge status={row.status} />
+                  <HealthIcon health={props.health[row.service]} onClick={() => showService(row.service)} />
+                </div>
+                <div className="mm-sub mm-progress-line">
+                  <ProgressBar value={row.progress} status={row.status} />
+                  <span className="mm-duration">
+                    {formatDuration(liveDuration(row, received.current.get(row.id) ?? fetchedAt, now))}
+                  </span>
+                </div>
               </td>
               <td className="mm-col-menu">
                 <button

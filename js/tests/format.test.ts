@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 
-import { clampProgress, formatDuration, formatTime, formatValue, isFinished, liveDuration } from '../format';
+import {
+  clampProgress,
+  formatDuration,
+  formatShortTime,
+  formatTime,
+  formatValue,
+  isFinished,
+  liveDuration
+} from '../format';
 import type { IExecution } from '../types';
 
 describe('format', () => {
@@ -15,6 +23,11 @@ describe('format', () => {
     const ts = new Date(2026, 10, 25, 20, 3, 9).getTime() / 1000;
     expect(formatTime(ts)).toBe('2026-11-25 20:03:09');
     expect(formatTime(null)).toBe('-');
+    const at = new Date(2026, 10, 25, 20, 3, 9).getTime();
+    expect(formatShortTime(at / 1000, at + 3600_000)).toBe('20:03:09');
+    expect(formatShortTime(at / 1000, new Date(2026, 11, 2).getTime())).toBe('Nov 25 20:03');
+    expect(formatShortTime(at / 1000, new Date(2027, 0, 2).getTime())).toBe('2026-11-25');
+    expect(formatShortTime(null)).toBe('-');
   });
   it('grows a running duration with the time since it was fetched', () => {
     const row = { status: 'in-progress', duration: 10 } as IExecution;

@@ -54,6 +54,25 @@ def _execution(store: Store, ref: str) -> dict:
     return run
 
 
+def y_tick_format(lo: float, hi: float, ticks: int = 5) -> str:
+    """A d3 format for y ticks between ``lo`` and ``hi`` with enough significant digits that
+    neighbouring ticks (about ``ticks`` of them, at 1/2/5 steps) never print the same label."""
+    if not (np.isfinite(lo) and np.isfinite(hi)) or hi <= lo:
+        return ".3~g"
+    step = nice_step(lo, hi, ticks)
+    magnitude = np.floor(np.log10(max(abs(lo), abs(hi), step)))
+    digits = int(magnitude - np.floor(np.log10(step))) + 1
+    return f".{min(max(digits, 2), 12)}~g"
+
+
+def nice_step(lo: float, hi: float, ticks: int = 5) -> float:
+    """The 1/2/5 × 10^k tick step d3 picks for about ``ticks`` ticks over ``[lo, hi]``."""
+    raw = (hi - lo) / max(ticks, 1)
+    power = 10.0 ** np.floor(np.log10(raw))
+    error = raw / power
+    return float(power * (10 if error >= 7.07 else 5 if error >= 3.16 else 2 if error >= 1.41 else 1))
+
+
 def label(exe: dict) -> str:
     return f"{exe['name'].removeprefix('train ')} ({exe['id']})"
 
@@ -79,13 +98,25 @@ class Panel:
                 colors=[COLORS[i % len(COLORS)]], labels=[label(exe)], stroke_width=2, marker_size=16,
             )
         self.x_axis = bq.Axis(scale=self.sx, label=X_AXES[x], grid_lines="dashed")
-        y_axis = bq.Axis(scale=self.sy, side="left", tick_format=".3g", grid_lines="dashed")
+        self.y_axis = bq.Axis(scale=self.sy, side="left", tick_format=".3~g", grid_lines="dashed")
         self.figure = bq.Figure(
-            marks=list(self.lines.values()), axes=[self.x_axis, y_axis], title=metric,
+            marks=list(self.lines.values()), axes=[self.x_axis, self.y_axis], title=metric,
             animation_duration=0,
             fig_margin={"top": 40, "bottom": 40, "left": 55, "right": 15},
             layout=w.Layout(height="260px", width="auto", min_width="260px"),
         )
+
+    def fit_y(self) -> None:
+        """Tick labels with the digits the lines' range needs; a flat line gets a small range around it."""
+        ys = [np.asarray(line.y, dtype=np.float64) for line in self.lines.values()]
+        ys = [y[np.isfinite(y)] for y in ys if y.size]
+        if not any(y.size for y in ys):
+            return
+        lo, hi = min(float(y.min()) for y in ys if y.size), max(float(y.max()) for y in ys if y.size)
+        pad = max(abs(lo) * 0.05, 1e-3) if hi <= lo else None
+        with self.sy.hold_sync():
+            self.sy.min, self.sy.max = (lo - pad, hi + pad) if pad else (None, None)
+        self.y_axis.tick_format = y_tick_format(lo - pad, hi + pad) if pad else y_tick_format(lo, hi)
 
 
 class MetricsChart(w.VBox):
@@ -191,6 +222,7 @@ class MetricsChart(w.VBox):
         with mark.hold_sync():
             mark.x, mark.y = xs, ys
             mark.marker = "circle" if len(xs) < MARKER_BELOW else None
+        self.panels[name].fit_y()
 
     def redraw(self) -> None:
         """Redraw every line (after a change of the x axis)."""

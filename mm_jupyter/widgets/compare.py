@@ -34,11 +34,15 @@ def html_table(columns: list[str], rows: list[tuple[str, list[str], bool]]) -> s
 
 
 def _best(name: str, values: list[float | None]) -> int | None:
-    nums = [(v, i) for i, v in enumerate(values) if isinstance(v, int | float)]
+    """The index of the best value (lowest for losses, else highest); None when fewer than two
+    values or when the best is tied (equal as shown: no column wins a tie)."""
+    nums = [(v, i) for i, v in enumerate(values) if isinstance(v, int | float) and not isinstance(v, bool)]
     if len(nums) < 2:
         return None
     lower = "loss" in name.lower()
-    return (min(nums) if lower else max(nums))[1]
+    value, index = min(nums) if lower else max(nums)
+    shown = fmt_value(value)
+    return None if sum(fmt_value(v) == shown for v, _ in nums) > 1 else index
 
 
 def _cell(value: Any, best: bool) -> str:

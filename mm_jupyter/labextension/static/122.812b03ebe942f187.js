@@ -1,4 +1,4 @@
-"use strict";(self.rspackChunkmm_jupyter=self.rspackChunkmm_jupyter||[]).push([[122],{932(o,e,r){var t=r(601),a=r.n(t),n=r(314),i=(r.n(n))()(a());i.push([o.id,`/* mm-jupyter sidebar, forms and execution panels; colours from JupyterLab's theme variables. */
+"use strict";(self.rspackChunkmm_jupyter=self.rspackChunkmm_jupyter||[]).push([[122],{932(e,o,r){var t=r(601),a=r.n(t),n=r(314),i=(r.n(n))()(a());i.push([e.id,`/* mm-jupyter sidebar, forms and execution panels; colours from JupyterLab's theme variables. */
 
 .mm-Sidebar {
   background: var(--jp-layout-color1);
@@ -122,16 +122,63 @@
   text-overflow: ellipsis;
 }
 
-.mm-executions th.mm-col-name {
-  width: 40%;
+.mm-executions {
+  container-type: inline-size;
 }
 
-.mm-executions th.mm-col-status {
-  width: 32%;
+.mm-executions th.mm-col-state {
+  width: 118px;
 }
 
-.mm-executions th.mm-col-progress {
-  width: 28%;
+.mm-executions .mm-col-name .mm-name {
+  overflow-wrap: anywhere;
+  white-space: normal;
+}
+
+.mm-executions .mm-service-wide {
+  display: none;
+}
+
+@container (min-width: 380px) {
+  .mm-executions .mm-service-wide {
+    display: inline;
+    overflow: hidden;
+    text-overflow: ellipsis;
+  }
+
+  .mm-executions th.mm-col-state {
+    width: 150px;
+  }
+}
+
+.mm-state-line,
+.mm-progress-line {
+  align-items: center;
+  display: flex;
+  gap: 4px;
+  white-space: nowrap;
+}
+
+.mm-progress-line {
+  margin-top: 2px;
+}
+
+.mm-progress-line .mm-progress {
+  flex: 1 1 auto;
+}
+
+.mm-progress-line .mm-duration {
+  flex: 0 0 auto;
+}
+
+.mm-th-inline {
+  display: inline;
+  margin-left: 4px;
+}
+
+.mm-row:focus-visible {
+  outline: 2px solid var(--jp-brand-color1);
+  outline-offset: -2px;
 }
 
 .mm-snapshot-line {
@@ -643,4 +690,8 @@
   padding: 0 8px;
   white-space: nowrap;
 }
-`,""]),r.d(e,{},{A:i})},314(o){o.exports=function(o){var e=[];return e.toString=function(){return this.map(function(e){var r="",t=void 0!==e[5];return e[4]&&(r+="@supports (".concat(e[4],") {")),e[2]&&(r+="@media ".concat(e[2]," {")),t&&(r+="@layer".concat(e[5].length>0?" ".concat(e[5]):""," {")),r+=o(e),t&&(r+="}"),e[2]&&(r+="}"),e[4]&&(r+="}"),r}).join("")},e.i=function(o,r,t,a,n){"string"==typeof o&&(o=[[null,o,void 0]]);var i={};if(t)for(var m=0;m<this.length;m++){var p=this[m][0];null!=p&&(i[p]=!0)}for(var l=0;l<o.length;l++){var s=[].concat(o[l]);t&&i[s[0]]||(void 0!==n&&(void 0===s[5]||(s[1]="@layer".concat(s[5].length>0?" ".concat(s[5]):""," {").concat(s[1],"}")),s[5]=n),r&&(s[2]&&(s[1]="@media ".concat(s[2]," {").concat(s[1],"}")),s[2]=r),a&&(s[4]?(s[1]="@supports (".concat(s[4],") {").concat(s[1],"}"),s[4]=a):s[4]="".concat(a)),e.push(s))}},e}},601(o){o.exports=function(o){return o[1]}},841(o,e,r){r.r(e);var t=r(72),a=r.n(t),n=r(825),i=r.n(n),m=r(659),p=r.n(m),l=r(56),s=r.n(l),d=r(540),c=r.n(d),u=r(113),f=r.n(u),x=r(932),g={};g.styleTagTransform=f(),g.setAttributes=s(),g.insert=p().bind(null,"head"),g.domAPI=i(),g.insertStyleElement=c(),a()(x.A,g);let v=x.A&&x.A.locals?x.A.locals:void 0;r.d(e,{},{default:v})},72(o){var e=[];function r(o){for(var r=-1,t=0;t<e.length;t++)if(e[t].identifier===o){r=t;break}return r}function t(o,t){for(var a={},n=[],i=0;i<o.length;i++){var m=o[i],p=t.base?m[0]+t.base:m[0],l=a[p]||0,s="".concat(p," ").concat(l);a[p]=l+1;var d=r(s),c={css:m[1],media:m[2],sourceMap:m[3],supports:m[4],layer:m[5]};if(-1!==d)e[d].references++,e[d].updater(c);else{var u=function(o,e){var r=e.domAPI(e);return r.update(o),function(e){e?(e.css!==o.css||e.media!==o.media||e.sourceMap!==o.sourceMap||e.supports!==o.supports||e.layer!==o.layer)&&r.update(o=e):r.remove()}}(c,t);t.byIndex=i,e.splice(i,0,{identifier:s,updater:u,references:1})}n.push(s)}return n}o.exports=function(o,a){var n=t(o=o||[],a=a||{});return function(o){o=o||[];for(var i=0;i<n.length;i++){var m=r(n[i]);e[m].references--}for(var p=t(o,a),l=0;l<n.length;l++){var s=r(n[l]);0===e[s].references&&(e[s].updater(),e.splice(s,1))}n=p}}},659(o){var e={};o.exports=function(o,r){var t=function(o){if(void 0===e[o]){var r=document.querySelector(o);if(window.HTMLIFrameElement&&r instanceof window.HTMLIFrameElement)try{r=r.contentDocument.head}catch(o){r=null}e[o]=r}return e[o]}(o);if(!t)throw Error("Couldn't find a style target. This probably means that the value for the 'insert' parameter is invalid.");t.appendChild(r)}},540(o){o.exports=function(o){var e=document.createElement("style");return o.setAttributes(e,o.attributes),o.insert(e,o.options),e}},56(o,e,r){o.exports=function(o){var e=r.nc;e&&o.setAttribute("nonce",e)}},825(o){o.exports=function(o){if("u"<typeof document)return{update:function(){},remove:function(){}};var e=o.insertStyleElement(o);return{update:function(r){var t,a,n;t="",r.supports&&(t+="@supports (".concat(r.supports,") {")),r.media&&(t+="@media ".concat(r.media," {")),(a=void 0!==r.layer)&&(t+="@layer".concat(r.layer.length>0?" ".concat(r.layer):""," {")),t+=r.css,a&&(t+="}"),r.media&&(t+="}"),r.supports&&(t+="}"),(n=r.sourceMap)&&"u">typeof btoa&&(t+="\n/*# sourceMappingURL=data:application/json;base64,".concat(btoa(unescape(encodeURIComponent(JSON.stringify(n))))," */")),o.styleTagTransform(t,e,o.options)},remove:function(){var o;null===(o=e).parentNode||o.parentNode.removeChild(o)}}}},113(o){o.exports=function(o,e){if(e.styleSheet)e.styleSheet.cssText=o;else{for(;e.firstChild;)e.removeChild(e.firstChild);e.appendChild(document.createTextNode(o))}}}}]);
+
+.mm-col-state .mm-th.mm-sub {
+  display: inline-block;
+}
+`,""]),r.d(o,{},{A:i})},314(e){e.exports=function(e){var o=[];return o.toString=function(){return this.map(function(o){var r="",t=void 0!==o[5];return o[4]&&(r+="@supports (".concat(o[4],") {")),o[2]&&(r+="@media ".concat(o[2]," {")),t&&(r+="@layer".concat(o[5].length>0?" ".concat(o[5]):""," {")),r+=e(o),t&&(r+="}"),o[2]&&(r+="}"),o[4]&&(r+="}"),r}).join("")},o.i=function(e,r,t,a,n){"string"==typeof e&&(e=[[null,e,void 0]]);var i={};if(t)for(var m=0;m<this.length;m++){var p=this[m][0];null!=p&&(i[p]=!0)}for(var l=0;l<e.length;l++){var s=[].concat(e[l]);t&&i[s[0]]||(void 0!==n&&(void 0===s[5]||(s[1]="@layer".concat(s[5].length>0?" ".concat(s[5]):""," {").concat(s[1],"}")),s[5]=n),r&&(s[2]&&(s[1]="@media ".concat(s[2]," {").concat(s[1],"}")),s[2]=r),a&&(s[4]?(s[1]="@supports (".concat(s[4],") {").concat(s[1],"}"),s[4]=a):s[4]="".concat(a)),o.push(s))}},o}},601(e){e.exports=function(e){return e[1]}},841(e,o,r){r.r(o);var t=r(72),a=r.n(t),n=r(825),i=r.n(n),m=r(659),p=r.n(m),l=r(56),s=r.n(l),d=r(540),c=r.n(d),u=r(113),f=r.n(u),x=r(932),g={};g.styleTagTransform=f(),g.setAttributes=s(),g.insert=p().bind(null,"head"),g.domAPI=i(),g.insertStyleElement=c(),a()(x.A,g);let v=x.A&&x.A.locals?x.A.locals:void 0;r.d(o,{},{default:v})},72(e){var o=[];function r(e){for(var r=-1,t=0;t<o.length;t++)if(o[t].identifier===e){r=t;break}return r}function t(e,t){for(var a={},n=[],i=0;i<e.length;i++){var m=e[i],p=t.base?m[0]+t.base:m[0],l=a[p]||0,s="".concat(p," ").concat(l);a[p]=l+1;var d=r(s),c={css:m[1],media:m[2],sourceMap:m[3],supports:m[4],layer:m[5]};if(-1!==d)o[d].references++,o[d].updater(c);else{var u=function(e,o){var r=o.domAPI(o);return r.update(e),function(o){o?(o.css!==e.css||o.media!==e.media||o.sourceMap!==e.sourceMap||o.supports!==e.supports||o.layer!==e.layer)&&r.update(e=o):r.remove()}}(c,t);t.byIndex=i,o.splice(i,0,{identifier:s,updater:u,references:1})}n.push(s)}return n}e.exports=function(e,a){var n=t(e=e||[],a=a||{});return function(e){e=e||[];for(var i=0;i<n.length;i++){var m=r(n[i]);o[m].references--}for(var p=t(e,a),l=0;l<n.length;l++){var s=r(n[l]);0===o[s].references&&(o[s].updater(),o.splice(s,1))}n=p}}},659(e){var o={};e.exports=function(e,r){var t=function(e){if(void 0===o[e]){var r=document.querySelector(e);if(window.HTMLIFrameElement&&r instanceof window.HTMLIFrameElement)try{r=r.contentDocument.head}catch(e){r=null}o[e]=r}return o[e]}(e);if(!t)throw Error("Couldn't find a style target. This probably means that the value for the 'insert' parameter is invalid.");t.appendChild(r)}},540(e){e.exports=function(e){var o=document.createElement("style");return e.setAttributes(o,e.attributes),e.insert(o,e.options),o}},56(e,o,r){e.exports=function(e){var o=r.nc;o&&e.setAttribute("nonce",o)}},825(e){e.exports=function(e){if("u"<typeof document)return{update:function(){},remove:function(){}};var o=e.insertStyleElement(e);return{update:function(r){var t,a,n;t="",r.supports&&(t+="@supports (".concat(r.supports,") {")),r.media&&(t+="@media ".concat(r.media," {")),(a=void 0!==r.layer)&&(t+="@layer".concat(r.layer.length>0?" ".concat(r.layer):""," {")),t+=r.css,a&&(t+="}"),r.media&&(t+="}"),r.supports&&(t+="}"),(n=r.sourceMap)&&"u">typeof btoa&&(t+="\n/*# sourceMappingURL=data:application/json;base64,".concat(btoa(unescape(encodeURIComponent(JSON.stringify(n))))," */")),e.styleTagTransform(t,o,e.options)},remove:function(){var e;null===(e=o).parentNode||e.parentNode.removeChild(e)}}}},113(e){e.exports=function(e,o){if(o.styleSheet)o.styleSheet.cssText=e;else{for(;o.firstChild;)o.removeChild(o.firstChild);o.appendChild(document.createTextNode(e))}}}}]);
