@@ -11,6 +11,7 @@ import math
 import os
 import random
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -206,11 +207,15 @@ class RunContext:
     """What an execution's code talks to: metrics, progress, log lines, weights and predictions.
 
     Every write goes through the attempt's ``Tracker``. Metric points are buffered and written in
-    batches (at most every ``flush_every`` seconds or ``batch_size`` points, and on ``flush`` /
-    ``close`` / progress reports). ``store`` is for reads (the dataset's items).
+    batches: by a timer at most ``flush_every`` seconds after the first point of a batch (so a loop
+    that logs once a minute is still live within a second), at ``batch_size`` points, and on
+    ``flush`` / ``close`` / progress reports. The timer's thread and the caller's share one lock, so
+    batches are written whole and in order. An error the timer meets (the run was aborted or ended
+    elsewhere) is raised by the next ``log_metric`` / ``flush`` of the caller. ``store`` is for reads
+    (the dataset's items).
     """
 
-    def __init__(self, tracker: Tracker, store: Store, *, flush_every: float = 1.0, batch_size: int = 500):
+    def __init__(self, tracker: Tracker, store: Store, *, flush_every: float = 0.3, batch_size: int = 500):
         self.tracker = tracker
         self.store = store
         spec = tracker.describe()
@@ -227,8 +232,10 @@ class RunContext:
         self.weights_dir = self.snapshot_dir / "weights"
         self.workdir = store.execution_dir(self.execution)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self._buffer: list[dict] = []
-        self._last_flush = time.monotonic()
+        self._buffer: list[tuple] = []
+        self._lock = threading.RLock()
+        self._timer: threading.Timer | None = None
+        self._timer_error: BaseException | None = None
         self.flush_every = flush_every
         self.batch_size = batch_size
         self.step = 0
@@ -252,12 +259,16 @@ class RunContext:
             value = float(value)
         except (TypeError, ValueError):
             raise InvalidInput(f"metric {name!r} value must be a number, got {value!r}") from None
-        self._buffer.append({
-            "execution_id": self.execution_id, "snapshot_id": self.snapshot_id, "name": name,
-            "step": self.step if step is None else int(step), "epoch": epoch, "value": value,
-            "ts": now(),
-        })
-        if len(self._buffer) >= self.batch_size or time.monotonic() - self._last_flush > self.flush_every:
+        self._raise_timer_error()
+        point = (name, self.step if step is None else int(step), None if epoch is None else int(epoch), value, now())
+        with self._lock:
+            self._buffer.append(point)
+            full = len(self._buffer) >= self.batch_size
+            if not full and self._timer is None and self.flush_every > 0:
+                self._timer = threading.Timer(self.flush_every, self._timed_flush)
+                self._timer.daemon = True
+                self._timer.start()
+        if full:
             self.flush()
 
     def log_metrics(self, values: dict[str, float], step: int | None = None,
@@ -267,15 +278,49 @@ class RunContext:
         self.flush()
 
     def flush(self) -> None:
-        rows, self._buffer = self._buffer, []
-        if rows:
-            self.tracker.metrics(rows)
-        self._last_flush = time.monotonic()
+        """Write the buffered points now (the caller's thread)."""
+        self._raise_timer_error()
+        self._write_buffer()
+
+    def _write_buffer(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            rows, self._buffer = self._buffer, []
+            if rows:
+                self.tracker.metric_points(rows)
+
+    def _timed_flush(self) -> None:
+        try:
+            with self._lock:
+                self._timer = None
+                self.flush_now_from_timer()
+        except BaseException as exc:  # raised in the caller's thread at its next call
+            self._timer_error = exc
+
+    def flush_now_from_timer(self) -> None:
+        """What the timer does when it fires (subclasses add checks, e.g. whether the run still runs)."""
+        self._write_buffer()
+
+    def _raise_timer_error(self) -> None:
+        error, self._timer_error = self._timer_error, None
+        if error is not None:
+            raise error
+
+    def discard_buffer(self) -> None:
+        """Drop the points not written yet (the run ended: nothing more is written for it)."""
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self._buffer = []
 
     def report_progress(self, percent: float) -> None:
         """Set the execution's progress (0–100); also flushes buffered metrics."""
         self.flush()
-        self.tracker.progress(percent)
+        with self._lock:
+            self.tracker.progress(percent)
 
     def maybe_evaluate(self, adapter: BaseModelAdapter, items: list[Item], *, epoch: int | None = None,
                        step: int | None = None, final: bool = False,
@@ -305,7 +350,8 @@ class RunContext:
     def log(self, message: str, level: str = "info") -> None:
         """A line for the execution's log (printed) and its event list (stored)."""
         print(message, flush=True)
-        self.tracker.event(message, level, EventType.LOG)
+        with self._lock:
+            self.tracker.event(message, level, EventType.LOG)
 
     def save_predictions(self, predictions: list[Prediction]) -> Path:
         path = self.workdir / "predictions.jsonl"
@@ -316,7 +362,8 @@ class RunContext:
 
     def set_snapshot(self, **fields: Any) -> None:
         """Update the version this run trains (its status and weights)."""
-        self.tracker.update_version(**fields)
+        with self._lock:
+            self.tracker.update_version(**fields)
 
     def close(self) -> None:
         self.flush()

@@ -246,10 +246,13 @@ def snapshots(model: str | None = None, store: Store | None = None) -> list[dict
 
 
 def _clone_row(store: Store, src: dict, config: dict, rerun_of: str | None = None) -> dict:
-    """The row of a new version equal to ``src`` but with ``config`` edits (nothing written)."""
+    """The row of a new version equal to ``src`` but with ``config`` edits (nothing written). Its
+    subsets are those ``src`` was trained on: the saved filters' queries its record keeps (a filter
+    edited or removed since changes nothing), else ``src``'s own."""
     merged = _checked_config(store.get("models", src["model_id"]), src["config"], config)
     n = catalog.version_count(store, src["model_id"]) + 1
-    return {**{k: src[k] for k in ("model_id", "dataset_id", "filters", "labels", "parent_id")},
+    return {**{k: src[k] for k in ("model_id", "dataset_id", "labels", "parent_id")},
+            "filters": (src.get("repro") or {}).get("resolved_filters") or src["filters"],
             "id": new_id("snapshots"), "name": f"{src['name']}-r{n}" if rerun_of else f"{src['name']}-clone{n}",
             "status": "created", "config": merged, "created_at": now(),
             "repro": {"cloned_from": src["id"], "config_edits": config, **({"rerun_of": rerun_of} if rerun_of else {})}}
@@ -264,7 +267,16 @@ def clone_snapshot(snapshot: str, config: dict, store: Store | None = None) -> d
 def save_filter(store: Store, name: str, query: str | dict, dataset_id: str | None = None, *,
                 overwrite: bool = False) -> dict:
     """Validate and save a named DQL filter (optionally bound to one dataset); returns its row.
-    A name in use is a ``Conflict`` unless ``overwrite``."""
+    A name in use is a ``Conflict`` unless ``overwrite``.
+
+    **Saved filters and records.** A version refers to a saved filter by name (``{"filter": NAME}``)
+    until its training is submitted; then the filter's query as saved at that moment is what the
+    training uses (its ``train_selection`` / ``validation_selection``) and what the version's
+    reproducibility record keeps (``repro.resolved_filters``, beside the names in ``repro.filters``);
+    an evaluation keeps the query of its test subset the same way (``test_selection``). Reruns and
+    clones of a trained version use those recorded queries. So editing a filter (new content, same
+    name) changes only versions trained from then on, and removing one breaks no record
+    (``delete_filter`` refuses while a version still needs the name)."""
     if not isinstance(name, str) or not 1 <= len(name) <= 64 or set(name) - FILTER_NAME_CHARS:
         raise InvalidInput(f"filter name {str(name)[:80]!r} must be 1-64 letters, digits, '_', '.' or '-'")
     query = parse_filter(query)
@@ -278,10 +290,45 @@ def save_filter(store: Store, name: str, query: str | dict, dataset_id: str | No
         return store.insert("filters", {"name": name, "dataset_id": dataset_id, "query": query})
 
 
+def edit_filter(store: Store, name: str, query: str | dict) -> dict:
+    """Replace the query of an existing saved filter (checked like ``save_filter``; its dataset binding
+    kept); ``NotFound`` if there is none. Versions trained from now on use the new query; trained
+    ones keep the query they were trained on (see ``save_filter``)."""
+    query = parse_filter(query)
+    with store.tx():
+        row = q_items.saved_filter(store, name)
+        return save_filter(store, row["name"], query, row["dataset_id"], overwrite=True)
+
+
 def delete_filter(store: Store, name: str) -> None:
-    """Remove a saved filter (``NotFound`` if there is none)."""
-    q_items.saved_filter(store, name)
-    store.delete("filters", name=name)
+    """Remove a saved filter (``NotFound`` if there is none). Refused (``Conflict``, naming them) while
+    a version refers to it whose record does not keep its query: one not trained yet (its training
+    would look the name up), or one trained before records kept the queries (its rerun would). A
+    trained version's record keeps the query it was trained on: removing the filter changes nothing
+    for it (see ``save_filter``)."""
+    with store.tx():
+        q_items.saved_filter(store, name)
+        needing = [v for v in catalog.filter_versions(store, name) if not v["recorded"]]
+        if needing:
+            listed = ", ".join(f"{v['id']} ({v['name']}, {v['status']})" for v in needing[:5])
+            more = f" and {len(needing) - 5} more" if len(needing) > 5 else ""
+            raise Conflict(f"filter {name!r} is used by version(s) that are not trained yet or keep only its name: "
+                           f"{listed}{more}; remove those versions or change their subsets first, or edit the "
+                           "filter instead")
+        store.delete("filters", name=name)
+
+
+def _resolved(store: Store, dataset_id: str | None, selection: Any) -> Any:
+    """``selection`` with its saved-filter reference replaced by that filter's query as saved now (what
+    a training or an evaluation records and runs on); other selections as they are."""
+    if not isinstance(selection, dict) or "filter" not in selection:
+        return selection
+    saved = q_items.saved_filter(store, selection["filter"])
+    if saved["dataset_id"] not in (None, dataset_id):
+        raise InvalidInput(f"filter {saved['name']!r} belongs to another dataset ({saved['dataset_id']})")
+    out = {k: v for k, v in selection.items() if k != "filter"}
+    query = saved["query"] if "query" not in out else {"$and": [parse_filter(out["query"]), saved["query"]]}
+    return {**out, "query": query}
 
 
 # --- reproducibility ----------------------------------------------------------------------------
@@ -301,8 +348,11 @@ def reproducibility_record(store: Store, snapshot: dict, model: dict) -> dict:
             versions[pkg] = None
     adapter_src = adapter_module_origin(model["adapter"]) if model["adapter"] else None
     dataset = store.get("datasets", snapshot["dataset_id"]) if snapshot.get("dataset_id") else None
+    ds_id = snapshot.get("dataset_id")
     return {**(snapshot.get("repro") or {}),
             "config": snapshot["config"], "filters": snapshot["filters"],
+            "resolved_filters": {role: _resolved(store, ds_id, sel)
+                                 for role, sel in (snapshot["filters"] or {}).items()},
             "dataset_id": snapshot.get("dataset_id"), "dataset_hash": dataset["content_hash"] if dataset else None,
             "adapter": model["adapter"], "adapter_source_hash": _file_hash(adapter_src),
             "packages": versions, "python": platform.python_version(),
@@ -433,7 +483,8 @@ def _train_params(store: Store, snap: dict, model: dict, notebook: str | None) -
     filters = snap["filters"] or {}
     _non_empty(store, snap["dataset_id"], filters.get("train") or {"tag": "train"}, "train")
     params = _base_params(snap, model, notebook)
-    params.update(train_selection=filters["train"], validation_selection=filters["validation"])
+    params.update(train_selection=_resolved(store, snap["dataset_id"], filters["train"]),
+                  validation_selection=_resolved(store, snap["dataset_id"], filters["validation"]))
     if snap["parent_id"]:
         parent = store.get("snapshots", snap["parent_id"])
         if not parent["weights_uri"]:
@@ -479,6 +530,16 @@ def create_and_train(model: str, name: str | None = None, *, config: dict | None
     return wait_for(exe["id"], store=store) if wait else exe
 
 
+def _own_test_subset(store: Store, snap: dict) -> dict:
+    """A version's own test subset: as chosen (a saved filter as it is now), or, once that filter was
+    removed, the query the version's training record keeps for it."""
+    sel = snap["filters"]["test"]
+    recorded = ((snap.get("repro") or {}).get("resolved_filters") or {}).get("test")
+    if isinstance(sel, dict) and "filter" in sel and recorded and store.first("filters", name=sel["filter"]) is None:
+        return recorded
+    return sel
+
+
 def _evaluate_params(store: Store, snap: dict, model: dict, dataset: str | None, test: Any,
                      slice_by: list[str] | None, notebook: str | None) -> dict:
     """An evaluation's parameters after every check (weights to evaluate, a non-empty test subset,
@@ -490,7 +551,7 @@ def _evaluate_params(store: Store, snap: dict, model: dict, dataset: str | None,
     if test is not None:
         sel = parse_selection(test)
     elif ds["id"] == snap["dataset_id"] and (snap["filters"] or {}).get("test"):
-        sel = snap["filters"]["test"]
+        sel = _own_test_subset(store, snap)
     else:
         sel = catalog.default_selection(store, model, ds["id"], "test")[0]
     _non_empty(store, ds["id"], sel, "test")
@@ -501,8 +562,8 @@ def _evaluate_params(store: Store, snap: dict, model: dict, dataset: str | None,
         if not (isinstance(slice_by, list) and all(isinstance(f, str) and f for f in slice_by)):
             raise InvalidInput(f"slice_by must be a list of field names, got {str(slice_by)[:200]}")
         item_slices(q_items.select_items(store, ds["id"], sel), slice_by)  # unknown fields fail now, not in the run
-    params.update(dataset_id=ds["id"], test_selection=sel, weights=snap["weights_uri"], slice_by=slice_by,
-                  weights_hash=snap.get("weights_hash"))
+    params.update(dataset_id=ds["id"], test_selection=_resolved(store, ds["id"], sel), weights=snap["weights_uri"],
+                  slice_by=slice_by, weights_hash=snap.get("weights_hash"))
     return params
 
 
@@ -746,11 +807,18 @@ class OfflineRun(RunContext):
 
     def flush(self) -> None:
         """Store the buffered points and beat; raises ``RunEnded`` once the run was ended elsewhere
-        (``mm abort``, the sidebar's Abort): the loop should stop, and ``with mm.start_run(...)`` does."""
-        if not self.tracker.heartbeat():
-            self._buffer = []
-            raise RunEnded(f"execution {self.execution_id} is {self.tracker.state()['status']}: stop logging to it")
-        super().flush()
+        (``mm abort``, the sidebar's Abort): the loop should stop, and ``with mm.start_run(...)`` does.
+        The flush timer beats too; what it meets is raised by the loop's next ``log_metric``."""
+        self._raise_timer_error()
+        self.flush_now_from_timer()
+
+    def flush_now_from_timer(self) -> None:
+        with self._lock:
+            if not self.tracker.heartbeat():
+                self.discard_buffer()
+                raise RunEnded(f"execution {self.execution_id} is {self.tracker.state()['status']}: "
+                               "stop logging to it")
+            self._write_buffer()
 
     def end(self, error: str | None = None) -> None:
         try:
@@ -788,6 +856,7 @@ def log_metric(name: str, value: float, step: int | None = None, epoch: int | No
 
 
 __all__ = ["NotFound", "OfflineRun", "RunEnded", "abort", "clone_snapshot", "connect", "create_snapshot",
-           "delete_filter", "evaluate", "evaluation_results", "get_metrics", "list_executions", "log_metric",
+           "delete_filter", "edit_filter", "evaluate", "evaluation_results", "get_metrics", "list_executions",
+           "log_metric",
            "logs", "metrics", "models", "parse_selection", "reconcile", "register_model", "remove", "remove_snapshot", "rerun",
            "save_filter", "snapshots", "start_run", "train", "update_snapshot", "wait_for"]

@@ -268,7 +268,7 @@ def classify(exc: BaseException) -> tuple[Outcome, str]:
     if name == "DeadKernelError":
         return Outcome.RESET, "kernel died"
     if name == "NoSuchKernel":
-        return Outcome.START_FAILURE, f"kernel {exc} is not installed"
+        return Outcome.START_FAILURE, f"kernel {getattr(exc, 'name', str(exc))!r} is not installed"
     if isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS:
         return Outcome.STORAGE, f"{name}: {str(exc)[:500]}"
     if isinstance(exc, OSError):

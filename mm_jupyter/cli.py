@@ -37,6 +37,14 @@ def parse_kv(pairs: list[str] | None) -> dict:
     return out
 
 
+def clip(text: str, width: int) -> str:
+    """``text`` shortened to ``width`` characters (with an ellipsis): a table's cell, never a record."""
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
+
+
+HEALTH_WIDTH = 100  # the services table's HEALTH column; --json has the whole reason
+
+
 SERVICE_KEYS = ("kernel_name", "concurrency", "max_instances", "queue_size", "execution_timeout", "on_reset",
                 "max_attempts", "drain_time", "runner", "gpus")
 
@@ -223,7 +231,8 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 def cmd_remove(args: argparse.Namespace) -> int:
     from . import api
 
-    print(f"removed {api.remove(args.id)}")
+    removed = api.remove(args.id)  # the full id, whatever prefix was given
+    emit(args, {"removed": removed}, f"removed {removed}")
     return 0
 
 
@@ -293,8 +302,8 @@ def cmd_services(args: argparse.Namespace) -> int:
         emit(args, row, f"{row['name']} updated")
         return 0
     rows = [catalog.service(store, args.name, wait=True)] if args.name else catalog.services(store, wait=True)
-    shown = [{**r, "health": f"{r['health']['level']}: {r['health']['reason']}" if r["health"]["reason"]
-              else r["health"]["level"]} for r in rows]
+    shown = [{**r, "health": clip(f"{r['health']['level']}: {r['health']['reason']}", HEALTH_WIDTH)
+              if r["health"]["reason"] else r["health"]["level"]} for r in rows]
     emit(args, rows, table(shown, ("name", "runner", "gpus", "kernel_name", "concurrency", "max_instances",
                                    "queue_size", "on_reset", "max_attempts", "paused", "health")))
     return 0
@@ -332,19 +341,54 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
 
 def cmd_filters(args: argparse.Namespace) -> int:
+    """Saved filters: list, add, show (with the versions that use it), edit (a new query under the same
+    name, for versions trained from now on) and remove (refused while a version that is not trained
+    yet uses it; see ``api.delete_filter``)."""
     from . import api
     from .queries import catalog
 
     store = api.connect()
+    if args.action == "list" and args.name:
+        raise InvalidInput(f"mm filters list takes no NAME (mm filters show {args.name} shows one)")
+    if args.action in ("add", "edit") and not (args.name and args.query):
+        raise InvalidInput(f"mm filters {args.action} needs NAME and a JSON QUERY")
+    if args.action in ("show", "remove") and (not args.name or args.query):
+        raise InvalidInput(f"mm filters {args.action} needs a filter NAME (and nothing after it)")
     if args.action == "add":
-        if not (args.name and args.query):
-            raise InvalidInput("mm filters add needs NAME and a JSON QUERY")
         row = api.save_filter(store, args.name, args.query)
         emit(args, row, row["name"])
         return 0
+    if args.action == "edit":
+        row = api.edit_filter(store, args.name, args.query)
+        emit(args, row, f"{row['name']} updated (versions trained from now on use the new query)")
+        return 0
+    if args.action == "remove":
+        api.delete_filter(store, args.name)
+        emit(args, {"removed": args.name}, f"removed {args.name}")
+        return 0
+    if args.action == "show":
+        row = catalog.filter_detail(store, args.name)
+        emit(args, row, _filter_text(row))
+        return 0
     rows = catalog.filters(store)
-    emit(args, rows, table([{**r, "query": json.dumps(r["query"])} for r in rows], ("name", "query")))
+    emit(args, rows, table([{**r, "dataset": r["dataset_id"] or "(any)", "query": clip(json.dumps(r["query"]), 100)}
+                            for r in rows], ("name", "dataset", "query")))
     return 0
+
+
+def _filter_text(row: dict) -> str:
+    lines = [f"name: {row['name']}", f"dataset: {row['dataset_id'] or '(any)'}", f"saved: {when(row['created_at'])}",
+             f"query: {json.dumps(row['query'])}"]
+    versions = row["versions"]
+    if not versions:
+        lines.append("versions: none use it")
+    else:
+        lines.append(f"versions ({len(versions)}; those marked 'recorded' keep the query they trained on):")
+        lines += ["  " + line for line in table([
+            {**v, "roles": ",".join(v["roles"]),
+             "record": "recorded" if v["recorded"] else "by name" + ("" if v["trained"] else " (not trained yet)")}
+            for v in versions], ("id", "name", "model_id", "status", "roles", "record")).splitlines()]
+    return "\n".join(safe(line) for line in lines)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -355,16 +399,71 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 # --- parser -------------------------------------------------------------------------------------
 
+ID_HELP = "an id, or a unique prefix of one (4+ characters); output shows the full id"
+
+# ``mm --help`` ends with these: one group per line of work, every command in at least one example
+# (tests/test_cli_newcomer.py checks both, and that every example parses).
+EXAMPLES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("try it", (
+        "mm demo --epochs 5                          # shapes data, a YOLO model, train and evaluate",
+    )),
+    ("data", (
+        "mm datasets shapes ./shapes                 # generate a small detection dataset",
+        "mm datasets add ./shapes --name shapes      # register a dataset (yolo, coco or imagefolder)",
+        "mm filters add dark '{\"metadata.lighting\": \"dark\"}'",
+        "mm filters show dark                        # its query and the versions that use it",
+        "mm filters edit dark '{\"metadata.lighting\": {\"$in\": [\"dark\", \"dim\"]}}'",
+        "mm filters remove dark",
+    )),
+    ("models and versions", (
+        "mm models add det --adapter yolo --labels circle,square",
+        "mm snapshots add --model det --dataset shapes --config epochs=5 --train filter:dark",
+        "mm snapshots --model det",
+        "mm snapshots remove s-1a2b",
+    )),
+    ("train and evaluate", (
+        "mm train --model det --dataset shapes --config epochs=5 --wait",
+        "mm train s-1a2b --kernel python3            # train a version made with mm snapshots add",
+        "mm evaluate s-1a2b --test tag:test --wait",
+        "mm rerun e-1a2b --config epochs=10          # train again as a new version, one setting changed",
+    )),
+    ("follow executions", (
+        "mm executions --status in-progress",
+        "mm show e-1a2b                              # an execution (or a model, version, dataset)",
+        "mm logs -f e-1a2b",
+        "mm metrics e-1a2b --name loss --json",
+        "mm abort e-1a2b",
+        "mm remove e-1a2b                            # an ended execution and its artifacts",
+    )),
+    ("services (where executions run)", (
+        "mm services",
+        "mm services set mgmt-train-m-1a2b --concurrency 2 --kernel python3",
+        "mm services stop mgmt-train-m-1a2b --drain-time 60",
+        "mm cluster up --workers 2                   # then: mm services set NAME --runner dask://HOST:PORT",
+    )),
+)
+EPILOG = ("examples (IDs may be given as a unique prefix, e.g. e-1a2b; every command prints full ids):\n"
+          + "\n".join(f"\n  {group}:\n" + "\n".join(f"    {line}" for line in lines) for group, lines in EXAMPLES)
+          + "\n\nmm COMMAND --help shows a command's options. Exit codes: 0 ok, 1 a waited execution did not "
+          "succeed,\n2 bad input, 3 unknown id or name, 4 not allowed in the current state.")
+
 
 def _add_settings_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--kernel", dest="kernel_name", help="kernel name (the service's machine type)")
-    p.add_argument("--concurrency", type=int, help="executions at once per instance")
-    p.add_argument("--max-instances", type=int, dest="max_instances", help="instances (slots = concurrency x this)")
-    p.add_argument("--queue-size", type=int, dest="queue_size", help="pending executions at most (1000)")
-    p.add_argument("--execution-timeout", type=float, dest="execution_timeout")
-    p.add_argument("--drain-time", type=float, dest="drain_time")
-    p.add_argument("--on-reset", choices=("fail", "rerun"), dest="on_reset")
-    p.add_argument("--max-attempts", type=int, dest="max_attempts")
+    p.add_argument("--kernel", dest="kernel_name", help="Jupyter kernel the executions run on (the service's machine "
+                   "type; jupyter kernelspec list shows them; default python3)")
+    p.add_argument("--concurrency", type=int, help="executions at once per instance (default 1)")
+    p.add_argument("--max-instances", type=int, dest="max_instances",
+                   help="instances (slots = concurrency x this; default 1)")
+    p.add_argument("--queue-size", type=int, dest="queue_size", help="pending executions at most (default 1000)")
+    p.add_argument("--execution-timeout", type=float, dest="execution_timeout", metavar="SECONDS",
+                   help="an attempt running longer is stopped and failed (default 3600)")
+    p.add_argument("--drain-time", type=float, dest="drain_time", metavar="SECONDS",
+                   help="how long `mm services stop` lets running executions finish (default 300 for "
+                   "training, 600 for evaluation)")
+    p.add_argument("--on-reset", choices=("fail", "rerun"), dest="on_reset",
+                   help="when a kernel, runner or worker dies: fail the execution (default) or queue it again")
+    p.add_argument("--max-attempts", type=int, dest="max_attempts",
+                   help="attempts at most with --on-reset rerun (default 3)")
     p.add_argument("--runner", help="local (default) or dask://host:port (a Dask scheduler)")
     p.add_argument("--gpus", type=int, help="GPUs per execution, asked of Dask workers as resources={'GPU': n}")
 
@@ -378,60 +477,70 @@ def _add_service_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _add_snapshot_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--name")
-    p.add_argument("--config", action="append", metavar="K=V")
-    p.add_argument("--dataset")
-    p.add_argument("--train", help="train subset: tag:NAME, dir:PATH, filter:NAME or a JSON query")
+    p.add_argument("--name", help="the version's name (default <model>-v<n>)")
+    p.add_argument("--config", action="append", metavar="K=V",
+                   help="a config value of the version, checked against the adapter (repeatable; values are read "
+                   "as JSON when they parse: epochs=5, lr=0.01, augment=true)")
+    p.add_argument("--dataset", help="the dataset to train on (id, name or id prefix)")
+    p.add_argument("--train", help="train subset: tag:NAME, dir:PATH, filter:NAME or a JSON query (default: the "
+                   "model's saved filter <model>.train, else items tagged train)")
     p.add_argument("--validation", help="validation subset (same forms)")
     p.add_argument("--test", help="test subset (same forms)")
-    p.add_argument("--parent", help="parent snapshot to fine-tune from")
+    p.add_argument("--parent", help="parent version to fine-tune from (its weights are the start)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mm", description="mm-jupyter: model management inside Jupyter")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="mm", description="mm-jupyter: model management inside Jupyter",
+                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                help="what to do (mm COMMAND --help for its options)")
 
     def add(name: str, func, help_text: str, json_flag: bool = True) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text)
+        p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(func=func)
         if json_flag:
             p.add_argument("--json", action="store_true", help="one JSON document on stdout")
         return p
 
     p = add("demo", cmd_demo, "generate shapes data, train and evaluate a YOLO model", json_flag=False)
-    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--epochs", type=int, default=40, help="training epochs (default 40)")
     p.add_argument("--data", help="folder for the generated data (default $MM_HOME/data)")
 
     p = add("models", cmd_models, "list or add models")
-    p.add_argument("action", nargs="?", choices=("list", "add"), default="list")
-    p.add_argument("name", nargs="?")
+    p.add_argument("action", nargs="?", choices=("list", "add"), default="list", help="list (default) or add")
+    p.add_argument("name", nargs="?", help="add: the new model's name")
     p.add_argument("--adapter", help="module:Class, yolo or torch-classifier")
     p.add_argument("--labels", help="comma-separated predefined labels")
-    p.add_argument("--config", action="append", metavar="K=V")
-    p.add_argument("--description")
+    p.add_argument("--config", action="append", metavar="K=V",
+                   help="a default config value of the model's versions (repeatable; JSON values when they parse)")
+    p.add_argument("--description", help="free text about the model")
 
     p = add("snapshots", cmd_snapshots, "list, add or remove snapshots (model versions)")
-    p.add_argument("action", nargs="?", choices=("list", "add", "remove"), default="list")
-    p.add_argument("id", nargs="?", help="remove: the version to remove (with its ended executions and weights)")
-    p.add_argument("--model")
+    p.add_argument("action", nargs="?", choices=("list", "add", "remove"), default="list",
+                   help="list (default), add or remove")
+    p.add_argument("id", nargs="?", help=f"remove: the version to remove (with its ended executions and weights); "
+                   f"{ID_HELP}")
+    p.add_argument("--model", help="list: only this model's versions; add: the model of the new version")
     _add_snapshot_flags(p)
 
     p = add("datasets", cmd_datasets, "list, add (register) datasets, or generate the shapes set")
-    p.add_argument("action", nargs="?", choices=("list", "add", "shapes"), default="list")
-    p.add_argument("path", nargs="?")
-    p.add_argument("--name")
-    p.add_argument("--format", choices=("yolo", "coco", "imagefolder"))
-    p.add_argument("--flavour", choices=("detect", "classify"), default="detect")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("action", nargs="?", choices=("list", "add", "shapes"), default="list",
+                   help="list (default), add (register a folder) or shapes (generate a demo dataset)")
+    p.add_argument("path", nargs="?", help="add: the dataset's folder; shapes: where to write it (default ./shapes)")
+    p.add_argument("--name", help="add: the dataset's name (default: the folder's name)")
+    p.add_argument("--format", choices=("yolo", "coco", "imagefolder"), help="add: the layout (default: detected)")
+    p.add_argument("--flavour", choices=("detect", "classify"), default="detect",
+                   help="shapes: boxes in YOLO layout (detect, default) or one shape per image in class folders")
+    p.add_argument("--seed", type=int, default=0, help="shapes: random seed (default 0)")
 
     p = add("train", cmd_train, "train a snapshot (or create one with --model)")
-    p.add_argument("snapshot", nargs="?")
-    p.add_argument("--model")
+    p.add_argument("snapshot", nargs="?", help=f"the version to train (never trained before); {ID_HELP}")
+    p.add_argument("--model", help="create a new version of this model and train it (instead of SNAPSHOT)")
     _add_snapshot_flags(p)
     _add_service_flags(p)
 
     p = add("evaluate", cmd_evaluate, "evaluate a trained snapshot")
-    p.add_argument("snapshot")
+    p.add_argument("snapshot", help=f"the trained version to evaluate; {ID_HELP}")
     p.add_argument("--dataset", help="the dataset to evaluate on (default: the version's own)")
     p.add_argument("--test", help="test subset: tag:NAME, dir:PATH, filter:NAME or a JSON query")
     p.add_argument("--slice-by", action="append", dest="slice_by", metavar="FIELD[*FIELD]",
@@ -446,47 +555,52 @@ def build_parser() -> argparse.ArgumentParser:
                    "one of their ids (case-insensitive)")
     p.add_argument("--kind", choices=("train", "evaluate"), help="only trainings or only evaluations")
     p.add_argument("--service", help="only executions of this service")
-    p.add_argument("--limit", type=int, default=50, help="rows per page (at most 500)")
+    p.add_argument("--limit", type=int, default=50, help="rows per page (default 50, at most 500)")
     p.add_argument("--offset", type=int, default=0, help="rows to skip (paging)")
 
     p = add("show", cmd_show, "show an execution (or a model, snapshot, dataset)")
-    p.add_argument("id")
+    p.add_argument("id", help=f"an execution, model, version or dataset: {ID_HELP}")
     p = add("abort", cmd_abort, "abort an execution (terminated)")
-    p.add_argument("id")
+    p.add_argument("id", help=f"the execution to abort; {ID_HELP}")
     p = add("rerun", cmd_rerun, "run an ended execution again as a new execution with its stored parameters "
             "(not the 'rerun' status, which is a retry the service queues by itself)")
-    p.add_argument("id")
+    p.add_argument("id", help=f"the ended execution to run again; {ID_HELP}")
     p.add_argument("--config", action="append", metavar="K=V",
                    help="a training: config edits for the new version it trains")
     p.add_argument("--idempotency-key", help="a token: running it twice starts one execution")
     p.add_argument("--wait", action="store_true", help="block with a progress bar; exit 1 unless success")
     p.add_argument("--progress", action="store_true", help="show the progress bar even when not a TTY")
-    p = add("remove", cmd_remove, "remove an ended execution and its artifacts", json_flag=False)
-    p.add_argument("id")
+    p = add("remove", cmd_remove, "remove an ended execution and its artifacts")
+    p.add_argument("id", help=f"the ended execution to remove; {ID_HELP}")
     p = add("logs", cmd_logs, "print an execution's log", json_flag=False)
-    p.add_argument("id")
-    p.add_argument("-f", "--follow", action="store_true")
+    p.add_argument("id", help=f"the execution; {ID_HELP}")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines until the execution ends")
     p = add("metrics", cmd_metrics, "an execution's metrics (its latest attempt's)")
-    p.add_argument("id")
+    p.add_argument("id", help=f"the execution; {ID_HELP}")
     p.add_argument("--name", help="only this metric")
     p.add_argument("--attempt", type=int, help="the points of this attempt (default: the latest)")
     p = add("services", cmd_services, "list services (with health), pause, resume, stop (drain) or set them")
-    p.add_argument("action", nargs="?", choices=("list", "pause", "resume", "stop", "set"), default="list")
-    p.add_argument("name", nargs="?")
+    p.add_argument("action", nargs="?", choices=("list", "pause", "resume", "stop", "set"), default="list",
+                   help="list (default), pause, resume, stop (pause and drain the running executions) or set "
+                   "(change settings)")
+    p.add_argument("name", nargs="?", help="the service, mgmt-<train|evaluate>-<model id> (list: only this one)")
     _add_settings_flags(p)
     p.add_argument("--no-wait", action="store_true", help="stop: return at once; the drain ends on its own")
     p = add("cluster", cmd_cluster, "start a Dask LocalCluster to run services on (mm cluster up)", json_flag=False)
-    p.add_argument("action", choices=("up",))
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("action", choices=("up",), help="up: start it and print its address (Ctrl-C stops it)")
+    p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     p.add_argument("--threads", type=int, default=1, help="threads (executions at once) per worker")
     p.add_argument("--gpu-workers", type=int, default=0, help="how many of the workers declare GPUs")
-    p.add_argument("--gpus-per-worker", type=int, default=1)
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--gpus-per-worker", type=int, default=1, help="GPUs each GPU worker declares (default 1)")
+    p.add_argument("--host", default="127.0.0.1", help="address the scheduler listens on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8786, help="scheduler port (0: any free port)")
-    p = add("filters", cmd_filters, "list or add saved filters")
-    p.add_argument("action", nargs="?", choices=("list", "add"), default="list")
-    p.add_argument("name", nargs="?")
-    p.add_argument("query", nargs="?")
+    p = add("filters", cmd_filters, "list, add, show, edit or remove saved filters (named DQL queries over items)")
+    p.add_argument("action", nargs="?", choices=("list", "add", "show", "edit", "remove"), default="list",
+                   help="list (default); add NAME QUERY; show NAME (its query and the versions that use it); "
+                   "edit NAME QUERY (replace its query for versions trained from now on); remove NAME")
+    p.add_argument("name", nargs="?", help="the filter's name (letters, digits, '_', '.', '-')")
+    p.add_argument("query", nargs="?", help='add, edit: a JSON DQL query, e.g. \'{"tags": "hard"}\' or '
+                   '\'{"metadata.lighting": {"$in": ["dark", "dim"]}}\'')
     return parser
 
 

@@ -91,7 +91,7 @@ def _record_failures_here(ctx: RunContext) -> None:
         error = result.error_in_exec or result.error_before_exec
         if error is not None and not ctx.finished:
             ctx.finished = True
-            ctx._buffer = []
+            ctx.discard_buffer()
             ctx.tracker.outcome(Outcome.EXCEPTION, f"{type(error).__name__}: {str(error)[:500]}", retry=False)
             shell.events.unregister("post_run_cell", after_cell)
 

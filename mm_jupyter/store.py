@@ -13,7 +13,7 @@ import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from sqlite_utils import Database
 
 from .errors import NotFound, StoreError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 JSON_COLUMNS = {
     "models": ("labels", "config"),
     "snapshots": ("config", "labels", "filters", "repro"),
@@ -233,7 +233,13 @@ def _migrate_5(db: Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[Database], None]] = [_migrate_1, _migrate_2, _migrate_3, _migrate_4, _migrate_5]
+def _migrate_6(db: Database) -> None:
+    """v6: one metric across every execution (leaderboards, compare) through an index on its name."""
+    db.execute("CREATE INDEX idx_metrics_name ON metrics(name, execution_id, attempt)")
+
+
+MIGRATIONS: list[Callable[[Database], None]] = [_migrate_1, _migrate_2, _migrate_3, _migrate_4, _migrate_5,
+                                                _migrate_6]
 
 
 # --- the store ----------------------------------------------------------------------------------
@@ -482,6 +488,22 @@ class Store:
                 f"INSERT INTO metrics ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})",
                 [{"step": None, "epoch": None, "snapshot_id": None, "ts": now(), "attempt": 1, **r} for r in rows],
             )
+
+    def insert_metric_points(self, execution_id: str, snapshot_id: str | None, attempt: int,
+                             points: Sequence[tuple]) -> None:
+        """A run's metric points, ``(name, step, epoch, value, ts)`` tuples, in one transaction (the
+        live write path: positional rows, no per-point dicts)."""
+        if not points:
+            return
+        if "attempt" in self._metric_columns:
+            sql = ("INSERT INTO metrics (execution_id, snapshot_id, name, step, epoch, value, ts, attempt) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+            rows: Iterable[tuple] = ((execution_id, snapshot_id, *p, attempt) for p in points)
+        else:
+            sql = "INSERT INTO metrics (execution_id, snapshot_id, name, step, epoch, value, ts) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            rows = ((execution_id, snapshot_id, *p) for p in points)
+        with self.tx():
+            self.conn.executemany(sql, rows)
 
     def add_event(self, execution_id: str | None, message: str, level: str = "info", type: str = "log") -> None:
         """An event of an execution: ``type`` says what it is (``status``, ``created``, ``log``, …)

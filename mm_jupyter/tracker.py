@@ -94,8 +94,8 @@ class Tracker(ABC):
     def progress(self, percent: float) -> None: ...
 
     @abstractmethod
-    def metrics(self, rows: list[dict]) -> None:
-        """A batch of metric points (``name``, ``value``, ``step``, ``epoch``, ``ts``)."""
+    def metric_points(self, points: list[tuple]) -> None:
+        """A batch of metric points, ``(name, step, epoch, value, ts)`` tuples, written whole."""
 
     @abstractmethod
     def event(self, message: str, level: str = "info", type: EventType = EventType.LOG) -> None: ...
@@ -127,6 +127,7 @@ class LocalTracker(Tracker):
         self.execution_id = execution_id
         self.attempt = int(attempt)
         self._hash = token_hash(token or "")
+        self._snapshot: str | None = None
 
     def _where(self) -> dict:
         return {"status": IN_PROGRESS, "attempts": self.attempt, "token_hash": self._hash}
@@ -175,10 +176,15 @@ class LocalTracker(Tracker):
     def progress(self, percent: float) -> None:
         self._must(self._set(progress=round(max(0.0, min(100.0, float(percent))), 2)))
 
-    def metrics(self, rows: list[dict]) -> None:
+    def metric_points(self, points: list[tuple]) -> None:
         with self.store.tx():
             self._must(self.is_current())
-            self.store.insert_metrics([{**row, "attempt": self.attempt} for row in rows])
+            self.store.insert_metric_points(self.execution_id, self._snapshot_id(), self.attempt, points)
+
+    def _snapshot_id(self) -> str:
+        if self._snapshot is None:
+            self._snapshot = self.store.get("executions", self.execution_id)["snapshot_id"]
+        return self._snapshot
 
     def event(self, message: str, level: str = "info", type: EventType = EventType.LOG) -> None:
         with self.store.tx():

@@ -121,8 +121,8 @@ class _Tracker(Tracker):
         return {"execution": {"id": "e1"}, "model": {"id": "m1"},
                 "snapshot": {"id": "s1", "config": self.config, "labels": LABELS}}
 
-    def metrics(self, rows: list[dict]) -> None:
-        self.rows.extend(rows)
+    def metric_points(self, points: list[tuple]) -> None:
+        self.rows.extend({"name": p[0], "step": p[1], "epoch": p[2], "value": p[3], "ts": p[4]} for p in points)
 
     def started(self, *, runner_pid, host) -> bool:
         return True

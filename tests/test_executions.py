@@ -7,6 +7,8 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -270,6 +272,57 @@ def test_aborted_offline_run_stops_its_loop(store):
     assert exe["status"] == "terminated" and exe["error"] == "aborted by user"
     with pytest.raises(InvalidInput, match="no active run"):
         mm.log_metric("loss", 1.0)
+
+
+SLOW_LOOP = """
+import sys, time, mm_jupyter as mm
+with mm.start_run(sys.argv[1]) as run:
+    print(run.execution_id, flush=True)
+    for step in range(3):
+        mm.log_metric("loss", 1.0 / (step + 1), step=step)  # no flush: the timer writes it
+        print(f"logged {step}", flush=True)
+        sys.stdin.readline()  # the test says when to go on
+"""
+
+
+def test_a_slow_loops_points_are_stored_while_it_waits(store):
+    """A loop that logs a point and then waits (a slow epoch) has that point in the store while it
+    waits: the flush timer writes it, not the loop's next log_metric, and not only the run's end."""
+    mm.register_model("mine")
+    snap = mm.create_snapshot("mine")
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_LOOP, snap["id"]], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, env=os.environ.copy())
+    try:
+        exe_id = proc.stdout.readline().strip()
+        for step in range(3):
+            assert proc.stdout.readline().strip() == f"logged {step}"
+            wait_for(lambda step=step: [m["step"] for m in mm.get_metrics(exe_id)] == list(range(step + 1)),
+                     timeout=20)
+            assert store.get("executions", exe_id)["status"] == "in-progress", "the loop still waits"
+            proc.stdin.write("\n")
+            proc.stdin.flush()
+        assert proc.wait(timeout=60) == 0
+    finally:
+        proc.kill()
+    assert store.get("executions", exe_id)["status"] == "success"
+    assert [m["step"] for m in mm.get_metrics(exe_id)] == [0, 1, 2], "each point stored once"
+
+
+def test_an_abort_seen_by_the_flush_timer_ends_the_loop_at_its_next_point(store):
+    mm.register_model("mine")
+    snap = mm.create_snapshot("mine")
+    reached = False
+    with mm.start_run(snap["id"]) as run:
+        mm.log_metric("loss", 1.0, step=0)
+        run.flush()
+        mm.abort(run.execution_id)
+        mm.log_metric("loss", 0.5, step=1)  # buffered; the timer finds the run ended
+        time.sleep(run.flush_every + 1.0)
+        mm.log_metric("loss", 0.25, step=2)  # raises what the timer met: RunEnded ends the with-block
+        reached = True
+    assert not reached
+    assert [m["step"] for m in mm.get_metrics(run.execution_id)] == [0]
+    assert store.get("executions", run.execution_id)["status"] == "terminated"
 
 
 def test_reconcile_ignores_live_runs(store, toy):

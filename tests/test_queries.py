@@ -124,3 +124,31 @@ def test_default_subsets_follow_the_models_predefined_filters(store, toy):
     assert start["sources"] == {"train": "tagged items", "validation": "tagged items", "test": "predefined filter"}
     version = mm.create_snapshot("toy", dataset="toy-data")
     assert version["filters"] == start["subsets"], "a version created without subsets takes the same rule"
+
+
+def test_one_metric_across_executions_is_the_latest_attempts_last_value_through_its_index(store):
+    from mm_jupyter.queries.executions import metric_across_executions
+
+    mm.register_model("mine")
+    rng = random.Random(4)
+    expected = {}
+    for i in range(12):
+        snap = mm.create_snapshot("mine")
+        exe = store.insert("executions", {"kind": "train", "snapshot_id": snap["id"], "model_id": snap["model_id"],
+                                          "status": "success", "attempts": 1 + i % 3, "progress": 100.0,
+                                          "name": f"train run-{i}", "created_at": time.time() + i})
+        for attempt in range(1, exe["attempts"] + 1):
+            points = [("mAP50", step, step, rng.random(), time.time()) for step in range(rng.randint(0, 4))]
+            points += [("loss", step, step, rng.random(), time.time()) for step in range(3)]
+            store.insert_metric_points(exe["id"], snap["id"], attempt, points)
+            last = [p for p in points if p[0] == "mAP50"]
+            if attempt == exe["attempts"]:
+                expected[exe["id"]] = last[-1][3] if last else None
+    rows = metric_across_executions(store, "mAP50")
+    got = {r["execution_id"]: r["value"] for r in rows}
+    assert got == {k: v for k, v in expected.items() if v is not None}
+    assert [r["execution"] for r in rows] == sorted((r["execution"] for r in rows),
+                                                    key=lambda n: -int(n.split("-")[1])), "newest first"
+    plan_rows = store.query("EXPLAIN QUERY PLAN SELECT max(id) FROM metrics WHERE name = ? AND execution_id = ? "
+                            "AND attempt = ?", ["mAP50", "e-x", 1])
+    assert any("idx_metrics_name" in r["detail"] for r in plan_rows), plan_rows

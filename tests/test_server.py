@@ -209,7 +209,9 @@ def test_meta_models_datasets_filters_and_defaults(server):
     toy = next(m for m in models if m["name"] == "toy")
     detail = ok(server.call("GET", f"models/{toy['id']}"))
     fields = {f["name"]: f for f in detail["config_schema"]}
-    assert fields["epochs"] == {"name": "epochs", "type": "integer", "default": 3}
+    assert {k: fields["epochs"][k] for k in ("name", "type", "default")} == {"name": "epochs", "type": "integer",
+                                                                              "default": 3}
+    assert fields["eval_steps"]["help"] and fields["eval_throttle_secs"]["low"] == 0, "every key, with help and bounds"
     assert fields["sleep"]["type"] == "number" and detail["task"] == "classify"
 
     datasets = ok(server.call("GET", "datasets"))["items"]

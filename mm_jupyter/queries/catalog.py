@@ -165,6 +165,33 @@ def filter_row(store: Store, name: str) -> dict:
     return saved_filter(store, name)
 
 
+def filter_versions(store: Store, name: str) -> list[dict]:
+    """The versions whose subsets refer to saved filter ``name`` (oldest first): ``id``, ``name``,
+    ``model_id``, ``status``, ``roles`` (those that name it), ``trained``, and ``recorded``: trained,
+    with a record that keeps the query of each of those roles as it was at its training (editing
+    or removing the filter changes nothing for it; see ``api.save_filter``)."""
+    rows = store.query(
+        "SELECT id, name, model_id, status, weights_uri, filters, repro FROM snapshots WHERE "
+        + " OR ".join(f"json_extract(filters, '$.{role}.filter') = ?" for role in ROLES)
+        + " ORDER BY created_at, id", [name] * len(ROLES))
+    out = []
+    for row in rows:
+        store.decode("snapshots", row)
+        chosen, kept = row["filters"] or {}, (row["repro"] or {}).get("resolved_filters") or {}
+        roles = [r for r in ROLES if isinstance(chosen.get(r), dict) and chosen[r].get("filter") == name]
+        trained = bool(row["weights_uri"])
+        out.append({"id": row["id"], "name": row["name"], "model_id": row["model_id"], "status": row["status"],
+                    "roles": roles, "trained": trained,
+                    "recorded": trained and all(isinstance(kept.get(r), dict) and "filter" not in kept[r]
+                                                for r in roles)})
+    return out
+
+
+def filter_detail(store: Store, name: str) -> dict:
+    """A saved filter with the versions that refer to it (``filter_versions``)."""
+    return {**saved_filter(store, name), "versions": filter_versions(store, name)}
+
+
 def selection_query(store: Store, selection: dict) -> dict | None:
     """The filter a selection stands for (what "Show filter" displays), or None for all items."""
     if "query" in selection:

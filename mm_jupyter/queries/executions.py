@@ -350,6 +350,18 @@ def last_values(store: Store, execution_id: str) -> dict[str, float]:
     return dict(rows)
 
 
+def metric_across_executions(store: Store, name: str, *, limit: int = 1000) -> list[dict]:
+    """The last value of metric ``name`` in each execution that logged it (in its latest attempt),
+    newest execution first: ``execution_id``, ``execution`` (its name), ``snapshot_id``, ``status``,
+    ``value``, ``step``, ``epoch``. One index probe per execution (``(name, execution_id, attempt)``),
+    so it never reads the other points of a run."""
+    return store.query(
+        "SELECT e.id AS execution_id, e.name AS execution, e.snapshot_id, e.status, m.value, m.step, m.epoch "
+        "FROM executions AS e JOIN metrics AS m ON m.id = (SELECT max(id) FROM metrics WHERE name = ? "
+        "AND execution_id = e.id AND attempt = max(e.attempts, 1)) ORDER BY e.created_at DESC LIMIT ?",
+        [name, limit])
+
+
 def of_versions(store: Store, snapshot_ids: list[str]) -> list[tuple[str, str]]:
     """``(execution id, status)`` of every execution of the given versions, by id."""
     if not snapshot_ids:

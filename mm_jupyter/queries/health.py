@@ -3,7 +3,9 @@
 ``error`` when it cannot start executions (its runner says why: a kernel that is not installed, an
 unreachable scheduler, no worker with the GPUs asked, workers that cannot use the store; or its
 last three executions failed to start), ``warning`` while it is stopping or paused, else ``ok``.
-Codes are stable (UIs and tests key on them); reasons are one readable sentence.
+Codes are stable (UIs and tests key on them); reasons are one readable sentence: one line (white
+space and line breaks of a runner's or an error's text folded), at most ``REASON_LIMIT`` characters,
+the same in every face (a table may shorten it for its column; ``--json`` and REST give it whole).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from ..registry import runner_for
 from ..store import Store, now
 
 START_FAILURES_IN_A_ROW = 3
+REASON_LIMIT = 500
 
 
 @dataclass(frozen=True)
@@ -31,26 +34,38 @@ class Health:
 OK = Health("ok", "ok", "")
 
 
+def sentence(text: object, limit: int = REASON_LIMIT) -> str:
+    """``text`` as one readable line: runs of white space (line breaks included) folded into one
+    space, at most ``limit`` characters (cut with an ellipsis)."""
+    line = " ".join(str(text or "").split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+def _health(level: str, code: str, reason: object) -> Health:
+    return Health(level, code, sentence(reason))
+
+
 def service_health(store: Store, service: dict, *, wait: bool = True) -> Health:
     """The health of one service row. ``wait=False`` never blocks on a remote runner (its last known
     state is used and refreshed in the background): for requests, streams and widget loops."""
     try:
         problem = runner_for(service.get("runner")).problem(store, service, wait=wait)
     except MMError as exc:
-        return Health("error", "runner-unknown", one_line(exc))
+        return _health("error", "runner-unknown", one_line(exc))
     if problem is not None:
-        return Health("error", problem.code, problem.reason)
+        return _health("error", problem.code, problem.reason)
     recent = store.query(
         "SELECT outcome, error FROM executions WHERE service = ? AND status IN (?, ?) AND ended_at IS NOT NULL "
         "ORDER BY ended_at DESC LIMIT ?", [service["name"], FAILED, ABORTED, START_FAILURES_IN_A_ROW])
     if len(recent) == START_FAILURES_IN_A_ROW and all(r["outcome"] == Outcome.START_FAILURE for r in recent):
-        return Health("error", "start-failures", f"the last {START_FAILURES_IN_A_ROW} executions failed to start: "
-                      f"{recent[0]['error']}")
+        return _health("error", "start-failures", f"the last {START_FAILURES_IN_A_ROW} executions failed to start: "
+                       f"{sentence(recent[0]['error'], 300) or 'no reason recorded'}")
     if service.get("draining_until"):
         left = max(0.0, service["draining_until"] - now())
-        return Health("warning", "stopping", f"stopping: running executions have {left:.0f} s left to finish")
+        return _health("warning", "stopping", f"the service is stopping: running executions have {left:.0f} s left "
+                       "to finish")
     if service["paused"]:
-        return Health("warning", "paused", "the service is paused: new executions stay pending")
+        return _health("warning", "paused", "the service is paused: new executions stay pending")
     return OK
 
 

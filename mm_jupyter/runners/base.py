@@ -18,7 +18,8 @@ OnDone = Callable[[str], None]  # called with the store's home once an attempt r
 
 @dataclass(frozen=True)
 class Problem:
-    """Why a runner cannot start a service's executions now: a stable ``code`` and a sentence."""
+    """Why a runner cannot start a service's executions now: a stable ``code`` and one readable
+    sentence on one line (``queries.health`` folds white space and caps the length of what it shows)."""
 
     code: str
     reason: str

@@ -52,6 +52,8 @@ class LocalRunner(Runner):
 
     def problem(self, store: Store, service: dict, wait: bool = True) -> Problem | None:
         kernel = service["kernel_name"]
-        if kernel not in installed_kernels():
-            return Problem("kernel-missing", f"kernel {kernel!r} is not installed on this machine")
+        kernels = installed_kernels()
+        if kernel not in kernels:
+            return Problem("kernel-missing", f"kernel {kernel!r} is not installed on this machine "
+                           f"(installed: {', '.join(sorted(kernels)) or 'none'})")
         return None
