@@ -90,3 +90,17 @@ def test_the_wheel_ships_the_prebuilt_sidebar_named_for_its_python_package(tmp_p
         assert {"mm_jupyter/adapters/yolo.py", "mm_jupyter/templates/train.ipynb"} <= set(names)
         metadata = zf.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
         assert "Provides-Extra: ml" in metadata
+
+
+def test_papermill_parses_every_parameter_line_of_the_notebooks(caplog):
+    """``papermill --help-notebook`` (and every run's log) must not say "Unable to parse line": a
+    parameter it cannot parse is reported as unknown when a runner passes it."""
+    import logging
+
+    import papermill
+
+    for name in ("train", "evaluate"):
+        with caplog.at_level(logging.WARNING):
+            params = papermill.inspect_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"))
+        assert {"mm_home", "snapshot", "execution_id", "attempt"} <= set(params), (name, list(params))
+        assert "Unable to parse" not in caplog.text, caplog.text
