@@ -5,7 +5,9 @@ process, in the same run. Prints the training throughput (images per second betw
 last epoch's end, so start-up costs are left out; GPU target: ours / plain >= 0.97) and the wall
 times of both steps. On a machine with CUDA both use GPU 0 (``--device auto``); on CPU it still runs.
 
-    .venv/bin/python bench/vs_ultralytics.py [--epochs 40] [--repeats 1] [--device auto]
+    .venv/bin/python bench/vs_ultralytics.py [--epochs 40] [--repeats 3] [--device auto]
+
+Repeats interleave the two systems (ours, plain, ours, plain, ...); exits 1 when a target is missed.
 """
 
 from __future__ import annotations
@@ -79,10 +81,10 @@ def run(code: str, *args: str, env: dict) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=SETTINGS["epochs"])
-    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="auto", help="auto (GPU 0 when CUDA is there), cpu, 0, ...")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="mm-bench-ultra-"))
@@ -111,16 +113,34 @@ def main() -> None:
         r["rate"] = epoch_rate(r["epoch_ends"], 48)
     name = torch.cuda.get_device_name(0) if device not in ("cpu",) and torch.cuda.is_available() else "CPU"
     print(f"YOLOv8n from yaml, {args.epochs} epochs, 48 train / 16 val / 24 test images of 96 px, batch 8, "
-          f"device {device} ({name}), {args.repeats} repeat(s), medians; every step a fresh process:")
-    a, b = statistics.median(r["rate"] for r in ours), statistics.median(r["rate"] for r in plain)
-    print(f"  training throughput  mm-jupyter {a:7.1f} img/s   plain ultralytics {b:7.1f} img/s   "
-          f"ratio {a / b:5.3f}  (target >= 0.97 on a GPU)")
-    for part in ("train", "evaluate"):
-        a, b = statistics.median(r[part] for r in ours), statistics.median(r[part] for r in plain)
-        print(f"  {part + ' wall':<20} mm-jupyter {a:7.2f} s      plain ultralytics {b:7.2f} s      ratio {b / a:5.3f}")
+          f"device {device} ({name}), {args.repeats} interleaved repeat(s), medians (min-max); every step a "
+          "fresh process:")
+    missed = []
+    rate_ratio = statistics.median(a["rate"] / b["rate"] for a, b in zip(ours, plain, strict=True))
+    print(f"  training throughput  mm-jupyter {spread([r['rate'] for r in ours], 'img/s')}   plain ultralytics "
+          f"{spread([r['rate'] for r in plain], 'img/s')}   ratio {rate_ratio:5.3f}  (target >= 0.97)")
+    if rate_ratio < 0.97:
+        missed.append("training throughput")
+    train_a, train_b = statistics.median(r["train"] for r in ours), statistics.median(r["train"] for r in plain)
+    print(f"  train wall           mm-jupyter {spread([r['train'] for r in ours], 's')}   plain ultralytics "
+          f"{spread([r['train'] for r in plain], 's')}   ours = {train_a / train_b:5.3f}x plain "
+          f"({train_a - train_b:+.2f} s; target <= 1.05x + 1.5 s)")
+    if train_a > 1.05 * train_b + 1.5:
+        missed.append("training wall")
+    eval_ratio = statistics.median(a["evaluate"] / b["evaluate"] for a, b in zip(ours, plain, strict=True))
+    print(f"  evaluate wall        mm-jupyter {spread([r['evaluate'] for r in ours], 's')}   plain ultralytics "
+          f"{spread([r['evaluate'] for r in plain], 's')}   ours = {eval_ratio:5.3f}x plain (target <= 1.3x)")
+    if eval_ratio > 1.3:
+        missed.append("evaluate wall")
     print(f"  final mAP50-95: ours (COCO) {ours[-1]['mAP50-95']:.4f}, ultralytics' own {plain[-1]['mAP50-95']:.4f} "
           "(not the same metric). Our evaluate also writes per-item/slice results, curves and the notebook.")
+    print("  targets " + ("met" if not missed else "MISSED: " + ", ".join(missed)))
+    return 1 if missed else 0
+
+
+def spread(values: list[float], unit: str) -> str:
+    return f"{statistics.median(values):7.2f} {unit} ({min(values):.2f}-{max(values):.2f})"
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
