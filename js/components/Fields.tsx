@@ -72,7 +72,7 @@ export function ServiceFields(props: {
     </Field>
   );
   return (
-    <div className="mm-service">
+    <div className="mm-service-form">
       <Field label="Kernel (machine type)" error={errors.kernel_name} name="service.kernel_name">
         <select
           className="jp-mod-styled"

@@ -7,6 +7,8 @@ import { makeSelection, SELECTION_MODES, selectionFilter, splitSelection } from 
 import type { IDatasetDetail, ISelection, SelectionMode } from '../types';
 import { useDebounced } from './common';
 
+const CHOOSE = '\u0000choose'; // the "choose…" entry (a folder's value may be "", the top folder)
+
 export function SubsetPicker(props: {
   api: Api;
   role: string;
@@ -18,7 +20,11 @@ export function SubsetPicker(props: {
   required?: boolean;
 }): JSX.Element {
   const { dataset, value } = props;
-  const { mode, value: text } = splitSelection(value);
+  // a mode chosen without a value yet (Saved filter, Folder) stays shown, with "choose…", until one is picked
+  const [pendingMode, setPendingMode] = React.useState<SelectionMode | null>(null);
+  const split = splitSelection(value);
+  const mode = value ? split.mode : (pendingMode ?? split.mode);
+  const text = value ? split.value : '';
   const [shown, setShown] = React.useState(false);
   const [count, setCount] = React.useState<number | null>(null);
   const [filter, setFilter] = React.useState<Record<string, unknown> | null>(null);
@@ -66,7 +72,7 @@ export function SubsetPicker(props: {
         : mode === 'dir'
           ? dataset.dirs.map(d => ({ value: d.dir, label: `${d.dir || '(top folder)'} (${d.count})` }))
           : [];
-  if (text && mode !== 'query' && !choices.some(c => c.value === text)) {
+  if (value && mode !== 'query' && !choices.some(c => c.value === text)) {
     choices.unshift({ value: text, label: `${text} (not in this dataset)` });
   }
 
@@ -80,8 +86,8 @@ export function SubsetPicker(props: {
           value={mode}
           disabled={!dataset}
           onChange={e => {
-            const m = e.target.value as SelectionMode;
-            props.onChange(m === 'dir' ? { dir: '' } : null);
+            setPendingMode(e.target.value as SelectionMode);
+            props.onChange(null);
           }}
         >
           {SELECTION_MODES.map(m => (
@@ -97,11 +103,11 @@ export function SubsetPicker(props: {
           <select
             className="jp-mod-styled mm-subset-value"
             aria-label={`${props.label} value`}
-            value={text}
+            value={value ? text : CHOOSE}
             disabled={!dataset}
-            onChange={e => props.onChange(makeSelection(mode, e.target.value))}
+            onChange={e => props.onChange(e.target.value === CHOOSE ? null : makeSelection(mode, e.target.value))}
           >
-            {mode !== 'dir' ? <option value="">choose…</option> : null}
+            <option value={CHOOSE}>choose…</option>
             {choices.map(c => (
               <option key={c.value} value={c.value}>
                 {c.label}

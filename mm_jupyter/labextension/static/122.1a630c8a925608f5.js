@@ -211,7 +211,6 @@
 
 
 
-.mm-service,
 .mm-created,
 .mm-duration {
   align-items: center;
