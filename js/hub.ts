@@ -11,6 +11,8 @@ export class LiveHub {
   readonly executionChanged = new Signal<this, IExecution>(this);
   /** Rows appeared/vanished in ways that cannot be patched: re-fetch. Also after (re)connecting. */
   readonly invalidated = new Signal<this, void>(this);
+  /** Models or versions were added or removed (from the CLI, Python, another window): re-fetch them. */
+  readonly catalogChanged = new Signal<this, void>(this);
   /** Service health by service name. */
   readonly servicesChanged = new Signal<this, Record<string, IHealth>>(this);
   private stream: LiveStream;
@@ -21,6 +23,7 @@ export class LiveHub {
       handlers: {
         execution: (row: IExecution) => this.executionChanged.emit(row),
         invalidate: () => this.invalidated.emit(undefined),
+        catalog: () => this.catalogChanged.emit(undefined),
         services: (health: Record<string, IHealth>) => this.servicesChanged.emit(health)
       },
       onOpen: () => this.invalidated.emit(undefined),

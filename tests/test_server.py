@@ -314,6 +314,23 @@ def test_create_and_train_streams_status_progress_metrics_and_logs(env):
 
 
 @pytest.mark.slow
+def test_versions_made_by_another_face_reach_the_stream(env):
+    """A version created or removed from Python (the CLI, another window) is announced on the global
+    stream as ``catalog``, so the sidebar's Versions tab refreshes without a reload."""
+    from mm_jupyter import api
+
+    server, store = env
+    stream = SSE(server, "stream")
+    time.sleep(1.0)  # the stream's first tick
+    before = len(stream.of("catalog"))
+    snap = api.create_snapshot("toy", dataset="toy-data", store=store)
+    wait_for(lambda: len(stream.of("catalog")) > before, 15, "a catalog event after a version was created")
+    seen = len(stream.of("catalog"))
+    api.remove_snapshot(snap["id"], store=store)
+    wait_for(lambda: len(stream.of("catalog")) > seen, 15, "a catalog event after a version was removed")
+    stream.close()
+
+
 def test_wrong_state_actions_are_409_and_paused_services_warn(server):
     snap = ok(server.call("POST", "snapshots", json={"model": "toy", "dataset": "toy-data",
                                                     "config": {"epochs": 40, "sleep": 0.5}}), 201)

@@ -49,9 +49,11 @@ export function VersionsTab(props: { ctx: IMMContext; health: Record<string, IHe
     };
     ctx.hub.executionChanged.connect(onRow);
     ctx.hub.invalidated.connect(refetch);
+    ctx.hub.catalogChanged.connect(refetch);
     return () => {
       ctx.hub.executionChanged.disconnect(onRow);
       ctx.hub.invalidated.disconnect(refetch);
+      ctx.hub.catalogChanged.disconnect(refetch);
       if (pending !== null) {
         clearTimeout(pending);
       }

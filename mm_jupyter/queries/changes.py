@@ -30,6 +30,14 @@ def executions_count(store: Store) -> int:
     return store.conn.execute("SELECT count(*) FROM executions").fetchone()[0]
 
 
+def catalog_signature(store: Store) -> tuple:
+    """Models and versions: counts and newest rows (changes when one is added or removed anywhere:
+    the CLI, Python, another window)."""
+    return tuple(store.conn.execute(
+        "SELECT (SELECT count(*) FROM models), (SELECT max(rowid) FROM models), "
+        "(SELECT count(*) FROM snapshots), (SELECT max(rowid) FROM snapshots)").fetchone())
+
+
 def services_signature(store: Store) -> tuple:
     """Every service row as a tuple: changes when any setting does."""
     return tuple(store.conn.execute("SELECT * FROM services ORDER BY name"))

@@ -8,6 +8,7 @@ pragma (plus a ``stat`` of each watched log file). Events:
 
 - ``execution``: a changed execution row (the listing's columns: status, progress, attempts, …)
 - ``invalidate``: rows vanished or changed in ways not tracked: re-fetch the page
+- ``catalog``: models or versions were added or removed (from any face): re-fetch the versions
 - ``services``: service health changed (paused, kernel missing, repeated start failures)
 - ``metrics``: ``{"execution_id", "points": [...], "last_id"}`` new metric points, in id order
 - ``log``: ``{"execution_id", "offset", "next_offset", "text"}`` new bytes of the execution's log
@@ -77,6 +78,7 @@ class ChangeFeed:
         self.count = changes.executions_count(self.store)
         self.services: dict[str, dict] | None = None
         self.service_sig: tuple = ()
+        self.catalog_sig: tuple = changes.catalog_signature(self.store)
         self.health_at = 0.0
         self.exe_dirs: dict[str, Path] = {}
 
@@ -84,7 +86,7 @@ class ChangeFeed:
         """Changes since the last tick: rows, events, services, metrics and log bytes of ``watched``
         (execution id → (smallest metric id already sent, log offsets of its subscribers))."""
         out: dict[str, Any] = {"rows": [], "events": [], "services": None, "invalidate": False,
-                               "metrics": {}, "logs": {}}
+                               "catalog": False, "metrics": {}, "logs": {}}
         version = self.store.data_version()
         changed = version != self.data_version or force
         self.data_version = version
@@ -118,6 +120,8 @@ class ChangeFeed:
         if count != self.count + created:
             out["invalidate"] = True  # rows were removed (or created beyond this batch of events)
         self.count = count
+        catalog = changes.catalog_signature(self.store)
+        out["catalog"], self.catalog_sig = catalog != self.catalog_sig, catalog
         sig = changes.services_signature(self.store)
         failed = any(e["level"] == "error" for e in events)
         if sig != self.service_sig or failed or time.monotonic() - self.health_at > HEALTH_EVERY:
@@ -217,6 +221,8 @@ class StreamHub:
         if mine is None:
             if changes["invalidate"]:
                 sub.put("invalidate", {"reason": "executions added or removed"})
+            if changes["catalog"]:
+                sub.put("catalog", {"reason": "models or versions added or removed"})
             if changes["services"] is not None:
                 sub.put("services", changes["services"])
             return
