@@ -13,6 +13,9 @@ function themeColor(name: string, fallback: string): string {
   return value || fallback;
 }
 
+/** Tick spacings for an axis of whole numbers (1, 2, 5, 10, 20, 50, ...). */
+export const INTEGER_STEPS = Array.from({ length: 10 }, (_, k) => [1, 2, 5].map(m => m * 10 ** k)).flat();
+
 export class MetricChart {
   private plot: uPlot | null = null;
   private width = 320;
@@ -33,7 +36,14 @@ export class MetricChart {
     if (!this.plot) {
       const text = themeColor('--jp-ui-font-color2', '#616161');
       const grid = themeColor('--jp-border-color2', '#e0e0e0');
-      const axis = { stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
+      const axis = {
+        stroke: text,
+        grid: { stroke: grid, width: 1 },
+        ticks: { stroke: grid, width: 1 },
+        labelSize: 16,
+        labelFont: '11px sans-serif',
+        font: '11px sans-serif'
+      };
       this.plot = new uPlot(
         {
           width: this.width,
@@ -42,8 +52,9 @@ export class MetricChart {
           cursor: { drag: { x: true, y: false } },
           scales: { x: { time: false } },
           axes: [
-            { ...axis, size: 30 },
-            { ...axis, size: 50 }
+            // steps and epochs are whole numbers: whole-number ticks only
+            { ...axis, size: 30, label: series.xLabel ?? 'step', incrs: INTEGER_STEPS },
+            { ...axis, size: 50, label: this.name }
           ],
           series: [{}, { label: this.name, stroke: this.color, width: 2, points: { show: x.length < 60 } }]
         },
@@ -53,6 +64,8 @@ export class MetricChart {
     } else {
       this.plot.setData(data);
     }
+    this.el.dataset.xLabel = series.xLabel ?? 'step';
+    this.el.setAttribute('aria-label', `${this.name} by ${series.xLabel ?? 'step'}`);
     this.el.dataset.points = String(series.x.length);
     this.el.dataset.drawn = String(x.length);
   }

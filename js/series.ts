@@ -6,8 +6,16 @@ export interface ISeries {
   name: string;
   x: number[];
   y: number[];
-  /** Whether `x` came from steps (true) or from epochs. */
+  /** Whether `x` is in ascending order. */
   sorted: boolean;
+  /** What `x` counts: `epoch` while every point's step is its epoch (or it has only an epoch), else `step`. */
+  xLabel?: 'epoch' | 'step';
+}
+
+/** Whether a point's x is its epoch. */
+function byEpoch(p: IMetricPoint): boolean {
+  const hasEpoch = p.epoch !== null && p.epoch !== undefined;
+  return hasEpoch && (p.step === null || p.step === undefined || p.step === p.epoch);
 }
 
 export const MAX_DRAWN = 2000;
@@ -54,6 +62,7 @@ export function appendPoints(series: Map<string, ISeries>, points: IMetricPoint[
       s = { name: p.name, x: [], y: [], sorted: true };
       series.set(p.name, s);
     }
+    s.xLabel = byEpoch(p) && s.xLabel !== 'step' ? 'epoch' : 'step';
     const x = xOf(p, s.x.length);
     if (s.x.length && x < s.x[s.x.length - 1]) {
       s.sorted = false;

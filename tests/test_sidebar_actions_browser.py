@@ -125,6 +125,9 @@ def test_table_fits_the_default_sidebar_and_actions_apply_only_where_they_can(la
             page.wait_for_function(f"""() => document.querySelectorAll(
                 '.mm-execution[data-id="{ended["id"]}"] .mm-chart-canvas[data-points]').length >= 3""")
             time.sleep(0.5)
+            labels = {m: view.locator(f'.mm-chart[data-metric="{m}"] .mm-chart-canvas').get_attribute("aria-label")
+                      for m in ("loss", "train/loss")}  # uPlot draws its axis titles on the canvas
+            assert labels == {"loss": "loss by epoch", "train/loss": "train/loss by step"}, labels
             body = page.locator(".mm-ExecutionBody:visible").bounding_box()
             charts_top = view.locator(".mm-charts").bounding_box()
             top = log.bounding_box()

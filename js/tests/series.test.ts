@@ -20,6 +20,16 @@ describe('appendPoints', () => {
     expect(s.get('loss')!.y).toEqual([1, 0.5, 0.25]);
     expect(lastValues(s)).toEqual({ loss: 0.25, acc: 0.5, x: 3 });
   });
+  it('labels x as epoch while every point is per epoch, else step', () => {
+    const s = new Map<string, ISeries>();
+    appendPoints(s, [pt('mAP50', 0.1, 1, 1), pt('mAP50', 0.2, 2, 2), pt('acc', 0.5, null, 1), pt('train/loss', 3, 37, 1)]);
+    expect(s.get('mAP50')!.xLabel).toBe('epoch');
+    expect(s.get('acc')!.xLabel).toBe('epoch');
+    expect(s.get('train/loss')!.xLabel).toBe('step');
+    appendPoints(s, [pt('mAP50', 0.3, 300, 3)]);
+    expect(s.get('mAP50')!.xLabel).toBe('step');
+  });
+
   it('keeps x sorted when points arrive out of order', () => {
     const s = new Map<string, ISeries>();
     appendPoints(s, [pt('m', 1, 5), pt('m', 2, 3), pt('m', 3, 4)]);
