@@ -171,6 +171,23 @@ def test_train_form_trains_a_created_snapshot_with_edits_in_place(store, toy):
     assert len(mm.snapshots("toy")) == 1
 
 
+def test_train_form_version_selector_starts_from_the_chosen_version(store, toy):
+    pause(store, toy["id"], "train")
+    a = mm.create_snapshot("toy", config={"epochs": 1}, dataset="toy-data", train={"dir": "train/red"})
+    b = mm.create_snapshot("toy", config={"epochs": 4}, dataset="toy-data")
+    form = TrainForm("toy")
+    assert [label for label, _ in form.version.options] == ["New version", f"{a['name']} (created)",
+                                                            f"{b['name']} (created)"]
+    assert form.version.value == "" and form.target["id"] == b["id"]  # the newest untrained one
+    form.version.value = a["id"]
+    assert form.given["id"] == form.target["id"] == a["id"] and form.version.value == a["id"]
+    assert form.config.values()["epochs"] == 1 and form.train_subset.selection() == {"dir": "train/red"}
+    exe = form.submit()
+    assert exe["snapshot_id"] == a["id"] and exe["params"]["train_selection"] == {"dir": "train/red"}
+    form.version.value = ""
+    assert form.given is None and form.version.value == ""
+
+
 def test_config_step_shows_every_key_with_its_type_default_and_help(store, toy):
     from mm_jupyter.registry import adapter_class
     from mm_jupyter.widgets.fields import ConfigEditor

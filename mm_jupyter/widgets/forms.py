@@ -128,6 +128,12 @@ class TrainForm(_Form):
         self.snapshot: dict | None = given
         self.given = given
         start = catalog.defaults(store, model["id"], None, given["id"] if given else None)
+        versions = catalog.snapshots(store, model["id"])
+        self.version = w.Dropdown(options=[("New version", "")] + [(f"{v['name']} ({v['status']})", v["id"])
+                                                                   for v in versions],
+                                  value=given["id"] if given else "", description="Version", style=LABEL,
+                                  layout=WIDE)
+        self.version.observe(lambda c: self._version_changed(c["new"]), names="value")
         self.name = w.Text(placeholder=f"{model['name']}-v{self._count() + 1}", description="New snapshot name",
                            style=LABEL, layout=WIDE)
         self.dataset = self._dataset_dropdown(store, start["dataset_id"])
@@ -143,7 +149,7 @@ class TrainForm(_Form):
         self.config = ConfigEditor(self.adapter.config_fields(), values, self._changed)
         self.service = ServiceSettings("train", _service_row(store, "train", model["id"]), self._changed)
         self.data_message = w.HTML()
-        data_step = w.VBox([self.name, self.dataset, self.data_message, w.HBox([self.labels, self.labels_shown]),
+        data_step = w.VBox([self.version, self.name, self.dataset, self.data_message, w.HBox([self.labels, self.labels_shown]),
                             self.train_subset, self.validation_subset, *([self.finetune] if has_weights else [])])
         self.steps = Steps(STEPS, [data_step, self.config, self.service])
         self.train_button = w.Button(description="Train", button_style="primary", icon="play")
@@ -163,6 +169,12 @@ class TrainForm(_Form):
 
     def _count(self) -> int:
         return catalog.version_count(self.store, self.model["id"])
+
+    def _version_changed(self, snapshot_id: str) -> None:
+        """Another version chosen: the form starts again from it (its dataset, subsets, config), as
+        ``TrainForm(snapshot_id)`` would; "New version" starts from the model."""
+        self._ready = False
+        self._build(self.store.get("snapshots", snapshot_id) if snapshot_id else None)
 
     def _dataset_changed(self) -> None:
         """Labels and subsets for the chosen dataset: the given version's own on its dataset, else
