@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 CHROMIUM = "/usr/bin/chromium"
@@ -81,3 +82,27 @@ class JupyterLab:
             os.killpg(pgid, signal.SIGKILL)
             self.proc.wait(5)
         self.log.close()
+
+
+@contextmanager
+def models_sidebar(url: str, token: str, width: int = 1400, height: int = 900):
+    """A headless Debian Chromium page on the JupyterLab at ``url`` with the Models sidebar open, at
+    its default width; yields ``(page, sidebar, errors)`` (``errors``: the page's uncaught errors
+    that come from mm-jupyter's own code)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.set_default_timeout(30_000)
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(f"{exc}\n{exc.stack}")
+                    if "/extensions/mm-jupyter/" in f"{exc.stack}" else None)
+            page.goto(f"{url}/lab?token={token}")
+            tab = page.locator('.jp-SideBar [data-id="mm-jupyter-sidebar"]')
+            tab.wait_for(timeout=90_000)
+            tab.click()
+            yield page, page.locator("#mm-jupyter-sidebar"), errors
+        finally:
+            browser.close()
