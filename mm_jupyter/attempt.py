@@ -40,6 +40,15 @@ class Terminated(BaseException):
     """SIGTERM reached the runner (an abort, a drain or a shutdown)."""
 
 
+def say(message: str) -> None:
+    """A line on the runner's stderr (its ``runner.log``), never an error: that file may sit on the
+    very disk that is full, and the runner must live to record how the run ended."""
+    try:
+        print(message, file=sys.stderr, flush=True)
+    except OSError:
+        pass
+
+
 def storage_problem(folder: Path) -> str | None:
     """Why nothing more can be written to ``folder`` (read-only, full), or None (cheap: no write)."""
     try:
@@ -80,7 +89,7 @@ class Watcher(threading.Thread):
             try:
                 alive = self.tracker.heartbeat()
             except Exception as exc:  # a busy store must not end the heartbeat thread
-                print(f"[mm] heartbeat failed: {exc}", file=sys.stderr, flush=True)
+                say(f"[mm] heartbeat failed: {exc}")
                 alive = True
             if not alive and not self.revoked and not self.done.is_set():
                 self.revoked = True  # aborted, drained or reconciled meanwhile: not ours to run any more
@@ -257,7 +266,7 @@ def persist(fn: Callable[[], T], what: str, wait: float = 3600.0) -> T:
         except (sqlite3.OperationalError, OSError) as exc:
             if not storage_full(exc) or time.monotonic() > deadline:
                 raise
-            print(f"[mm] {what}: the disk is full ({exc}); retrying until space returns", file=sys.stderr, flush=True)
+            say(f"[mm] {what}: the disk is full ({exc}); retrying until space returns")
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
 

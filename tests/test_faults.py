@@ -266,14 +266,24 @@ def tmpfs_artifacts(home):
 
 
 def fill(folder: Path) -> None:
-    """Write to ``folder`` until its disk is full (it may be full already: the run writes too)."""
+    """Write to ``folder`` until its disk has no block left (it may be full already: the run writes
+    too). Smaller and smaller writes after the first refusal: a 64 KiB write refused with 60 KiB
+    still free would leave the run room to go on."""
     try:
-        with open(folder / "filler", "wb") as fh:
-            while True:
-                fh.write(b"\0" * 65536)
-                fh.flush()
+        fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     except OSError as exc:
         assert exc.errno == errno.ENOSPC, exc
+    else:
+        try:
+            for size in (1 << 20, 1 << 16, 1 << 12, 1 << 9, 1):
+                try:
+                    while True:
+                        os.write(fd, b"\0" * size)
+                except OSError as exc:
+                    assert exc.errno == errno.ENOSPC, exc
+        finally:
+            os.close(fd)
+    assert os.statvfs(folder).f_bavail == 0, "the disk is full"
 
 
 @pytest.mark.parametrize("fault", ["disk-full", "read-only"])

@@ -74,6 +74,11 @@ def test_table_fits_the_default_sidebar_and_actions_apply_only_where_they_can(la
         title = sidebar.locator(f'.mm-row[data-id="{ended["id"]}"]').get_attribute("title")
         assert ended["id"] in title and ended["service"] in title and "created 20" in title, title
 
+        # Keyboard: a row takes the focus, Enter opens its panel
+        sidebar.locator(f'.mm-row[data-id="{ended["id"]}"]').focus()
+        page.keyboard.press("Enter")
+        page.locator(f'.mm-execution[data-id="{ended["id"]}"]').wait_for()
+
         # Abort only where it applies; confirmed first
         done_row = sidebar.locator(f'.mm-row[data-id="{ended["id"]}"]')
         labels = menu_labels(page, done_row)
