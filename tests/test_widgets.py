@@ -395,14 +395,19 @@ def test_chart_defaults_errors_and_snapshot_ids(store, toy):
 
 
 def test_y_ticks_never_repeat_a_label_and_a_flat_line_gets_a_range(store):
-    from mm_jupyter.widgets.chart import nice_step, y_tick_format
+    from mm_jupyter.widgets.chart import integer_ticks, nice_step, y_tick_format
 
     for lo, hi in [(0.3001, 0.3004), (0.0, 1.0), (1000.0, 1000.5), (5.9, 6.1), (0.12345, 0.12346),
-                   (-2.0, 3.0), (1e-6, 3e-6), (12345.0, 12346.0), (0.9990, 0.9995)]:
-        fmt, step = y_tick_format(lo, hi), nice_step(lo, hi)
-        ticks = np.arange(np.ceil(lo / step) * step, hi + step / 2, step)
-        labels = [format(t, fmt.replace("~", "")) for t in ticks]  # d3's "~g" = Python's "g" without zeros
-        assert len(ticks) >= 3 and len(set(labels)) == len(labels), (lo, hi, fmt, labels)
+                   (-2.0, 3.0), (1e-6, 3e-6), (12345.0, 12346.0), (0.9990, 0.9995), (6.4, 7.4)]:
+        for count in (5, 10, 20):  # bqplot picks the tick count from the figure's size
+            fmt, step = y_tick_format(lo, hi), nice_step(lo, hi, count)
+            ticks = np.arange(np.ceil(lo / step) * step, hi + step / 2, step)
+            labels = [format(t, fmt.replace("~", "")) for t in ticks]  # d3's "~g" = Python's "g" without zeros
+            assert len(ticks) >= 3 and len(set(labels)) == len(labels), (lo, hi, count, fmt, labels)
+    for lo, hi in [(1, 2), (1, 3), (0, 7), (1, 40), (3, 1234), (5, 5)]:
+        ticks = integer_ticks(lo, hi)
+        assert all(float(t).is_integer() for t in ticks) and ticks[0] <= lo and ticks[-1] >= hi, (lo, hi, ticks)
+        assert len(ticks) <= 12, ticks
     mm.register_model("mine")
     with mm.start_run(mm.create_snapshot("mine")["id"]) as run:
         for step, value in enumerate([0.3001, 0.3002, 0.3004]):
@@ -410,6 +415,7 @@ def test_y_ticks_never_repeat_a_label_and_a_flat_line_gets_a_range(store):
             run.log_metric("flat", 0.5, step=step)
     chart = MetricsChart(run.execution_id, live=False)
     assert chart.panels["acc"].y_axis.tick_format == y_tick_format(0.3001, 0.3004) != ".3~g"
+    assert list(chart.panels["acc"].x_axis.tick_values) == [0, 1, 2], "whole steps, no 0.5"
     flat = chart.panels["flat"]
     assert flat.sy.min < 0.5 < flat.sy.max, "a flat line is drawn inside a small range, not on a zero-height axis"
 

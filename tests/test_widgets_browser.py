@@ -105,6 +105,17 @@ def test_quickstart_in_jupyterlab_shows_live_table_and_chart(lab, tmp_path):
             statuses = table.locator(".mm-badge").all_inner_texts()
             assert statuses and set(statuses) == {"success"}, statuses
             assert not errors, errors
+            # every chart axis labels each tick differently (no five "0.3"s on a narrow range)
+            ticks = page.evaluate("""() => [...document.querySelectorAll('.bqplot g.axis')]
+                .map(g => [...g.querySelectorAll('.tick text')].map(t => t.textContent).filter(Boolean))
+                .filter(labels => labels.length)""")
+            assert ticks and all(len(set(labels)) == len(labels) for labels in ticks), ticks
+            # Compare marks a best value only where one value is better: never on a tie
+            rows = page.evaluate("""() => [...document.querySelectorAll('.jp-OutputArea table tr')].map(tr => ({
+                cells: [...tr.querySelectorAll('td')].slice(1).map(td => td.textContent.trim()),
+                bold: tr.querySelectorAll('b').length}))""")
+            ties = [r for r in rows if len(r["cells"]) >= 2 and len(set(r["cells"])) == 1 and r["cells"][0]]
+            assert ties and not [r for r in ties if r["bold"]], rows
 
             page.locator("h2", has_text="The executions table").evaluate("el => el.scrollIntoView({block: 'start'})")
             page.wait_for_timeout(500)

@@ -54,15 +54,25 @@ def _execution(store: Store, ref: str) -> dict:
     return run
 
 
-def y_tick_format(lo: float, hi: float, ticks: int = 5) -> str:
+def y_tick_format(lo: float, hi: float, ticks: int = 20) -> str:
     """A d3 format for y ticks between ``lo`` and ``hi`` with enough significant digits that
-    neighbouring ticks (about ``ticks`` of them, at 1/2/5 steps) never print the same label."""
+    neighbouring ticks never print the same label, for up to ``ticks`` ticks at 1/2/5 steps (bqplot
+    picks the count from the figure's size; ``~`` drops the digits a tick does not need)."""
     if not (np.isfinite(lo) and np.isfinite(hi)) or hi <= lo:
         return ".3~g"
     step = nice_step(lo, hi, ticks)
     magnitude = np.floor(np.log10(max(abs(lo), abs(hi), step)))
-    digits = int(magnitude - np.floor(np.log10(step))) + 1
-    return f".{min(max(digits, 2), 12)}~g"
+    digits = int(magnitude - np.floor(np.log10(step))) + 2
+    return f".{min(max(digits, 2), 15)}~g"
+
+
+def integer_ticks(lo: float, hi: float, ticks: int = 8) -> np.ndarray | None:
+    """Whole-number tick values over ``[lo, hi]`` (steps and epochs count whole things), about
+    ``ticks`` of them; None when the range is not finite."""
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return None
+    step = max(1, int(np.ceil(nice_step(lo, hi, ticks)))) if hi > lo else 1
+    return np.arange(np.floor(lo / step) * step, hi + step, step)
 
 
 def nice_step(lo: float, hi: float, ticks: int = 5) -> float:
@@ -105,6 +115,18 @@ class Panel:
             fig_margin={"top": 40, "bottom": 40, "left": 55, "right": 15},
             layout=w.Layout(height="260px", width="auto", min_width="260px"),
         )
+
+    def fit_x(self, x: str) -> None:
+        """Whole-number ticks on a step or epoch axis; the scale's own ticks for time."""
+        xs = [np.asarray(line.x, dtype=np.float64) for line in self.lines.values()]
+        xs = [v[np.isfinite(v)] for v in xs if v.size]
+        if x == "time" or not any(v.size for v in xs):
+            self.x_axis.tick_values = None
+            self.x_axis.tick_format = None
+            return
+        lo, hi = min(float(v.min()) for v in xs if v.size), max(float(v.max()) for v in xs if v.size)
+        self.x_axis.tick_values = integer_ticks(lo, hi)
+        self.x_axis.tick_format = "d"
 
     def fit_y(self) -> None:
         """Tick labels with the digits the lines' range needs; a flat line gets a small range around it."""
@@ -222,6 +244,7 @@ class MetricsChart(w.VBox):
         with mark.hold_sync():
             mark.x, mark.y = xs, ys
             mark.marker = "circle" if len(xs) < MARKER_BELOW else None
+        self.panels[name].fit_x(self.x_select.value)
         self.panels[name].fit_y()
 
     def redraw(self) -> None:
