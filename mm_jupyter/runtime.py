@@ -247,6 +247,18 @@ def plot_results(results: dict, folder: Path) -> list[Path]:
         return paths
     fig.tight_layout()
     fig.savefig(paths[0], dpi=100)
-    plt.show()
     plt.close(fig)
+    _show_image(paths[0])
     return paths
+
+
+def _show_image(path: Path) -> None:
+    """Show a saved PNG in the notebook running this (the executed notebook keeps it as an output);
+    nothing outside IPython."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import Image, display
+    except ImportError:
+        return
+    if get_ipython() is not None:
+        display(Image(filename=str(path)))
