@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 
 import pytest
-from support.browser_util import CHROMIUM, models_sidebar
-from support.server_util import LABEXTENSION, start_server
+from support.browser_util import models_sidebar, require_browser
+from support.server_util import start_server
 
 import mm_jupyter as mm
 
@@ -21,11 +21,7 @@ CONTROLS = "input:not([type=hidden]), select, button"
 
 @pytest.fixture
 def lab(store, toy, tmp_path):
-    pytest.importorskip("playwright")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    if not (LABEXTENSION / "package.json").exists():
-        pytest.fail("mm_jupyter/labextension is not built: npm ci && npm run build")
+    require_browser()
     mm.save_filter(store, "reds", {"dir": "train/red"})
     server = start_server(tmp_path / "jupyter", store.home, lab=True, timeout=120)
     try:

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-from support.browser_util import CHROMIUM, models_sidebar
-from support.server_util import LABEXTENSION, start_server
+from support.browser_util import models_sidebar, require_browser
+from support.server_util import start_server
 
 import mm_jupyter as mm
 
@@ -20,11 +20,7 @@ SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 
 @pytest.fixture
 def lab(store, toy, tmp_path):
-    pytest.importorskip("playwright")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    if not (LABEXTENSION / "package.json").exists():
-        pytest.fail("mm_jupyter/labextension is not built: npm ci && npm run build")
+    require_browser()
     ended = mm.train(toy(epochs=40, points_per_epoch=3), wait=True)  # a long log and three charts
     assert ended["status"] == "success", ended
     running = mm.train(toy(epochs=400, sleep=0.5))

@@ -106,3 +106,15 @@ def models_sidebar(url: str, token: str, width: int = 1400, height: int = 900):
             yield page, page.locator("#mm-jupyter-sidebar"), errors
         finally:
             browser.close()
+
+
+def require_browser() -> None:
+    """Skip where Playwright or Debian's chromium is missing; fail where the sidebar is not built."""
+    import pytest
+    from support.server_util import LABEXTENSION
+
+    pytest.importorskip("playwright")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    if not (LABEXTENSION / "package.json").exists():
+        pytest.fail("mm_jupyter/labextension is not built: npm ci && npm run build")
