@@ -199,6 +199,8 @@ while not Path(go).exists():
     time.sleep(0.01)
 for i in range(10_000):
     ctx.log_metric("loss", i / 10_000, step=i, epoch=i // 1000)
+    if i % 250 == 249:
+        time.sleep(0.02)  # paced, so that the reader polls while all eight write (at least 0.8 s)
 ctx.close()
 """
 
