@@ -39,7 +39,9 @@ export function listQueryString(q: IListQuery): string {
   return parts.length ? `?${parts.join('&')}` : '';
 }
 
-/** Whether `row` passes the query's filters (the server's rules: model name/id substring, id prefix). */
+/** Whether `row` passes the query's filters, by the one search rule of every face (the server's
+ * `queries.executions`): a case-insensitive part of the execution's, model's or version's name, or
+ * the beginning of the execution's, model's or version's id. */
 export function matches(row: IExecution, q: IListQuery): boolean {
   if (q.kind && row.kind !== q.kind) {
     return false;
@@ -51,11 +53,15 @@ export function matches(row: IExecution, q: IListQuery): boolean {
   if (!search) {
     return true;
   }
-  const prefix = search.startsWith('e-') ? search : `e-${search}`;
+  const part = (text: string | null | undefined) => (text ?? '').toLowerCase().includes(search);
+  const start = (id: string | null | undefined) => (id ?? '').toLowerCase().startsWith(search);
   return (
-    (row.model_name ?? '').toLowerCase().includes(search) ||
-    row.model_id.toLowerCase().includes(search) ||
-    row.id.toLowerCase().startsWith(prefix)
+    part(row.name) ||
+    part(row.model_name) ||
+    part(row.snapshot_name) ||
+    start(row.id) ||
+    start(row.model_id) ||
+    start(row.snapshot_id)
   );
 }
 

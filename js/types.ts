@@ -32,6 +32,7 @@ export interface IExecution {
   model_id: string;
   model_name: string | null;
   snapshot_id: string;
+  snapshot_name?: string | null;
   error: string | null;
   rerun_of: string | null;
 }
@@ -44,7 +45,6 @@ export interface IExecutionEvent {
 }
 
 export interface IExecutionDetail extends IExecution {
-  snapshot_name: string | null;
   params: Record<string, unknown>;
   events?: IExecutionEvent[];
   notebook_path: string | null;

@@ -27,12 +27,17 @@ describe('matches', () => {
     expect(matches(exe({ kind: 'evaluate' }), q)).toBe(false);
     expect(matches(exe({ status: 'success' }), { ...q, status: 'failed' })).toBe(false);
   });
-  it('searches model name and id (substring) and execution id (prefix), case-insensitively', () => {
-    expect(matches(exe({}), { ...q, search: 'DE' })).toBe(true);
-    expect(matches(exe({}), { ...q, search: '11111' })).toBe(true);
-    expect(matches(exe({}), { ...q, search: 'e-aaa' })).toBe(true);
-    expect(matches(exe({}), { ...q, search: 'aaa' })).toBe(true);
-    expect(matches(exe({}), { ...q, search: 'zzz' })).toBe(false);
+  it("follows the core's one search rule: names by part, ids by their beginning, any case", () => {
+    const row = exe({ snapshot_name: 'det-v1', name: 'train det-v1' });
+    expect(matches(row, { ...q, search: 'DE' })).toBe(true); // model name
+    expect(matches(row, { ...q, search: 'train det' })).toBe(true); // execution name
+    expect(matches(exe({ name: 'train x', model_name: 'y', snapshot_name: 'v-7' }), { ...q, search: 'V-7' })).toBe(true);
+    expect(matches(row, { ...q, search: 'e-aaa' })).toBe(true); // execution id prefix
+    expect(matches(row, { ...q, search: 'm-111' })).toBe(true); // model id prefix
+    expect(matches(row, { ...q, search: 's-1' })).toBe(true); // version id prefix
+    expect(matches(row, { ...q, search: '11111' })).toBe(false); // inside an id is not its beginning
+    expect(matches(row, { ...q, search: 'aaa' })).toBe(false);
+    expect(matches(row, { ...q, search: 'zzz' })).toBe(false);
   });
 });
 
