@@ -13,7 +13,7 @@ import { LiveHub } from './hub';
 import { artifactPath, NO_KERNEL, VIEWER_FACTORY, VIEWER_NAMESPACE } from './nbviewer';
 import type { IMeta } from './types';
 import { ExecutedNotebookFactory, guardArtifactDocuments } from './viewer';
-import { ExecutionPanel, executionPanel, formPanel, ModelsSidebar } from './widgets';
+import { ExecutionPanel, formPanel, ModelsSidebar } from './widgets';
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: 'mm-jupyter:plugin',
@@ -59,7 +59,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       },
       openExecution: (id, focus) => {
         const existing = panels.get(`execution:${id}`);
-        const panel = reveal(`execution:${id}`, () => executionPanel(ctx, id, focus));
+        const panel = reveal(`execution:${id}`, () => new ExecutionPanel(ctx, id, focus));
         if (existing === panel && focus === 'logs' && panel instanceof ExecutionPanel) {
           panel.focusLogs();
         }

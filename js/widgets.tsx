@@ -72,10 +72,6 @@ export class ExecutionPanel extends MainAreaWidget {
   }
 }
 
-export function executionPanel(ctx: IMMContext, id: string, focus?: 'charts' | 'logs'): ExecutionPanel {
-  return new ExecutionPanel(ctx, id, focus);
-}
-
 export function formPanel(
   ctx: IMMContext,
   kind: 'train' | 'evaluate',

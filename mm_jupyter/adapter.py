@@ -282,11 +282,14 @@ class RunContext:
         self._raise_timer_error()
         self._write_buffer()
 
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
     def _write_buffer(self) -> None:
         with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
+            self._cancel_timer()
             rows, self._buffer = self._buffer, []
             if rows:
                 self.tracker.metric_points(rows)
@@ -311,9 +314,7 @@ class RunContext:
     def discard_buffer(self) -> None:
         """Drop the points not written yet (the run ended: nothing more is written for it)."""
         with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
+            self._cancel_timer()
             self._buffer = []
 
     def report_progress(self, percent: float) -> None:

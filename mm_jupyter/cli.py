@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .errors import InvalidInput, MMError, one_line
-from .textfmt import EXECUTION_COLUMNS, ProgressPrinter, execution_rows, safe, table, when
+from .textfmt import EXECUTION_COLUMNS, ProgressPrinter, clip, execution_rows, safe, table, when
 
 # --- helpers ---------------------------------------------------------------------------------
 
@@ -35,11 +35,6 @@ def parse_kv(pairs: list[str] | None) -> dict:
         except json.JSONDecodeError:
             out[key] = value
     return out
-
-
-def clip(text: str, width: int) -> str:
-    """``text`` shortened to ``width`` characters (with an ellipsis): a table's cell, never a record."""
-    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
 
 
 HEALTH_WIDTH = 100  # the services table's HEALTH column; --json has the whole reason

@@ -18,6 +18,11 @@ def safe(text: object) -> str:
     return CONTROL.sub(lambda m: m.group().encode("unicode_escape", "backslashreplace").decode("ascii"), str(text))
 
 
+def clip(text: str, width: int) -> str:
+    """``text`` shortened to ``width`` characters, with an ellipsis when cut."""
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
+
+
 def when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
 

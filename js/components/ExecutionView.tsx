@@ -36,6 +36,7 @@ export function ExecutionView(props: {
   const rootRef = React.useRef<HTMLDivElement>(null);
   // "Show logs": keep the log in view while charts and lines arrive above it, until the user scrolls
   const pinLog = React.useRef(props.focus === 'logs');
+  const showLog = () => logRef.current?.scrollIntoView({ block: 'start' });
 
   const addPoints = (points: IMetricPoint[]) => {
     const fresh = points.filter(p => p.id > lastMetric.current);
@@ -141,13 +142,13 @@ export function ExecutionView(props: {
   React.useEffect(() => {
     if (props.focus === 'logs') {
       pinLog.current = true;
-      logRef.current?.scrollIntoView({ block: 'start' });
+      showLog();
     }
   }, [props.focus, props.focusNonce]);
 
   React.useLayoutEffect(() => {
-    if (pinLog.current && logRef.current) {
-      logRef.current.scrollIntoView({ block: 'start' });
+    if (pinLog.current) {
+      showLog();
     }
   });
 
@@ -159,7 +160,7 @@ export function ExecutionView(props: {
     const unpin = () => (pinLog.current = false);
     const observer = typeof ResizeObserver === 'undefined' ? null : new ResizeObserver(() => {
       if (pinLog.current) {
-        logRef.current?.scrollIntoView({ block: 'start' });
+        showLog();
       }
     });
     observer?.observe(el);

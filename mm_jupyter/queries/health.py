@@ -16,6 +16,7 @@ from ..errors import MMError, one_line
 from ..executions import ABORTED, FAILED, Outcome
 from ..registry import runner_for
 from ..store import Store, now
+from ..textfmt import clip
 
 START_FAILURES_IN_A_ROW = 3
 REASON_LIMIT = 500
@@ -37,8 +38,7 @@ OK = Health("ok", "ok", "")
 def sentence(text: object, limit: int = REASON_LIMIT) -> str:
     """``text`` as one readable line: runs of white space (line breaks included) folded into one
     space, at most ``limit`` characters (cut with an ellipsis)."""
-    line = " ".join(str(text or "").split())
-    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+    return clip(" ".join(str(text or "").split()), limit)
 
 
 def _health(level: str, code: str, reason: object) -> Health:

@@ -116,25 +116,28 @@ class Panel:
             layout=w.Layout(height="260px", width="auto", min_width="260px"),
         )
 
+    def _range(self, axis: str) -> tuple[float, float] | None:
+        """The smallest and largest finite ``x`` or ``y`` over every line; None when there is none."""
+        values = [np.asarray(getattr(line, axis), dtype=np.float64) for line in self.lines.values()]
+        finite = np.concatenate([v[np.isfinite(v)] for v in values]) if values else np.empty(0)
+        return (float(finite.min()), float(finite.max())) if finite.size else None
+
     def fit_x(self, x: str) -> None:
         """Whole-number ticks on a step or epoch axis; the scale's own ticks for time."""
-        xs = [np.asarray(line.x, dtype=np.float64) for line in self.lines.values()]
-        xs = [v[np.isfinite(v)] for v in xs if v.size]
-        if x == "time" or not any(v.size for v in xs):
+        span = None if x == "time" else self._range("x")
+        if span is None:
             self.x_axis.tick_values = None
             self.x_axis.tick_format = None
             return
-        lo, hi = min(float(v.min()) for v in xs if v.size), max(float(v.max()) for v in xs if v.size)
-        self.x_axis.tick_values = integer_ticks(lo, hi)
+        self.x_axis.tick_values = integer_ticks(*span)
         self.x_axis.tick_format = "d"
 
     def fit_y(self) -> None:
         """Tick labels with the digits the lines' range needs; a flat line gets a small range around it."""
-        ys = [np.asarray(line.y, dtype=np.float64) for line in self.lines.values()]
-        ys = [y[np.isfinite(y)] for y in ys if y.size]
-        if not any(y.size for y in ys):
+        span = self._range("y")
+        if span is None:
             return
-        lo, hi = min(float(y.min()) for y in ys if y.size), max(float(y.max()) for y in ys if y.size)
+        lo, hi = span
         pad = max(abs(lo) * 0.05, 1e-3) if hi <= lo else None
         with self.sy.hold_sync():
             self.sy.min, self.sy.max = (lo - pad, hi + pad) if pad else (None, None)

@@ -97,7 +97,6 @@ class ConfigEditor(w.VBox):
     with its type, default and help text beside it."""
 
     def __init__(self, fields: list[dict], values: dict, on_change: Listener):
-        self.defaults = {f["name"]: f["default"] for f in fields}
         self.fields: dict[str, Field | w.Checkbox] = {}
         rows: list[w.Widget] = []
         for spec in fields:

@@ -134,7 +134,7 @@ class TrainForm(_Form):
                                   value=given["id"] if given else "", description="Version", style=LABEL,
                                   layout=WIDE)
         self.version.observe(lambda c: self._version_changed(c["new"]), names="value")
-        self.name = w.Text(placeholder=f"{model['name']}-v{self._count() + 1}", description="New snapshot name",
+        self.name = w.Text(placeholder=f"{model['name']}-v{len(versions) + 1}", description="New snapshot name",
                            style=LABEL, layout=WIDE)
         self.dataset = self._dataset_dropdown(store, start["dataset_id"])
         self.labels = w.RadioButtons(options=[DATASET_LABELS], description="Labels", style=LABEL)
@@ -166,9 +166,6 @@ class TrainForm(_Form):
         self._dataset_changed()
         self._ready = True
         self._update()
-
-    def _count(self) -> int:
-        return catalog.version_count(self.store, self.model["id"])
 
     def _version_changed(self, snapshot_id: str) -> None:
         """Another version chosen: the form starts again from it (its dataset, subsets, config), as
