@@ -1,8 +1,12 @@
-"""Benchmark: coco_evaluate vs pycocotools and faster-coco-eval, whole set and with 50 slices.
+"""Benchmark: coco_evaluate vs pycocotools and faster-coco-eval, whole set and with 50 slices, and the
+cost of the bootstrap confidence intervals.
 
-Run: ``python bench/coco_eval.py`` (about 40 s on 2 cores). Generates ~2,000 images / 8,000 gt boxes / 24,000
-detections deterministically, checks that our mAP equals pycocotools', and prints times and the ratios
-pycocotools/ours (target >= 5) and ours_50slices/ours_whole (target <= 1.5), all measured in this run.
+Run: ``python bench/coco_eval.py`` (about a minute on 2 cores). Generates ~2,000 images / 8,000 gt boxes /
+24,000 detections deterministically, checks that our mAP equals pycocotools', and prints times and the
+ratios pycocotools/ours (target >= 5) and ours_50slices/ours_whole (target <= 1.5) — the metrics alone
+(``bootstrap=0``) — and ours_whole+50slices+bootstrap / ours_whole+50slices (the default number of
+bootstrap replicates; target <= 2.0: median over interleaved rounds, with its spread), all measured in this
+run. Exits non-zero when ours differs from pycocotools or the bootstrap ratio misses its target.
 """
 
 from __future__ import annotations
@@ -16,8 +20,11 @@ from collections.abc import Callable
 
 import numpy as np
 
+from mm_jupyter.metrics.bootstrap import DEFAULT_REPLICATES
 from mm_jupyter.metrics.detection import coco_evaluate
 from mm_jupyter.metrics.slices import build_slices
+
+BOOTSTRAP_TARGET = 2.0
 
 
 def make_set(n_images: int = 2000, n_gt: int = 8000, n_det: int = 24000, n_cats: int = 20,
@@ -53,9 +60,9 @@ def make_set(n_images: int = 2000, n_gt: int = 8000, n_det: int = 24000, n_cats:
     return {"images": images, "annotations": anns, "categories": cats}, dets, items
 
 
-def best_of(runs: dict[str, tuple[int, Callable[[], object]]]) -> tuple[dict[str, float], dict[str, object]]:
-    """{name: (repeat, fn)} run in interleaved rounds; the minimum wall time per method is kept (the run
-    least disturbed by other load on the machine)."""
+def interleaved(runs: dict[str, tuple[int, Callable[[], object]]]
+                ) -> tuple[dict[str, list[float]], dict[str, object]]:
+    """{name: (repeat, fn)} run in interleaved rounds: every wall time per method, and its last result."""
     times: dict[str, list[float]] = {name: [] for name in runs}
     outs: dict[str, object] = {}
     for r in range(max(n for n, _ in runs.values())):
@@ -64,7 +71,7 @@ def best_of(runs: dict[str, tuple[int, Callable[[], object]]]) -> tuple[dict[str
                 t0 = time.perf_counter()
                 outs[name] = fn()
                 times[name].append(time.perf_counter() - t0)
-    return {name: min(ts) for name, ts in times.items()}, outs
+    return times, outs
 
 
 def run_pycocotools(gt: dict, dets: list[dict]) -> np.ndarray:
@@ -96,8 +103,9 @@ def run_faster(gt: dict, dets: list[dict]) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=2000)
-    parser.add_argument("--repeat", type=int, default=7, help="runs of ours (the best is kept)")
+    parser.add_argument("--repeat", type=int, default=7, help="interleaved runs of ours")
     parser.add_argument("--ref-repeat", type=int, default=2, help="runs of pycocotools / faster-coco-eval")
+    parser.add_argument("--bootstrap", type=int, default=DEFAULT_REPLICATES, help="bootstrap replicates")
     args = parser.parse_args()
     scale = args.images / 2000
     gt, dets, items = make_set(args.images, int(8000 * scale), int(24000 * scale))
@@ -108,33 +116,52 @@ def main() -> None:
           f"{len(gt['categories'])} classes; {len(slices)} slices covering "
           f"{sum(map(len, slices.values())) / len(gt['images']):.1f}x the images")
 
-    coco_evaluate(gt, dets)  # warm-up (imports)
+    coco_evaluate(gt, dets, bootstrap=0)  # warm-up (imports)
     # The references mutate their input, so each run gets fresh copies, made outside the timed region.
     copies = {name: [copy.deepcopy((gt, dets)) for _ in range(args.ref_repeat)] for name in ("ref", "fce")}
-    t, out = best_of({
+    times, out = interleaved({
         "ref": (args.ref_repeat, lambda: run_pycocotools(*copies["ref"].pop())),
         "fce": (args.ref_repeat, lambda: run_faster(*copies["fce"].pop())),
-        "whole": (args.repeat, lambda: coco_evaluate(gt, dets)),
-        "sliced": (args.repeat, lambda: coco_evaluate(gt, dets, slices=slices)),
-        "disjoint": (args.repeat, lambda: coco_evaluate(gt, dets, slices=disjoint)),
+        "whole": (args.repeat, lambda: coco_evaluate(gt, dets, bootstrap=0)),
+        "sliced": (args.repeat, lambda: coco_evaluate(gt, dets, slices=slices, bootstrap=0)),
+        "disjoint": (args.repeat, lambda: coco_evaluate(gt, dets, slices=disjoint, bootstrap=0)),
+        "boot": (args.repeat, lambda: coco_evaluate(gt, dets, slices=slices, bootstrap=args.bootstrap)),
     })
+    # the minimum wall time per method: the run least disturbed by other load on the machine
+    t = {name: min(ts) for name, ts in times.items()}
     ref_stats, fce_stats, whole, sliced = out["ref"], out["fce"], out["whole"], out["sliced"]
+    boot = out["boot"]
     t_ref, t_fce, t_whole, t_sliced = t["ref"], t["fce"], t["whole"], t["sliced"]
 
     diff = max(abs(whole["map50_95"] - ref_stats[0]), abs(whole["map50"] - ref_stats[1]),
-               abs(sliced["map50_95"] - ref_stats[0]))
+               abs(sliced["map50_95"] - ref_stats[0]), abs(boot["map50_95"] - ref_stats[0]))
     print(f"mAP50-95 {whole['map50_95']:.6f} mAP50 {whole['map50']:.6f} (pycocotools {ref_stats[0]:.6f} "
           f"{ref_stats[1]:.6f}; faster-coco-eval {fce_stats[0]:.6f}); max |ours - pycocotools| = {diff:.1e}")
+    ci = boot["ci"]
+    print(f"95% intervals ({args.bootstrap} replicates): "
+          f"mAP50-95 [{ci['map50_95'][0]:.4f}, {ci['map50_95'][1]:.4f}] mAP50 [{ci['map50'][0]:.4f}, {ci['map50'][1]:.4f}]; "
+          f"{sum(bool(r['worse']) for r in boot['slices'].values())} of {len(slices)} slices flagged worse")
     print(f"pycocotools            {t_ref:8.3f} s   (best of {args.ref_repeat}; all runs interleaved)")
     print(f"faster-coco-eval alone {t_fce:8.3f} s   (best of {args.ref_repeat})")
     print(f"ours, whole set        {t_whole:8.3f} s   (best of {args.repeat})")
     print(f"ours, + {len(slices)} slices      {t_sliced:8.3f} s   (best of {args.repeat}; overlapping)")
     print(f"ours, + 50 disjoint slices {t['disjoint']:.3f} s   (best of {args.repeat})")
+    print(f"ours, + {len(slices)} slices + bootstrap {t['boot']:.3f} s   (best of {args.repeat}; "
+          f"{args.bootstrap} replicates)")
     print(f"ratio pycocotools / ours_whole        = {t_ref / t_whole:6.2f}  (target >= 5)")
     print(f"ratio ours_{len(slices)}slices / ours_whole     = {t_sliced / t_whole:6.2f}  (target <= 1.5)")
     print(f"ratio ours_50disjoint / ours_whole    = {t['disjoint'] / t_whole:6.2f}")
+    # the bootstrap's cost: each round's ratio (the two runs of a round saw the same load)
+    ratios = np.asarray(times["boot"]) / np.asarray(times["sliced"])
+    median = float(np.median(ratios))
+    print(f"ratio ours_whole+{len(slices)}slices+bootstrap / ours_whole+{len(slices)}slices = {median:6.2f}  "
+          f"(median of {len(ratios)} rounds, spread {ratios.min():.2f}..{ratios.max():.2f}; "
+          f"best-of ratio {t['boot'] / t_sliced:.2f}; target <= {BOOTSTRAP_TARGET})")
     if diff > 1e-9:
         raise SystemExit("ours differs from pycocotools")
+    if median > BOOTSTRAP_TARGET:
+        raise SystemExit(f"the bootstrap costs {median:.2f}x the metrics alone "
+                         f"(target <= {BOOTSTRAP_TARGET})")
 
 
 if __name__ == "__main__":

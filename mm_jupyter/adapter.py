@@ -343,7 +343,7 @@ class RunContext:
         subset = sample_items(items, config.get("eval_steps"), self.seed, adapter.task)
         predictions = (predict or adapter.predict)(subset)
         results = evaluate_predictions(adapter.task, subset, predictions, self.snapshot["labels"] or adapter.labels,
-                                       adapter.metric_functions, slice_by=[])
+                                       adapter.metric_functions, slice_by=[], bootstrap=0)
         values = {f"eval/{k}": v for k, v in scalars(results).items()}
         self.log_metrics(values, step=step if step is not None else epoch, epoch=epoch)
         return results

@@ -6,7 +6,12 @@ Classification averages: the whole set's macro precision/recall/F1 average over 
 dataset; a slice's macro averages over the labels present in that slice (its true or predicted labels),
 so a slice whose items are all predicted right has macro-F1 1.0. ``top1_accuracy`` is always given,
 ``top3_accuracy`` / ``top5_accuracy`` when the dataset has more than 3 / 5 classes and the adapter gives
-``Prediction.probs``."""
+``Prediction.probs``.
+
+Confidence intervals: the headline metrics get percentile 95% intervals from a seeded bootstrap over the
+items, computed with the metrics in one pass (``ci``, ``bootstrap``); each slice gets ``n`` (its items),
+its own ``ci``, ``delta`` (slice - whole set) with ``delta_ci`` (paired: both from the same draws) and
+``worse``, the metrics whose ``delta_ci`` lies entirely below 0 (see :mod:`mm_jupyter.metrics.bootstrap`)."""
 
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ from pathlib import Path
 
 from .errors import InvalidInput
 from .items import Item, Prediction
+from .metrics.bootstrap import DEFAULT_REPLICATES
 
 MetricFn = Callable[[list[Item], list[Prediction], list[str]], float]
 NOT_SLICED = ("width", "height")
@@ -134,19 +140,22 @@ def item_slices(items: list[Item], slice_by: list[str] | None) -> dict[str, list
 
 def evaluate_predictions(task: str, items: list[Item], predictions: list[Prediction], labels: list[str],
                          metric_functions: dict[str, MetricFn] | None = None,
-                         slice_by: list[str] | None = None) -> dict:
+                         slice_by: list[str] | None = None, bootstrap: int = DEFAULT_REPLICATES,
+                         seed: int = 0) -> dict:
     """Metrics of ``predictions`` against the items' annotations, overall and per slice.
 
     Top-level numbers are what gets logged as metric rows; ``slices`` maps slice name to the same
-    metrics on that slice's items; ``items`` has one record per item (for finding the worst ones).
+    metrics on that slice's items (plus ``n``, ``ci``, ``delta``, ``delta_ci``, ``worse``); ``items`` has
+    one record per item (for finding the worst ones); ``ci`` and ``bootstrap`` hold the headline
+    metrics' intervals from ``bootstrap`` replicates drawn with ``seed`` (0 replicates: none).
     Classification: see :func:`classification_results` (top-k accuracies; a slice's macro-F1 averages
     the labels present in the slice, the whole set's every label).
     """
     slices = item_slices(items, slice_by)
     if task == "detect":
-        results = _detection(items, predictions, labels, slices)
+        results = _detection(items, predictions, labels, slices, bootstrap, seed)
     elif task == "classify":
-        results = classification_results(items, predictions, labels, slices)
+        results = classification_results(items, predictions, labels, slices, bootstrap, seed)
     else:
         raise InvalidInput(f"unknown task {task!r} (detect or classify)")
     for name, fn in (metric_functions or {}).items():
@@ -154,32 +163,52 @@ def evaluate_predictions(task: str, items: list[Item], predictions: list[Predict
     return results
 
 
+_DETECTION_KEYS = {"mAP50-95": "map50_95", "mAP50": "map50", "mAP75": "map75", "precision": "precision",
+                   "recall": "recall"}
+
+
+def _renamed(r: dict, names: dict[str, str]) -> dict:
+    """The comparison entries of a metrics result (``ci``, ``delta``, ``delta_ci``, ``worse``) with
+    their metric names mapped by ``names`` (theirs -> ours); those ``r`` lacks are left out."""
+    out: dict = {key: {names.get(m, m): v for m, v in r[key].items()}
+                 for key in ("ci", "delta", "delta_ci") if key in r}
+    if "worse" in r:
+        out["worse"] = [names.get(m, m) for m in r["worse"]]
+    return out
+
+
 def _detection(items: list[Item], predictions: list[Prediction], labels: list[str],
-               slices: dict[str, list[int]]) -> dict:
+               slices: dict[str, list[int]], bootstrap: int = 0, seed: int = 0) -> dict:
     from .metrics.detection import coco_evaluate
 
-    res = coco_evaluate(coco_ground_truth(items, labels), coco_detections(predictions), slices=slices or None)
-    keys = {"mAP50-95": "map50_95", "mAP50": "map50", "mAP75": "map75", "precision": "precision",
-            "recall": "recall"}
+    res = coco_evaluate(coco_ground_truth(items, labels), coco_detections(predictions), slices=slices or None,
+                        bootstrap=bootstrap, seed=seed)
+    names = {theirs: ours for ours, theirs in _DETECTION_KEYS.items()}
 
     def pick(r: dict) -> dict:
-        return {ours: r.get(theirs) for ours, theirs in keys.items()} | {"n_images": r.get("n_images")}
+        values = {ours: r.get(theirs) for ours, theirs in _DETECTION_KEYS.items()}
+        return values | {"n_images": r.get("n_images")}
 
     out = {k: (v if v is not None else float("nan")) for k, v in pick(res).items() if k != "n_images"}
     per_image = res.get("per_image") or {}
     out.update(
         metric_source="COCO (mm_jupyter.metrics, maxDets=100)", conf_threshold=res.get("conf_threshold"),
         per_class=res["per_class"], pr_curve=res.get("pr_curve"),
-        slices={name: pick(r) for name, r in (res.get("slices") or {}).items()},
+        **(_renamed(res, names) if bootstrap else {}),
+        slices={name: pick(r) | {"n": r["n_images"]} | (_renamed(r, names) if bootstrap else {})
+                for name, r in (res.get("slices") or {}).items()},
         items=[{"item_id": it.id, "name": it.name, "dir": it.dir, "tags": it.tags,
                 "n_gt": len((it.annotations or {}).get("boxes", [])), **per_image.get(it.id, {})}
                for it in items],
     )
+    if "bootstrap" in res:
+        out["bootstrap"] = res["bootstrap"]
     return out
 
 
 def classification_results(items: list[Item], predictions: list[Prediction], labels: list[str],
-                           slices: dict[str, list[int]] | None = None) -> dict:
+                           slices: dict[str, list[int]] | None = None, bootstrap: int = 0,
+                           seed: int = 0) -> dict:
     """Classification metrics of ``predictions`` against the items' ``{"label": int}``.
 
     Top level: ``accuracy``; ``top1_accuracy`` always, ``top3_accuracy`` / ``top5_accuracy`` when there
@@ -189,8 +218,11 @@ def classification_results(items: list[Item], predictions: list[Prediction], lab
     ``confusion_matrix``, ``labels``. ``slices`` ({name: item ids}) gives ``slices: {name: {accuracy,
     macro_f1, top-k, n}}`` where a slice's macro-F1 averages only the labels **present in the slice**
     (among its true or predicted labels): a slice with every item right has macro-F1 1.0, whatever the
-    other labels. ``items``: one record per predicted item. Raises ``InvalidInput`` (one line) for a
-    prediction of an unknown item, a missing or out-of-range label, or probs of the wrong length.
+    other labels. With ``bootstrap`` replicates (0: none, the default here; :func:`evaluate_predictions`
+    asks for them) each slice also has ``ci``, ``delta``, ``delta_ci`` and ``worse``, and the top level
+    ``ci`` and ``bootstrap``. ``items``: one record per predicted item. Raises ``InvalidInput``
+    (one line) for a prediction of an unknown item, a missing or out-of-range label, or probs of the
+    wrong length.
     """
     from .metrics.classification import classification_metrics
 
@@ -217,20 +249,33 @@ def classification_results(items: list[Item], predictions: list[Prediction], lab
     y_pred = [names[int(p.label)] for p in predictions]
     row_slices = {name: [row_of[i] for i in ids if i in row_of] for name, ids in (slices or {}).items()}
     res = classification_metrics(y_true, y_pred, labels=names, scores=scores, top_k=top_k,
-                                 slices=row_slices or None)
+                                 slices=row_slices or None, bootstrap=bootstrap, seed=seed)
 
     def top(r: dict) -> dict:
         if scores is None:
             return {"top1_accuracy": r["accuracy"]}
         return {f"top{k}_accuracy": r[f"top{k}_accuracy"] for k in top_k}
 
+    def compared(r: dict) -> dict:
+        if not bootstrap:  # the plain numbers only (the widgets' recomputation reads them)
+            return {}
+        out = _renamed(r, {})
+        if scores is None:  # top-1 is the accuracy: the same interval and comparison
+            for key in ("ci", "delta", "delta_ci"):
+                if key in out:
+                    out[key]["top1_accuracy"] = out[key]["accuracy"]
+            if "accuracy" in out.get("worse", []):
+                out["worse"].append("top1_accuracy")
+        return out
+
     by_item = {p.item_id: p for p in predictions}
     return {
         "accuracy": res["accuracy"], **top(res), "macro_f1": res["macro"]["f1"],
         "weighted_f1": res["weighted"]["f1"],
         "per_class": res["per_class"], "confusion_matrix": res["confusion_matrix"], "labels": names,
+        **compared(res), **({"bootstrap": res["bootstrap"]} if "bootstrap" in res else {}),
         "slices": {name: {"accuracy": r["accuracy"], "macro_f1": (r["macro"] or {}).get("f1"), **top(r),
-                          "n": len(row_slices[name])}
+                          "n": len(row_slices[name]), **compared(r)}
                    for name, r in (res.get("slices") or {}).items()},
         "items": [{"item_id": it.id, "name": it.name, "dir": it.dir, "tags": it.tags,
                    "true": names[int(truth[it.id])], "pred": names[int(by_item[it.id].label)],
@@ -245,21 +290,48 @@ def _is_int(value: object) -> bool:
 
 
 def write_artifacts(results: dict, folder: Path) -> dict[str, Path]:
-    """Write ``results.json``, ``slices.csv`` and ``items.jsonl`` (per-item records) into ``folder``."""
+    """Write ``results.json``, ``slices.csv`` (see :func:`slice_rows`) and ``items.jsonl`` (per-item
+    records) into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"results": folder / "results.json", "slices": folder / "slices.csv", "items": folder / "items.jsonl"}
     summary = {k: v for k, v in results.items() if k != "items"}
     paths["results"].write_text(json.dumps(summary, indent=1, default=str))
     rows = results.get("slices") or {}
-    columns = sorted({k for r in rows.values() for k in r})
-    lines = [",".join(["slice", *columns])]
-    lines += [",".join([json.dumps(name), *("" if r.get(c) is None else f"{r[c]}" for c in columns)])
-              for name, r in rows.items()]
-    paths["slices"].write_text("\n".join(lines) + "\n")
+    paths["slices"].write_text("\n".join(",".join(line) for line in slice_rows(rows)) + "\n")
     with open(paths["items"], "w") as fh:
         for record in results.get("items") or []:
             fh.write(json.dumps(record, default=str) + "\n")
     return paths
+
+
+def slice_rows(slices: dict[str, dict]) -> list[list[str]]:
+    """The per-slice table as CSV cells, a header first: ``slice``, the scalar entries (sorted), then per
+    metric with an interval ``<metric>_lo``, ``<metric>_hi``, ``<metric>_delta``, ``<metric>_delta_lo``,
+    ``<metric>_delta_hi``, and ``worse`` (the metrics significantly worse than the whole set, ``;``-joined).
+    Empty cells for missing values."""
+    scalars = sorted({k for r in slices.values() for k, v in r.items()
+                      if v is None or isinstance(v, int | float) and not isinstance(v, bool)})
+    metrics = list(dict.fromkeys(m for r in slices.values()
+                                 for m in {**(r.get("delta") or {}), **(r.get("ci") or {})}))
+    has_worse = any("worse" in r for r in slices.values())
+
+    def cell(v: object) -> str:
+        return "" if v is None else f"{v}"
+
+    parts = ("lo", "hi", "delta", "delta_lo", "delta_hi")
+    header = ["slice", *scalars, *(f"{m}_{part}" for m in metrics for part in parts),
+              *(["worse"] if has_worse else [])]
+    lines = [header]
+    for name, r in slices.items():
+        line = [json.dumps(name), *(cell(r.get(c)) for c in scalars)]
+        for m in metrics:
+            ci = (r.get("ci") or {}).get(m) or [None, None]
+            dci = (r.get("delta_ci") or {}).get(m) or [None, None]
+            line += [cell(ci[0]), cell(ci[1]), cell((r.get("delta") or {}).get(m)), cell(dci[0]), cell(dci[1])]
+        if has_worse:
+            line.append(";".join(r.get("worse") or []))
+        lines.append(line)
+    return lines
 
 
 def load_results(folder: Path) -> dict:

@@ -20,8 +20,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .adapter import BaseModelAdapter, RunContext, seed_everything, set_active_run
 from .errors import InvalidInput
 from .executions import FINISHED, Outcome
@@ -186,20 +184,60 @@ def evaluate(ctx: RunContext, model: BaseModelAdapter, items: list, labels: list
 
 
 def summary_table(results: dict) -> str:
-    """The overall metrics as a small text table."""
+    """The overall metrics as a small text table, each headline metric with its 95% interval when the
+    evaluation has one."""
+    ci = results.get("ci") or {}
     rows = [(k, v) for k, v in results.items() if isinstance(v, int | float) and not isinstance(v, bool)]
-    return "\n".join(f"{k:>16}  {v:.4f}" for k, v in rows)
+    lines = [f"{k:>16}  {v:.4f}" + (f"  [{ci[k][0]:.4f}, {ci[k][1]:.4f}]" if ci.get(k) else "")
+             for k, v in rows]
+    boot = results.get("bootstrap")
+    if boot:
+        lines.append(f"{'':>16}  [95% interval: bootstrap over items, {boot['replicates']} replicates, "
+                     f"seed {boot['seed']}]")
+    return "\n".join(lines)
+
+
+_MAIN = ("mAP50-95", "accuracy")  # the metric slices are sorted by, the first one present
 
 
 def slice_table(results: dict, max_rows: int = 60):
-    """Per-slice metrics as a pandas DataFrame (worst first by the task's main metric)."""
+    """Per-slice metrics as a pandas DataFrame, worst first by the task's main metric: each slice's item
+    count, each metric (with its 95% interval and its difference from the whole set, when the
+    evaluation has them) and ``worse``, the metrics significantly worse than the whole set (marked
+    ``⚠``). An evaluation without slices prints one line saying so and returns None."""
     import pandas as pd
 
-    frame = pd.DataFrame.from_dict(results.get("slices") or {}, orient="index")
-    key = "mAP50-95" if "mAP50-95" in frame.columns else "accuracy" if "accuracy" in frame.columns else None
+    slices = results.get("slices") or {}
+    if not slices:
+        print("no slices: this evaluation has no per-slice metrics (slice_by=[], or the items have no "
+              "folder, tag or metadata to slice by)")
+        return None
+    metrics = list(results.get("ci") or {}) or list(dict.fromkeys(
+        k for r in slices.values() for k, v in r.items() if k not in ("n", "n_images")
+        and (v is None or isinstance(v, int | float) and not isinstance(v, bool))))
+    rows = {}
+    for name, r in slices.items():
+        row: dict = {"n": r.get("n", r.get("n_images"))}
+        for m in metrics:
+            row[m] = r.get(m)
+            if "ci" in r:
+                row[f"{m} 95% CI"] = _interval(r["ci"].get(m))
+            if "delta" in r:
+                delta = r["delta"].get(m)
+                row[f"{m} Δ"] = None if delta is None else f"{delta:+.4f}" + (
+                    f" {_interval(r['delta_ci'].get(m))}" if r.get("delta_ci", {}).get(m) else "")
+        if "worse" in r:
+            row["worse"] = "⚠ " + ", ".join(r["worse"]) if r["worse"] else ""
+        rows[name] = row
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    key = next((m for m in _MAIN if m in frame.columns), None)
     if key:
         frame = frame.sort_values(key, na_position="last")
     return frame.head(max_rows)
+
+
+def _interval(ci: list | None) -> str | None:
+    return None if not ci else f"[{ci[0]:.4f}, {ci[1]:.4f}]"
 
 
 def worst_items(results: dict, n: int = 10) -> list[dict]:
@@ -218,47 +256,28 @@ def final_metrics(ctx: RunContext) -> dict[str, float]:
 
 
 def plot_results(results: dict, folder: Path) -> list[Path]:
-    """PR curves (detection) or the confusion matrix (classification) as PNGs beside the notebook."""
-    import matplotlib
+    """PR curves (detection) or the confusion matrix (classification) saved as SVG beside the notebook
+    and shown in it."""
+    from .svgplots import confusion_svg, pr_curves_svg
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    paths = []
     if results.get("pr_curve"):
-        fig, ax = plt.subplots(figsize=(5, 4))
-        for name, curve in results["pr_curve"].items():
-            ax.plot(curve["recall"], curve["precision"], label=str(name))
-        ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02), title="PR curves (IoU 0.5, COCO)")
-        ax.legend(fontsize=8)
-        paths.append(folder / "pr_curves.png")
+        path, svg = folder / "pr_curves.svg", pr_curves_svg(results["pr_curve"])
     elif results.get("confusion_matrix"):
-        labels = results.get("labels") or []
-        fig, ax = plt.subplots(figsize=(4.5, 4))
-        ax.imshow(results["confusion_matrix"], cmap="Blues")
-        ax.set(xticks=range(len(labels)), yticks=range(len(labels)), xlabel="predicted", ylabel="true",
-               title="confusion matrix")
-        ax.set_xticklabels(labels, rotation=45, ha="right")
-        ax.set_yticklabels(labels)
-        for (i, j), v in np.ndenumerate(np.asarray(results["confusion_matrix"])):
-            ax.text(j, i, str(v), ha="center", va="center", fontsize=8)
-        paths.append(folder / "confusion_matrix.png")
+        path, svg = folder / "confusion_matrix.svg", confusion_svg(results["confusion_matrix"], results.get("labels") or [])
     else:
-        return paths
-    fig.tight_layout()
-    fig.savefig(paths[0], dpi=100)
-    plt.close(fig)
-    _show_image(paths[0])
-    return paths
+        return []
+    path.write_text(svg)
+    _show_svg(svg)
+    return [path]
 
 
-def _show_image(path: Path) -> None:
-    """Show a saved PNG in the notebook running this (the executed notebook keeps it as an output);
-    nothing outside IPython."""
+def _show_svg(svg: str) -> None:
+    """Show an SVG in the notebook running this (the executed notebook keeps it as an output); nothing
+    outside IPython."""
     try:
         from IPython import get_ipython
-        from IPython.display import Image, display
+        from IPython.display import SVG, display
     except ImportError:
         return
     if get_ipython() is not None:
-        display(Image(filename=str(path)))
+        display(SVG(data=svg))

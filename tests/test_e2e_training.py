@@ -47,7 +47,7 @@ def test_yolo_train_evaluate_finetune_and_rerun(store, tmp_path):
     assert results["slices"]["tag=test"]["mAP50-95"] == pytest.approx(results["mAP50-95"], nan_ok=True)
     items = [json.loads(line) for line in (folder / "items.jsonl").read_text().splitlines()]
     assert len(items) == 8 and all("n_gt" in r for r in items)
-    assert (folder / "pr_curves.png").is_file() and (folder / "slices.csv").is_file()
+    assert (folder / "pr_curves.svg").is_file() and (folder / "slices.csv").is_file()
     report = Path(ev["notebook_uri"]).read_text()
     assert "Per-slice metrics" in report and "metadata.lighting=" in report, "the stored notebook shows slices"
     train_points = mm.get_metrics(exe["id"])

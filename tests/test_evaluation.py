@@ -318,7 +318,10 @@ def test_widget_recomputation_equals_results_json(tmp_path: Path, monkeypatch) -
     assert recomputed["metadata.lighting=dark"]["macro_f1"] == 1.0
     res = evaluate_predictions("classify", items, preds, labels, slice_by=["metadata.lighting"])
     write_artifacts(res, folder)
-    assert wslices.slice_metrics(store, execution, "classify") == recomputed == res["slices"]
+    numbers = {name: {k: v for k, v in r.items() if not isinstance(v, dict | list)}
+               for name, r in res["slices"].items()}
+    assert wslices.slice_metrics(store, execution, "classify") == recomputed == numbers
+    assert all({"ci", "delta", "delta_ci", "worse"} <= set(r) for r in res["slices"].values())
 
 
 def test_numpy_labels_are_accepted() -> None:

@@ -53,8 +53,8 @@ def test_train_and_evaluate_store_notebooks_beside_weights(store, toy):
     assert (folder / "executions" / ev["id"] / "predictions.jsonl").is_file()
     ev_nb = nbformat.read(folder / "executions" / ev["id"] / "notebook.ipynb", as_version=4)
     plot_cell = next(c for c in ev_nb.cells if "plot_results" in c.source)
-    assert any("image/png" in o.get("data", {}) for o in plot_cell.outputs), "the notebook shows what it saved"
-    assert (folder / "executions" / ev["id"] / "confusion_matrix.png").is_file()
+    assert any("image/svg+xml" in o.get("data", {}) for o in plot_cell.outputs), "the notebook shows what it saved"
+    assert (folder / "executions" / ev["id"] / "confusion_matrix.svg").is_file()
 
 
 def test_exception_retries_then_fails_with_cell_and_error(store, toy):

@@ -1,4 +1,5 @@
-"""Classification metrics (numpy only): accuracy, per-class P/R/F1, averages, top-k, confusion, slices.
+"""Classification metrics (numpy only): accuracy, per-class P/R/F1, averages, top-k, confusion, slices,
+and bootstrap confidence intervals.
 
 Macro averages: over every label for the whole set, over the labels present in the slice (true or
 predicted) for a slice."""
@@ -11,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from . import MetricsInputError
+from . import bootstrap as _boot
 
 
 def _as_1d(values: Sequence, what: str) -> np.ndarray:
@@ -63,11 +65,16 @@ def _prf(cm: np.ndarray) -> dict[str, np.ndarray]:
     return {"precision": precision, "recall": recall, "f1": f1, "support": support}
 
 
-def _top_k(scores: np.ndarray, true: np.ndarray, k: int) -> float:
+def _top_k_hits(scores: np.ndarray, true: np.ndarray, k: int) -> np.ndarray:
+    """Per row, whether its true label is among its ``k`` best scores."""
     if k >= scores.shape[1]:
-        return 1.0
+        return np.ones(len(true), dtype=bool)
     ranked = np.argsort(scores, axis=1, kind="mergesort")[:, ::-1][:, :k]  # ties as scikit-learn breaks them
-    return float((ranked == true[:, None]).any(1).mean())
+    return (ranked == true[:, None]).any(1)
+
+
+def _top_k(scores: np.ndarray, true: np.ndarray, k: int) -> float:
+    return 1.0 if k >= scores.shape[1] else float(_top_k_hits(scores, true, k).mean())
 
 
 def _metrics(true: np.ndarray, pred: np.ndarray, labels: list, scores: np.ndarray | None,
@@ -116,7 +123,8 @@ def _rows(slices: Any, n: int) -> dict[Hashable, np.ndarray]:
 def classification_metrics(y_true: Sequence, y_pred: Sequence, labels: Sequence | None = None,
                            scores: Any = None, top_k: Sequence[int] = (1, 5),
                            slices: Mapping[Hashable, Sequence[int]] | None = None,
-                           slice_macro: str = "present") -> dict[str, Any]:
+                           slice_macro: str = "present", bootstrap: int = _boot.DEFAULT_REPLICATES,
+                           seed: int = 0) -> dict[str, Any]:
     """Accuracy, per-class precision/recall/F1/support, macro and weighted averages and the confusion matrix.
 
     ``labels`` fixes the class order (default: sorted union of ``y_true`` and ``y_pred``); a label outside
@@ -129,8 +137,15 @@ def classification_metrics(y_true: Sequence, y_pred: Sequence, labels: Sequence 
     labels **present in the slice** (occurring among its rows' true or predicted labels: scikit-learn
     with ``labels=`` those labels), so a slice whose rows are all right has macro-F1 1.0;
     ``slice_macro="all"`` averages every label instead. A slice's ``per_class`` still lists every label.
+    Each slice also gets ``delta`` ({metric: slice - whole set} for accuracy, macro_f1 and the top-k).
+    With ``bootstrap`` replicates (0: none), rows are resampled with replacement (seeded by ``seed``):
+    ``ci`` {metric: [lo, hi]} (percentile 95% intervals of accuracy, ``macro_f1``, each
+    ``top{k}_accuracy``), ``bootstrap`` {replicates, seed, level}, and per slice ``ci``, ``delta_ci`` and
+    ``worse`` (see :func:`mm_jupyter.metrics.bootstrap.attach`): each replicate's metrics equal those of
+    the rows repeated as often as drawn, a slice's replicate being the whole set's restricted to its rows.
     Raises :class:`MetricsInputError` on bad input.
     """
+    replicates = _boot.check(bootstrap, seed)
     y_true, y_pred = _as_1d(y_true, "y_true"), _as_1d(y_pred, "y_pred")
     n = len(y_true)
     if n != len(y_pred):
@@ -161,4 +176,68 @@ def classification_metrics(y_true: Sequence, y_pred: Sequence, labels: Sequence 
                                            None if score_arr is None else score_arr[rows], top_k,
                                            macro_over=slice_macro)
                             for name, rows in parts.items()}
+    if replicates or parts is not None:
+        hits = {k: _top_k_hits(score_arr, true, k) for k in top_k} if score_arr is not None else {}
+        sets = [np.arange(n), *(parts or {}).values()]
+        reps = None
+        if replicates:
+            weights = _boot.multiplicities(n, replicates, seed)
+            reps = _replicates(weights, true, pred, len(labels), hits, sets, slice_macro)
+        rows = [result, *(result.get("slices") or {}).values()]
+        points = {"accuracy": [r["accuracy"] for r in rows],
+                  "macro_f1": [r["macro"]["f1"] if r["macro"] else None for r in rows],
+                  **{f"top{k}_accuracy": [r[f"top{k}_accuracy"] for r in rows] for k in hits}}
+        _boot.attach(result, list(parts or {}), points, reps, replicates, seed)
     return result
+
+
+def _replicates(weights: np.ndarray, true: np.ndarray, pred: np.ndarray, n_labels: int,
+                hits: Mapping[int, np.ndarray], sets: list[np.ndarray], slice_macro: str
+                ) -> dict[str, np.ndarray]:
+    """Accuracy, macro-F1 and top-k of each replicate (rows of ``weights``) and set of rows (the whole
+    set first, whose macro averages every label): {metric: (B, sets)}, NaN for a set empty in a replicate."""
+    rows = np.concatenate(sets)
+    step = max(1, (1 << 22) // max(1, len(rows)))  # replicates at a time (bounds memory)
+    parts = [_replicate_block(weights[r0:r0 + step], true, pred, n_labels, hits, sets, rows, slice_macro)
+             for r0 in range(0, len(weights), step)]
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def _replicate_block(weights: np.ndarray, true: np.ndarray, pred: np.ndarray, n_labels: int,
+                     hits: Mapping[int, np.ndarray], sets: list[np.ndarray], rows: np.ndarray,
+                     slice_macro: str) -> dict[str, np.ndarray]:
+    n_rep, S, L = len(weights), len(sets), n_labels
+    sizes = np.array([len(r) for r in sets])
+    set_of = np.repeat(np.arange(S), sizes)
+    first, nonempty = np.r_[0, np.cumsum(sizes)[:-1]], sizes > 0
+    w = weights[:, rows].astype(np.float64)  # (B, P): each set's rows side by side
+    correct = (true == pred)[rows]
+
+    def per_set(x: np.ndarray) -> np.ndarray:
+        out = np.zeros((n_rep, S))
+        if len(rows):
+            out[:, nonempty] = np.add.reduceat(x, first[nonempty], axis=1)
+        return out
+
+    total = per_set(w)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = {"accuracy": per_set(w * correct) / total}
+        out.update({f"top{k}_accuracy": per_set(w * h[rows]) / total for k, h in hits.items()})
+    # weighted confusion counts per (replicate, set, label): support, predicted, true positives
+    key = (np.arange(n_rep)[:, None] * S + set_of[None, :]) * L
+    support, predicted, tp = (
+        np.bincount((key + labels[None, :]).ravel(), weights=vals.ravel(), minlength=n_rep * S * L)
+        .reshape(n_rep, S, L)
+        for labels, vals in ((true[rows], w), (pred[rows], w), (true[rows], w * correct)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(predicted > 0, tp / predicted, 0.0)
+        recall = np.where(support > 0, tp / support, 0.0)
+        denom = precision + recall
+        f1 = np.where(denom > 0, 2 * precision * recall / denom, 0.0)
+        keep = (support > 0) | (predicted > 0)  # a slice's labels present among its rows
+        keep[:, 0] = True  # the whole set: every label
+        if slice_macro == "all":
+            keep[:] = True
+        macro = (f1 * keep).sum(2) / keep.sum(2)
+    out["macro_f1"] = np.where(total > 0, macro, np.nan)
+    return out

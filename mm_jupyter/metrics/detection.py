@@ -18,7 +18,9 @@ from faster_coco_eval.core import mask as _mask
 from faster_coco_eval.core.cocoeval import Params
 
 from . import MetricsInputError
+from . import bootstrap as _boot
 from .curves import OperatingPoint, at_confidence, best_f1, coco_accumulate, compact_pr
+from .weighted import Batch, gt_counts, replicate_aps, replicate_operating_point
 
 _AREA_ALL = [0.0, 1e5**2]  # pycocotools' "all" area range
 _PARAMS = Params(iouType="bbox")  # IoU thresholds .50:.05:.95 and 101 recall points, as pycocotools
@@ -272,10 +274,12 @@ def _num(value: float) -> float | None:
 _MAX_COLUMNS = 250_000  # detections accumulated per batch of slices (bounds memory)
 
 
-def _summaries(inp: _Inputs, m: _Matching, image_sets: list[np.ndarray | None]) -> list[dict]:
+def _summaries(inp: _Inputs, m: _Matching, image_sets: list[np.ndarray | None],
+               weights: np.ndarray | None = None) -> tuple[list[dict], dict[str, np.ndarray] | None]:
     """Metrics for each set of image indices (sorted, unique; None: all images), accumulated in batches:
     every (set, class) is one group of a single vectorised accumulation. Precision/recall are taken at
-    the whole set's best-F1 confidence."""
+    the whole set's best-F1 confidence. With ``weights`` (replicates x images multiplicities), also each
+    headline metric per replicate and set: {metric: (replicates, sets)}, NaN where undefined."""
     K = len(inp.cat_keys)
     n_gt_all = np.bincount(inp.g_cat[~inp.g_ignore], minlength=K)
     counted = np.ones(len(m.cat), dtype=bool)  # not ignored at IoU 0.5
@@ -283,8 +287,16 @@ def _summaries(inp: _Inputs, m: _Matching, image_sets: list[np.ndarray | None]) 
     lo, hi = float(inp.d_score.min(initial=0.0)), float(inp.d_score.max(initial=1.0))  # [0, 1] or wider
     op = best_f1(m.cat[counted], m.score[counted], m.tp[_T50][counted], n_gt_all, lo, hi)
     out: list[dict] = []
+    reps: list[dict[str, np.ndarray]] = []
     batch: list[tuple[np.ndarray | None, np.ndarray]] = []
     size = 0
+
+    def flush() -> None:
+        res, rep = _summarize_batch(inp, m, batch, op, weights)
+        out.extend(res)
+        if rep is not None:
+            reps.append(rep)
+
     for images in image_sets:
         if images is None:
             cols = np.arange(len(m.cat))
@@ -293,18 +305,24 @@ def _summaries(inp: _Inputs, m: _Matching, image_sets: list[np.ndarray | None]) 
             member[images] = True
             cols = np.flatnonzero(member[m.img])
         if batch and size + len(cols) > _MAX_COLUMNS:
-            out += _summarize_batch(inp, m, batch, op)
+            flush()
             batch, size = [], 0
         batch.append((images, cols))
         size += len(cols)
-    return out + (_summarize_batch(inp, m, batch, op) if batch else [])
+    if batch:
+        flush()
+    if weights is None:
+        return out, None
+    return out, {k: np.concatenate([r[k] for r in reps], axis=1) for k in reps[0]}
 
 
 def _summarize_batch(inp: _Inputs, m: _Matching, batch: list[tuple[np.ndarray | None, np.ndarray]],
-                     op: OperatingPoint | None) -> list[dict]:
+                     op: OperatingPoint | None, weights: np.ndarray | None = None
+                     ) -> tuple[list[dict], dict[str, np.ndarray] | None]:
     K, S = len(inp.cat_keys), len(batch)
     n_gt, n_det = np.zeros((S, K), dtype=np.int64), np.zeros((S, K), dtype=np.int64)
     counted_gt = ~inp.g_ignore
+    gt_sel = []
     for s, (images, _) in enumerate(batch):
         if images is None:
             g_sel, d_sel = counted_gt, slice(None)
@@ -312,6 +330,7 @@ def _summarize_batch(inp: _Inputs, m: _Matching, batch: list[tuple[np.ndarray | 
             member = np.zeros(m.n_images, dtype=bool)
             member[images] = True
             g_sel, d_sel = member[inp.g_img] & counted_gt, member[inp.d_img]
+        gt_sel.append(np.flatnonzero(g_sel))
         n_gt[s] = np.bincount(inp.g_cat[g_sel], minlength=K)
         n_det[s] = np.bincount(inp.d_cat[d_sel], minlength=K)
     cols = np.concatenate([c for _, c in batch])
@@ -331,7 +350,39 @@ def _summarize_batch(inp: _Inputs, m: _Matching, batch: list[tuple[np.ndarray | 
         counted[ign_d[ign_t == _T50]] = False
         ops = at_confidence(group[counted], m.score[cols][counted], tp[_T50][counted], n_gt, op.conf)
     n_images = [m.n_images if images is None else len(images) for images, _ in batch]
-    return _format(inp, prec, rec, ops, n_gt, n_det, n_images)
+    results = _format(inp, prec, rec, ops, n_gt, n_det, n_images)
+    if weights is None:
+        return results, None
+    b = Batch(S * K, group, m.img[cols], m.score[cols], tp, ign_t, ign_d,
+              inp.g_img[np.concatenate(gt_sel)],
+              np.concatenate([inp.g_cat[g] + s * K for s, g in enumerate(gt_sel)]))
+    return results, _replicates(weights, b, S, K, None if op is None else op.conf)
+
+
+def _replicates(weights: np.ndarray, b: Batch, S: int, K: int, conf: float | None) -> dict[str, np.ndarray]:
+    """The headline metrics of each replicate (rows of ``weights``) and set of the batch: (B, S) each."""
+    n_rep = len(weights)
+    n_gt = gt_counts(weights, b)
+    ap, sums = replicate_aps(weights, b, _REC_THRS, n_gt, conf, _T50)
+    ap = ap.reshape(n_rep, len(_IOU_THRS), S, K)
+    out: dict[str, np.ndarray] = {}
+    if conf is not None and sums is not None:
+        precision, recall = replicate_operating_point(weights, b, conf, _T50, n_gt, sums)
+    else:
+        precision = recall = np.full((n_rep, S * K), np.nan)
+    valid = (n_gt > 0).reshape(n_rep, S, K)
+    n_valid = valid.sum(2)
+
+    def class_mean(x: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(valid, x, 0.0).sum(2) / n_valid + np.where(n_valid > 0, 0.0, np.nan)
+
+    out["map50_95"] = class_mean(ap.mean(1))
+    out["map50"] = class_mean(ap[:, _T50])
+    out["map75"] = class_mean(ap[:, _T75])
+    out["precision"] = class_mean(np.nan_to_num(precision).reshape(n_rep, S, K))
+    out["recall"] = class_mean(np.nan_to_num(recall).reshape(n_rep, S, K))
+    return out
 
 
 def _ignored_in(m: _Matching, cols: np.ndarray, offset: int) -> tuple[np.ndarray, np.ndarray]:
@@ -390,9 +441,13 @@ def _slice_images(slices: Any, inp: _Inputs) -> dict[Hashable, np.ndarray]:
     return out
 
 
+_HEADLINE = ("map50_95", "map50", "map75", "precision", "recall")  # the metrics given intervals
+
+
 def coco_evaluate(gt: dict, detections: list[dict], slices: dict[Hashable, list] | None = None,
-                  max_det: int = 100) -> dict:
-    """COCO bbox metrics of ``detections`` against ``gt``, optionally per slice of images.
+                  max_det: int = 100, bootstrap: int = _boot.DEFAULT_REPLICATES, seed: int = 0) -> dict:
+    """COCO bbox metrics of ``detections`` against ``gt``, optionally per slice of images, with bootstrap
+    confidence intervals.
 
     ``gt`` is a COCO dict (``images``, ``annotations`` with ``bbox`` [x, y, w, h], ``iscrowd``, ``area``
     — w*h when absent — and ``categories``); ``detections`` are COCO results (``image_id``,
@@ -416,23 +471,42 @@ def coco_evaluate(gt: dict, detections: list[dict], slices: dict[Hashable, list]
     - ``per_image`` (whole set only): {image id: {n_gt, n_det, tp, fp, fn}}, the counts at IoU 0.5 of
       the counted detections scoring at least ``conf_threshold`` (for finding the worst images).
     - ``n_images``, ``n_gt``, ``n_det``; and with ``slices`` ({name: [image ids]}) a ``slices`` entry
-      {name: {same keys}}, each equal to evaluating that slice's images alone — except that a slice's
-      precision/recall/f1 are read at the whole set's ``conf_threshold`` (the model's operating point),
-      so slices are compared at one threshold instead of each being tuned on itself. An empty slice or
-      one without non-crowd ground truth has ``None`` metrics.
+      {name: {same keys, plus ``n`` (its images) and ``delta``}}, each equal to evaluating that slice's
+      images alone — except that a slice's precision/recall/f1 are read at the whole set's
+      ``conf_threshold`` (the model's operating point), so slices are compared at one threshold instead
+      of each being tuned on itself. An empty slice or one without non-crowd ground truth has ``None``
+      metrics. ``delta``: {metric: slice - whole set}.
+    - With ``bootstrap`` replicates (0: none): ``ci`` {metric: [lo, hi]}, the percentile 95% interval
+      of map50_95, map50, map75, precision and recall over a seeded bootstrap of the images (``seed``),
+      and ``bootstrap`` {replicates, seed, level}; each slice gets ``ci``, ``delta_ci`` and ``worse``
+      (see :func:`mm_jupyter.metrics.bootstrap.attach`). A replicate reuses the one matching pass: it is
+      a vector of image multiplicities, under which AP is a weighted accumulation over the already
+      sorted detections (:mod:`mm_jupyter.metrics.weighted`), exactly the AP of the image set with each
+      image repeated that many times; precision/recall stay at the whole set's ``conf_threshold``. A
+      slice's replicate is the whole set's restricted to the slice's images (not a separate draw), so
+      ``delta_ci`` is a paired interval (see :mod:`mm_jupyter.metrics.bootstrap`). Point estimates do
+      not depend on the bootstrap.
 
     Raises :class:`MetricsInputError` for empty ground truth (no images or no categories), unknown image
     or category ids in annotations, detections or slices, missing fields, non-finite or negative-size
-    boxes, non-finite scores or areas. Annotation ids are renumbered, so repeated or zero ids are safe.
+    boxes, non-finite scores or areas, and a negative ``bootstrap`` or ``seed``. Annotation ids are
+    renumbered, so repeated or zero ids are safe.
     """
+    replicates = _boot.check(bootstrap, seed)
     inp = _prepare(gt, detections, max_det)
     parts = _slice_images(slices, inp) if slices is not None else None
     m = _match(inp, int(max_det))
     names = list(parts or {})
-    result, *per_slice = _summaries(inp, m, [None, *(parts[name] for name in names)])
+    weights = _boot.multiplicities(len(inp.img_ids), replicates, seed) if replicates else None
+    (result, *per_slice), reps = _summaries(inp, m, [None, *(parts[name] for name in names)], weights)
     result["per_image"] = _per_image(inp, m, result["conf_threshold"])
     if parts is not None:
         result["slices"] = dict(zip(names, per_slice, strict=True))
+        for name in names:
+            result["slices"][name]["n"] = result["slices"][name]["n_images"]
+    if reps is not None or parts is not None:
+        points = {k: [r[k] for r in (result, *per_slice)] for k in _HEADLINE}
+        _boot.attach(result, names, points, reps, replicates, seed)
     return result
 
 
