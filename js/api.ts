@@ -8,6 +8,9 @@ import type {
   IDataset,
   IDatasetDetail,
   IDefaults,
+  IEvalItemsPage,
+  IEvalItemsQuery,
+  IEvaluation,
   IExecution,
   IExecutionDetail,
   IFilter,
@@ -18,8 +21,10 @@ import type {
   IModel,
   IModelDetail,
   IPage,
+  INotes,
   IService,
-  ISnapshot
+  ISnapshot,
+  IVersionPage
 } from './types';
 import { listQueryString, type IListQuery } from './query';
 
@@ -93,9 +98,30 @@ export class Api {
     const qs = URLExt.objectToQueryString({ dataset: dataset ?? '', snapshot: snapshot ?? '' });
     return this.request(`models/${encodeURIComponent(model)}/defaults${qs}`);
   }
-  async snapshots(model?: string): Promise<ISnapshot[]> {
-    const qs = model ? `?model=${encodeURIComponent(model)}` : '';
-    return (await this.request<{ items: ISnapshot[] }>(`snapshots${qs}`)).items;
+  async snapshots(model?: string, search?: string): Promise<ISnapshot[]> {
+    const params: Record<string, string> = {};
+    if (model) {
+      params.model = model;
+    }
+    if (search?.trim()) {
+      params.search = search.trim();
+    }
+    const qs = URLExt.objectToQueryString(params);
+    return (await this.request<{ items: ISnapshot[] }>(`snapshots${qs === '?' ? '' : qs}`)).items;
+  }
+  versionPage(ref: string): Promise<IVersionPage> {
+    return this.request(`snapshots/${encodeURIComponent(ref)}/page`);
+  }
+  setNotes(ref: string, text: string): Promise<INotes> {
+    return this.request(`snapshots/${encodeURIComponent(ref)}/notes`, { method: 'PUT', body: JSON.stringify({ text }) });
+  }
+  changeTags(ref: string, change: { add?: string[]; remove?: string[] }): Promise<{ snapshot_id: string; tags: string[] }> {
+    return this.request(`snapshots/${encodeURIComponent(ref)}/tags`, { method: 'PATCH', body: JSON.stringify(change) });
+  }
+  /** Where a browser downloads a version's weights (one file, or a zip of all): a plain link, so the
+   * login cookie (or the token) authenticates it. */
+  weightsUrl(ref: string, file?: string): string {
+    return this.streamUrl(`snapshots/${encodeURIComponent(ref)}/weights`, file ? { file } : {});
   }
   async datasets(): Promise<IDataset[]> {
     return (await this.request<{ items: IDataset[] }>('datasets')).items;
@@ -115,6 +141,13 @@ export class Api {
   }
   setPaused(name: string, paused: boolean): Promise<IService> {
     return this.post(`services/${encodeURIComponent(name)}/${paused ? 'pause' : 'resume'}`);
+  }
+  /** Stop a service: no new work; its running executions get the drain time to finish. */
+  stopService(name: string, drainTime?: number): Promise<IService> {
+    return this.post(`services/${encodeURIComponent(name)}/stop`, drainTime === undefined ? {} : { drain_time: drainTime });
+  }
+  configureService(name: string, settings: Record<string, unknown>): Promise<IService> {
+    return this.request(`services/${encodeURIComponent(name)}`, { method: 'PATCH', body: JSON.stringify(settings) });
   }
   executions(query: IListQuery): Promise<IPage> {
     return this.request(`executions${listQueryString(query)}`);
@@ -146,5 +179,25 @@ export class Api {
   }
   remove(ref: string): Promise<{ removed: string }> {
     return this.request(`executions/${encodeURIComponent(ref)}`, { method: 'DELETE' });
+  }
+  /** An evaluate execution's view: its state, metrics with intervals, slices, curves, confusion. */
+  evaluation(ref: string): Promise<IEvaluation> {
+    return this.request(`executions/${encodeURIComponent(ref)}/evaluation`);
+  }
+  /** A page of an evaluation's items, worst first, filtered by slice, confusion cell or class. */
+  evaluationItems(ref: string, query: IEvalItemsQuery = {}): Promise<IEvalItemsPage> {
+    const params: Record<string, string> = {};
+    for (const [k, v] of Object.entries(query)) {
+      if (v !== undefined && v !== null && v !== '') {
+        params[k] = String(v);
+      }
+    }
+    const qs = URLExt.objectToQueryString(params);
+    return this.request(`executions/${encodeURIComponent(ref)}/evaluation/items${qs === '?' ? '' : qs}`);
+  }
+  /** Where an <img> loads an evaluated item's image (`image_url` of an item): the login cookie or the
+   * token authenticates it. */
+  evaluationImageUrl(imageUrl: string): string {
+    return this.streamUrl(imageUrl);
   }
 }

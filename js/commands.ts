@@ -120,6 +120,11 @@ export function registerCommands(commands: CommandRegistry, ctx: IMMContext): vo
     label: 'Show logs',
     execute: args => ctx.openExecution(arg(args, 'id'), 'logs')
   });
+  commands.addCommand(CommandIDs.showService, {
+    label: args => (arg(args, 'service') ? `Show executions of ${arg(args, 'service')}` : "Show a service's executions"),
+    isVisible: args => !!arg(args, 'service'),
+    execute: args => ctx.showService(arg(args, 'service'))
+  });
   commands.addCommand(CommandIDs.openExecution, {
     label: 'Open execution',
     execute: args => ctx.openExecution(arg(args, 'id'))

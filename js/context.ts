@@ -6,7 +6,7 @@ import type { Api } from './api';
 import type { LiveHub } from './hub';
 import type { IMeta } from './types';
 
-export type TabName = 'versions' | 'training' | 'evaluation';
+export type TabName = 'versions' | 'training' | 'evaluation' | 'services';
 
 export interface IMMContext {
   api: Api;
@@ -20,6 +20,10 @@ export interface IMMContext {
   /** Open an executed notebook (a path under the artifact root) in the read-only viewer. */
   openNotebook(path: string, owner?: { id: string; name?: string | null }): Promise<void>;
   showTab(tab: TabName, search?: string): void;
+  /** Show a version's page in the sidebar (its Versions tab). */
+  openVersion(id: string): void;
+  /** Show a service's executions: its kind's tab, filtered by that service. */
+  showService(name: string): void;
   notifyError(err: unknown, what: string): void;
 }
 
@@ -36,5 +40,6 @@ export const CommandIDs = {
   train: 'mm-jupyter:train',
   evaluate: 'mm-jupyter:evaluate',
   pauseService: 'mm-jupyter:pause-service',
-  resumeService: 'mm-jupyter:resume-service'
+  resumeService: 'mm-jupyter:resume-service',
+  showService: 'mm-jupyter:show-service'
 } as const;

@@ -83,6 +83,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
         sidebar.showTab(tab, search);
         app.shell.activateById(sidebar.id);
       },
+      openVersion: (id: string) => {
+        sidebar.openVersion(id);
+        app.shell.activateById(sidebar.id);
+      },
+      showService: (name: string) => {
+        sidebar.showService(name);
+        app.shell.activateById(sidebar.id);
+      },
       notifyError: (err: unknown, what: string) => {
         const message = err instanceof Error ? err.message : String(err);
         Notification.error(`${what}: ${message}`, { autoClose: 8000 });

@@ -7,6 +7,8 @@ export type SortKey = 'created_at' | 'name' | 'status' | 'progress' | 'duration'
 export interface IListQuery {
   kind?: Kind;
   status?: Status | '';
+  /** Only this service's executions (`mgmt-<kind>-<model id>`); empty for every service. */
+  service?: string;
   search?: string;
   limit: number;
   offset: number;
@@ -17,7 +19,7 @@ export interface IListQuery {
 export const PAGE_SIZE = 25;
 
 export function defaultQuery(kind: Kind): IListQuery {
-  return { kind, status: '', search: '', limit: PAGE_SIZE, offset: 0, sort: 'created_at', order: 'desc' };
+  return { kind, status: '', service: '', search: '', limit: PAGE_SIZE, offset: 0, sort: 'created_at', order: 'desc' };
 }
 
 export function listQueryString(q: IListQuery): string {
@@ -29,6 +31,7 @@ export function listQueryString(q: IListQuery): string {
   };
   add('kind', q.kind);
   add('status', q.status);
+  add('service', q.service);
   add('search', q.search?.trim());
   add('limit', q.limit);
   add('offset', q.offset);
@@ -40,13 +43,17 @@ export function listQueryString(q: IListQuery): string {
 }
 
 /** Whether `row` passes the query's filters, by the one search rule of every face (the server's
- * `queries.executions`): a case-insensitive part of the execution's, model's or version's name, or
- * the beginning of the execution's, model's or version's id. */
+ * `queries.executions`): a case-insensitive part of the execution's, model's or version's name, the
+ * beginning of the execution's, model's or version's id, or one of its version's tags whole (every
+ * row carries them, `snapshot_tags`, so a live row is matched here without asking the server). */
 export function matches(row: IExecution, q: IListQuery): boolean {
   if (q.kind && row.kind !== q.kind) {
     return false;
   }
   if (q.status && row.status !== q.status) {
+    return false;
+  }
+  if (q.service && row.service !== q.service) {
     return false;
   }
   const search = (q.search ?? '').trim().toLowerCase();
@@ -61,7 +68,8 @@ export function matches(row: IExecution, q: IListQuery): boolean {
     part(row.snapshot_name) ||
     start(row.id) ||
     start(row.model_id) ||
-    start(row.snapshot_id)
+    start(row.snapshot_id) ||
+    (row.snapshot_tags ?? []).some(tag => tag.toLowerCase() === search)
   );
 }
 

@@ -35,6 +35,8 @@ export interface IExecution {
   snapshot_name?: string | null;
   error: string | null;
   rerun_of: string | null;
+  /** Its version's tags in lower case (the search rule matches a tag whole). */
+  snapshot_tags?: string[];
 }
 
 export interface IExecutionEvent {
@@ -88,12 +90,91 @@ export interface IService {
   kind: Kind;
   kernel_name: string;
   concurrency: number;
+  max_instances?: number;
+  queue_size?: number;
   execution_timeout: number;
   drain_time: number;
   on_reset: 'fail' | 'rerun';
   max_attempts: number;
+  runner?: string;
+  gpus?: number;
   paused: number;
-  health: IHealth;
+  /** Set while the service is stopping (epoch seconds when its running executions are ended). */
+  draining_until?: number | null;
+  health: IHealth & { code?: string };
+  /** Executions waiting (pending or re-queued for a retry) and running. */
+  pending?: number;
+  running?: number;
+}
+
+export interface IVersionBrief {
+  id: string;
+  name: string | null;
+  status: string;
+  trained: boolean;
+  created_at: number | null;
+}
+
+export interface INotes {
+  snapshot_id: string;
+  text: string;
+  edited_at: number | null;
+  edits: number;
+}
+
+export interface IWeights {
+  available: boolean;
+  files: { name: string; size: number }[];
+  size: number;
+  hash: string | null;
+  /** Why there are none ("no weights yet: train this version first"). */
+  message: string;
+}
+
+export interface IVersionExecution {
+  id: string;
+  name: string;
+  kind: Kind;
+  status: Status;
+  progress: number | null;
+  created_at: number;
+  started_at: number | null;
+  ended_at: number | null;
+  service: string;
+  error: string | null;
+}
+
+/** `GET snapshots/<id>/page`: everything the version page shows. */
+export interface IVersionPage {
+  id: string;
+  name: string;
+  status: string;
+  created_at: number;
+  model_id: string;
+  model_name: string | null;
+  adapter: string | null;
+  trained: boolean;
+  config: Record<string, unknown>;
+  labels: string[];
+  filters: Record<string, ISelection>;
+  dataset_id: string | null;
+  parent: IVersionBrief | null;
+  children: IVersionBrief[];
+  repro: Record<string, any>;
+  recorded: boolean;
+  dataset: {
+    id: string;
+    name: string;
+    trained_hash: string | null;
+    current_hash: string | null;
+    checked_at: number | null;
+    changed: boolean | null;
+  } | null;
+  weights: IWeights;
+  executions: IVersionExecution[];
+  executions_total: number;
+  notes: INotes;
+  tags: string[];
 }
 
 export interface ISnapshot {
@@ -110,6 +191,7 @@ export interface ISnapshot {
   trained: boolean;
   created_at: number;
   last_train_status?: Status | null;
+  tags?: string[];
 }
 
 export interface IModel {
@@ -204,4 +286,100 @@ export interface ILogChunk {
   next_offset: number;
   size?: number;
   text: string;
+}
+
+/** A confidence interval `[lo, hi]` (null where the bootstrap left the metric undefined). */
+export type IInterval = [number, number] | null;
+
+export interface IEvalMetric {
+  name: string;
+  value: number | null;
+  ci: IInterval | undefined;
+}
+
+/** One slice of an evaluation: its items, each metric with its interval, and the comparison with the
+ * whole set (`delta` slice - whole, its interval, the metrics flagged significantly worse). */
+export interface IEvalSlice {
+  name: string;
+  field: string;
+  n: number | null;
+  values: Record<string, number | null>;
+  ci: Record<string, IInterval>;
+  delta: Record<string, number | null>;
+  delta_ci: Record<string, IInterval>;
+  worse: string[];
+}
+
+/** `GET executions/<id>/evaluation`: everything but `state`/`message` only when `state` is `ready`. */
+export interface IEvaluation {
+  execution_id: string;
+  name: string;
+  status: Status;
+  state: 'ready' | 'running' | 'failed' | 'missing';
+  message: string;
+  task?: 'detect' | 'classify';
+  main_metric?: string;
+  metrics?: IEvalMetric[];
+  bootstrap?: { replicates: number; seed: number; level: number } | null;
+  n_items?: number;
+  labels?: string[];
+  conf_threshold?: number | null;
+  slice_metrics?: string[];
+  slices?: IEvalSlice[];
+  slice_fields?: string[];
+  per_class?: Record<string, Record<string, number | null>>;
+  pr_curves?: Record<string, { recall: (number | null)[]; precision: (number | null)[] }>;
+  confusion?: { labels: string[]; matrix: number[][] } | null;
+  messages?: string[];
+  slice_by?: string[] | null;
+}
+
+export interface IEvalBox {
+  box: number[];
+  label: string;
+  score?: number | null;
+}
+
+/** One evaluated item: detection counts and boxes, or the true and predicted labels. */
+export interface IEvalItem {
+  item_id: number;
+  name: string;
+  dir: string;
+  tags: string[];
+  width: number | null;
+  height: number | null;
+  /** Relative to the API (`executions/<id>/evaluation/items/<item>/image`). */
+  image_url: string;
+  image: { ok: boolean; problem: string | null };
+  n_gt?: number;
+  n_det?: number;
+  tp?: number;
+  fp?: number;
+  fn?: number;
+  gt_boxes?: IEvalBox[];
+  pred_boxes?: IEvalBox[];
+  true?: string;
+  pred?: string;
+  correct?: boolean;
+  confidence?: number | null;
+}
+
+export interface IEvalItemsQuery {
+  slice?: string;
+  true?: string;
+  pred?: string;
+  cls?: string;
+  offset?: number;
+  limit?: number;
+}
+
+export interface IEvalItemsPage {
+  execution_id: string;
+  task: 'detect' | 'classify';
+  total: number;
+  offset: number;
+  limit: number;
+  filter: { slice: string | null; true: string | null; pred: string | null; cls: string | null };
+  conf_threshold: number | null;
+  items: IEvalItem[];
 }

@@ -28,6 +28,18 @@ export class ModelsSidebar extends ReactWidget {
     this.update();
   }
 
+  openVersion(id: string): void {
+    this.request = { tab: 'versions', version: id, nonce: ++this.nonce };
+    this.update();
+  }
+
+  /** The executions of a service (`mgmt-<kind>-<model id>`): its kind's tab, filtered by it. */
+  showService(name: string): void {
+    const tab: TabName = name.startsWith('mgmt-evaluate-') ? 'evaluation' : 'training';
+    this.request = { tab, service: name, nonce: ++this.nonce };
+    this.update();
+  }
+
   render(): JSX.Element {
     return <SidebarView ctx={this.ctx} request={this.request} />;
   }

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .adapter import RunContext, get_active_run, set_active_run
-from .checks import check_json_value, check_labels, check_text
+from .checks import BAD_TEXT, check_json_value, check_labels, check_text
 from .errors import Conflict, InvalidInput, NotFound, Unavailable
 from .executions import (
     FINISHED,
@@ -47,6 +47,9 @@ from .tracker import LocalTracker, new_token, token_hash
 _STORES: dict[str, Store] = {}
 SELECTION_ROLES = ("train", "validation", "test")
 REPRO_PACKAGES = ("mm_jupyter", "torch", "torchvision", "ultralytics", "numpy", "papermill", "ipykernel")
+NOTES_LIMIT = 10_000
+TAG_LIMIT = 50
+MAX_TAGS = 100
 FILTER_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
 
@@ -234,15 +237,90 @@ def remove_snapshot(snapshot: str, store: Store | None = None) -> str:
         store.delete("metrics", execution_id=tuple(ids))
         store.delete("events", execution_id=tuple(ids))
         store.delete("executions", snapshot_id=snap["id"])
+        store.delete("snapshot_notes", snapshot_id=snap["id"])
+        store.delete("snapshot_tags", snapshot_id=snap["id"])
         store.delete("snapshots", id=snap["id"])
     if folder.is_dir() and folder.parent.name == "snapshots":
         shutil.rmtree(folder, ignore_errors=True)
     return snap["id"]
 
 
-def snapshots(model: str | None = None, store: Store | None = None) -> list[dict]:
-    """Versions (of one model, if given), oldest first."""
-    return catalog.snapshots(_store(store), model)
+def snapshots(model: str | None = None, store: Store | None = None, *, search: str | None = None) -> list[dict]:
+    """Versions (of one model, if given), oldest first; with ``search``, those the search rule matches
+    (a part of the version's or model's name, the beginning of an id, or one of its tags whole)."""
+    return catalog.snapshots(_store(store), model, search=search)
+
+
+def version_page(snapshot: str, store: Store | None = None) -> dict:
+    """A version with its lineage, config, reproducibility record (and whether its dataset changed
+    since), weights, executions, notes and tags (``queries.catalog.version_page``)."""
+    return catalog.version_page(_store(store), snapshot)
+
+
+# --- notes and tags (the user's annotations of a version; its trained record is never rewritten) ---
+
+
+def _check_notes(text: Any) -> str:
+    """Notes: text of at most ``NOTES_LIMIT`` characters (line breaks and tabs allowed, a CR LF pair
+    kept as one line break), no other control characters."""
+    if not isinstance(text, str):
+        raise InvalidInput(f"notes must be text, got {type(text).__name__}")
+    text = text.replace("\r\n", "\n")
+    if len(text) > NOTES_LIMIT:
+        raise InvalidInput(f"notes are {len(text):,} characters long: at most {NOTES_LIMIT:,} are kept "
+                           "(shorten them, or keep long text in a file beside the version)")
+    if BAD_TEXT.search(text.replace("\n", "").replace("\t", "")):
+        raise InvalidInput("notes contain control characters or unpaired surrogates (line breaks and tabs are fine)")
+    return text
+
+
+def _check_tag(tag: Any) -> str:
+    """A tag: 1-50 characters (white space at the ends dropped), no control characters."""
+    if not isinstance(tag, str):
+        raise InvalidInput(f"a tag must be text, got {type(tag).__name__}")
+    return check_text(tag.strip(), "tag", max_len=TAG_LIMIT)
+
+
+def set_notes(snapshot: str, text: str, *, store: Store | None = None) -> dict:
+    """Replace a version's notes (at most 10,000 characters). Each edit is a new row: the newest is
+    current, the earlier ones stay as its history; saving the current text again writes nothing.
+    Returns ``{"snapshot_id", "text", "edited_at", "edits"}`` (``catalog.notes``)."""
+    store = _store(store)
+    text = _check_notes(text)
+    with store.tx():
+        snap = store.get("snapshots", snapshot)
+        current = catalog.notes(store, snap["id"])
+        if current["text"] != text:
+            store.insert("snapshot_notes", {"snapshot_id": snap["id"], "text": text, "created_at": now()})
+    return catalog.notes(store, snap["id"])
+
+
+def add_tag(snapshot: str, tag: str, *, store: Store | None = None) -> list[str]:
+    """Tag a version (a tag it has already, in any case, changes nothing); returns its tags. The
+    search rule finds a version's executions by a tag given whole (``queries.executions``)."""
+    store = _store(store)
+    tag = _check_tag(tag)
+    with store.tx():
+        snap = store.get("snapshots", snapshot)
+        tags = catalog.tags(store, snap["id"])
+        if tag.lower() not in {t.lower() for t in tags}:
+            if len(tags) >= MAX_TAGS:
+                raise InvalidInput(f"version {snap['id']} has {len(tags)} tags already (at most {MAX_TAGS})")
+            store.insert("snapshot_tags", {"snapshot_id": snap["id"], "tag": tag, "key": tag.lower(),
+                                           "created_at": now()})
+    return catalog.tags(store, snap["id"])
+
+
+def remove_tag(snapshot: str, tag: str, *, store: Store | None = None) -> list[str]:
+    """Remove a tag from a version (matched ignoring case; ``NotFound`` when it has no such tag);
+    returns its tags."""
+    store = _store(store)
+    tag = _check_tag(tag)
+    with store.tx():
+        snap = store.get("snapshots", snapshot)
+        if not store.delete("snapshot_tags", snapshot_id=snap["id"], key=tag.lower()):
+            raise NotFound(f"version {snap['id']} has no tag {tag!r}")
+    return catalog.tags(store, snap["id"])
 
 
 def _clone_row(store: Store, src: dict, config: dict, rerun_of: str | None = None) -> dict:

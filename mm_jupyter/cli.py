@@ -73,15 +73,105 @@ def cmd_snapshots(args: argparse.Namespace) -> int:
                                    parent=args.parent)
         emit(args, snap, snap["id"])
         return 0
+    if args.action != "tag" and args.remove:
+        raise InvalidInput("--remove goes with mm versions tag ID TAG")
+    if args.history and (args.action != "notes" or args.value is not None):
+        raise InvalidInput("--history goes with mm versions notes ID (showing them, with no TEXT)")
+    if args.search is not None and args.action != "list":
+        raise InvalidInput("--search goes with mm versions (list)")
+    if args.action in ("list", "add") and args.value is not None:
+        raise InvalidInput(f"mm versions {args.action} takes no {'TEXT' if args.id else 'ID'} after it "
+                           f"(got {args.value[:40]!r})")
+    if args.action in ("remove", "show", "notes", "tag") and not args.id:
+        raise InvalidInput(f"mm versions {args.action} needs a version ID")
     if args.action == "remove":
-        if not args.id:
-            raise InvalidInput("mm snapshots remove needs a version ID")
         removed = api.remove_snapshot(args.id)
         emit(args, {"removed": removed}, f"removed {removed}")
         return 0
-    rows = api.snapshots(args.model)
-    emit(args, rows, table(rows, ("id", "name", "model_id", "status", "dataset_id", "parent_id")))
+    if args.action == "show":
+        if args.value is not None:
+            raise InvalidInput(f"mm versions show takes one version ID (got {args.value[:40]!r} after it)")
+        page = api.version_page(args.id)
+        emit(args, page, _version_text(page))
+        return 0
+    if args.action == "notes":
+        return _notes(args)
+    if args.action == "tag":
+        if args.value is None:
+            if args.remove:
+                raise InvalidInput("mm versions tag ID --remove needs the TAG to remove")
+            tags = api.version_page(args.id)["tags"]
+        else:
+            tags = (api.remove_tag if args.remove else api.add_tag)(args.id, args.value)
+        emit(args, tags, safe(", ".join(tags)) if tags else "(no tags)")
+        return 0
+    rows = api.snapshots(args.model, search=args.search)
+    emit(args, rows, table([{**r, "tags": ",".join(r["tags"])} for r in rows],
+                           ("id", "name", "model_id", "status", "dataset_id", "parent_id", "tags")))
     return 0
+
+
+def _notes(args: argparse.Namespace) -> int:
+    """``mm versions notes ID [TEXT]``: show a version's notes (``--history``: every edit), or save new ones."""
+    from . import api
+    from .queries import catalog
+
+    if args.value is None:
+        snap = api.connect().get("snapshots", args.id)
+        row = catalog.notes(api.connect(), snap["id"], history=args.history)
+        if args.history:
+            text = "\n\n".join(f"--- {when(h['edited_at'])}\n" + "\n".join(safe(line) for line in h["text"].split("\n"))
+                               for h in row["history"]) or "(no notes)"
+        else:
+            text = "\n".join(safe(line) for line in row["text"].split("\n")) if row["edits"] else "(no notes)"
+        emit(args, row, text)
+        return 0
+    text = sys.stdin.read() if args.value == "-" else args.value
+    row = api.set_notes(args.id, text)
+    emit(args, row, f"notes of {row['snapshot_id']} saved ({len(row['text']):,} characters; {row['edits']} "
+                    f"edit{'s' if row['edits'] != 1 else ''} kept)")
+    return 0
+
+
+def _version_text(page: dict) -> str:
+    """The version page as terminal text (``mm versions show``)."""
+    def brief(v: dict | None) -> str:
+        return "-" if v is None else f"{v['id']} {v['name'] or ''} ({v['status']})"
+
+    ds = page["dataset"]
+    weights = page["weights"]
+    lines = [f"{page['name']}  {page['id']}  ({page['status']})",
+             f"model: {page['model_name']} ({page['model_id']}), adapter {page['adapter'] or '-'}",
+             f"created: {when(page['created_at'])}",
+             f"parent: {brief(page['parent'])}",
+             "children: " + (", ".join(brief(c) for c in page["children"]) or "-"),
+             "tags: " + (", ".join(page["tags"]) or "-"),
+             "labels: " + (", ".join(page["labels"]) or "-"),
+             "config: " + (", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(page["config"].items())) or "-")]
+    if ds is None:
+        lines.append("dataset: -")
+    else:
+        state = {True: "CHANGED since training", False: "unchanged since training", None: "not trained on yet"}
+        lines.append(f"dataset: {ds['name']} ({ds['id']}): {state[ds['changed']]}"
+                     + (f" (content hash {ds['trained_hash'][:12]}… then, {ds['current_hash'][:12]}… now)"
+                        if ds["changed"] else ""))
+    if weights["available"]:
+        lines.append(f"weights: {weights['size']:,} bytes in {len(weights['files'])} file(s) "
+                     f"({', '.join(f['name'] for f in weights['files'])}), sha256 {(weights['hash'] or '-')[:16]}")
+    else:
+        lines.append(f"weights: {weights['message']}")
+    repro = page["repro"]
+    if page["recorded"]:
+        lines.append(f"record: python {repro.get('python')}, git {(repro.get('git_revision') or '-')[:12]}, seed "
+                     f"{repro.get('seed')}, packages " + ", ".join(f"{k} {v}" for k, v in
+                                                                 sorted((repro.get("packages") or {}).items()) if v))
+    notes = page["notes"]["text"]
+    lines.append("notes: " + (notes.split("\n")[0][:100] + (" …" if "\n" in notes or len(notes) > 100 else "")
+                              if notes else "-"))
+    lines.append(f"executions ({page['executions_total']}):")
+    lines += ["  " + line for line in table(execution_rows(page["executions"]),
+                                            ("id", "kind", "created", "status", "service")).splitlines()]
+    return "\n".join(safe(line) for line in lines)
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
@@ -415,6 +505,9 @@ EXAMPLES: tuple[tuple[str, tuple[str, ...]], ...] = (
         "mm snapshots add --model det --dataset shapes --config epochs=5 --train filter:dark",
         "mm snapshots --model det",
         "mm snapshots remove s-1a2b",
+        "mm versions show s-1a2b                     # lineage, record, weights, executions, notes, tags",
+        "mm versions notes s-1a2b 'baseline for the spring data'",
+        "mm versions tag s-1a2b best                 # then mm executions --search best finds its runs",
     )),
     ("train and evaluate", (
         "mm train --model det --dataset shapes --config epochs=5 --wait",
@@ -490,8 +583,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                 help="what to do (mm COMMAND --help for its options)")
 
-    def add(name: str, func, help_text: str, json_flag: bool = True) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
+    def add(name: str, func, help_text: str, json_flag: bool = True, aliases: Sequence[str] = ()) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text, aliases=list(aliases))
         p.set_defaults(func=func)
         if json_flag:
             p.add_argument("--json", action="store_true", help="one JSON document on stdout")
@@ -510,12 +603,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a default config value of the model's versions (repeatable; JSON values when they parse)")
     p.add_argument("--description", help="free text about the model")
 
-    p = add("snapshots", cmd_snapshots, "list, add or remove snapshots (model versions)")
-    p.add_argument("action", nargs="?", choices=("list", "add", "remove"), default="list",
-                   help="list (default), add or remove")
-    p.add_argument("id", nargs="?", help=f"remove: the version to remove (with its ended executions and weights); "
-                   f"{ID_HELP}")
+    p = add("snapshots", cmd_snapshots, "list, add, remove or show versions (snapshots); their notes and tags",
+            aliases=["versions"])
+    p.add_argument("action", nargs="?", choices=("list", "add", "remove", "show", "notes", "tag"), default="list",
+                   help="list (default), add, remove, show (lineage, record, weights, executions, notes, tags), "
+                   "notes (show or set a version's notes) or tag (add or --remove a tag)")
+    p.add_argument("id", nargs="?", help=f"remove, show, notes, tag: the version; {ID_HELP}")
+    p.add_argument("value", nargs="?", metavar="TEXT", help="notes: the new notes, at most 10,000 characters ('-' "
+                   "reads them from standard input; without it the notes are shown); tag: the tag (1-50 "
+                   "characters; without it the tags are shown)")
     p.add_argument("--model", help="list: only this model's versions; add: the model of the new version")
+    p.add_argument("--search", help="list: only versions whose or whose model's name holds this, whose id starts "
+                   "with it, or that have it as a tag (case-insensitive)")
+    p.add_argument("--remove", action="store_true", help="tag: remove the tag instead of adding it")
+    p.add_argument("--history", action="store_true", help="notes: every saved edit, newest first")
     _add_snapshot_flags(p)
 
     p = add("datasets", cmd_datasets, "list, add (register) datasets, or generate the shapes set")

@@ -40,7 +40,7 @@ def _import_database() -> type:
 
 Database = _import_database()
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 JSON_COLUMNS = {
     "models": ("labels", "config"),
     "snapshots": ("config", "labels", "filters", "repro"),
@@ -256,8 +256,23 @@ def _migrate_6(db: Database) -> None:
     db.execute("CREATE INDEX idx_metrics_name ON metrics(name, execution_id, attempt)")
 
 
+def _migrate_7(db: Database) -> None:
+    """v7: a version's notes and tags, the user's annotations kept apart from its trained record (which
+    is never rewritten): notes are appended (each edit a row; the newest is current, the rest its
+    history), tags are a set per version (``key``: the tag in lower case, what the search rule
+    compares, served by an index). AUTOINCREMENT ids never come back, so the event stream sees every
+    change in the largest id handed out."""
+    db.execute("CREATE TABLE snapshot_notes (id INTEGER PRIMARY KEY AUTOINCREMENT, snapshot_id TEXT NOT NULL, "
+               "text TEXT NOT NULL, created_at REAL NOT NULL)")
+    db.execute("CREATE INDEX idx_snapshot_notes ON snapshot_notes(snapshot_id, id)")
+    db.execute("CREATE TABLE snapshot_tags (id INTEGER PRIMARY KEY AUTOINCREMENT, snapshot_id TEXT NOT NULL, "
+               "tag TEXT NOT NULL, key TEXT NOT NULL, created_at REAL NOT NULL)")
+    db.execute("CREATE UNIQUE INDEX idx_snapshot_tags ON snapshot_tags(snapshot_id, key)")
+    db.execute("CREATE INDEX idx_snapshot_tags_key ON snapshot_tags(key, snapshot_id)")
+
+
 MIGRATIONS: list[Callable[[Database], None]] = [_migrate_1, _migrate_2, _migrate_3, _migrate_4, _migrate_5,
-                                                _migrate_6]
+                                                _migrate_6, _migrate_7]
 
 
 # --- the store ----------------------------------------------------------------------------------

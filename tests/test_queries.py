@@ -18,11 +18,14 @@ from mm_jupyter.queries.executions import ListQuery, list_executions, plan
 from mm_jupyter.widgets.table import query_executions
 
 WORDS = ["det", "Det-V2", "cls", "yolo", "v2", "v10", "50%_off", "a_b", "Ünï", "x"]
+TAGS = ["Best", "baseline", "prod_candidate", "Ärger", "x"]
 
 
-def rule(text: str, exe: dict, model: dict | None, version: dict | None) -> bool:
-    """The search rule as the issue states it, read plainly (case-insensitive for ASCII, as SQLite)."""
-    low = text.lower()
+def rule(text: str, exe: dict, model: dict | None, version: dict | None, tags: list[str] = ()) -> bool:
+    """The search rule as the issue states it, read plainly (case-insensitive for ASCII, as SQLite):
+    a part of a name, the beginning of an id, or one of the version's tags whole (white space at the
+    text's ends dropped, as every face drops it)."""
+    low = text.strip().lower()
 
     def contains(name: str | None) -> bool:
         return name is not None and low in name.lower()
@@ -31,7 +34,8 @@ def rule(text: str, exe: dict, model: dict | None, version: dict | None) -> bool
         return ident is not None and ident.lower().startswith(low)
 
     return (contains(exe["name"]) or contains(model and model["name"]) or contains(version and version["name"])
-            or prefix(exe["id"]) or prefix(model and model["id"]) or prefix(version and version["id"]))
+            or prefix(exe["id"]) or prefix(model and model["id"]) or prefix(version and version["id"])
+            or any(low == tag.lower() for tag in tags))
 
 
 @pytest.fixture
@@ -42,6 +46,9 @@ def populated(store):
                                       "config": {}}) for i in range(6)]
     versions = [store.insert("snapshots", {"model_id": rng.choice(models)["id"], "name": f"{rng.choice(WORDS)}-{i}",
                                            "status": "trained", "config": {}}) for i in range(20)]
+    for version in versions[::3]:  # tags: whole words that are in no name, and one that is ("x")
+        for tag in rng.sample(TAGS, 2):
+            mm.add_tag(version["id"], tag, store=store)
     t = time.time()
     rows = []
     for i in range(400):
@@ -60,8 +67,12 @@ def populated(store):
 def expected(store, text: str, **filters) -> list[str]:
     models = {m["id"]: m for m in store.find("models")}
     versions = {s["id"]: s for s in store.find("snapshots")}
+    tags: dict[str, list[str]] = {}
+    for row in store.find("snapshot_tags"):
+        tags.setdefault(row["snapshot_id"], []).append(row["tag"])
     rows = sorted(store.find("executions"), key=lambda e: (-e["created_at"], e["id"]))
-    return [e["id"] for e in rows if rule(text, e, models.get(e["model_id"]), versions.get(e["snapshot_id"]))
+    return [e["id"] for e in rows if rule(text, e, models.get(e["model_id"]), versions.get(e["snapshot_id"]),
+                                          tags.get(e["snapshot_id"], []))
             and all(e[k] == v for k, v in filters.items())]
 
 
@@ -70,7 +81,7 @@ def test_the_listing_follows_the_search_rule_exactly(populated):
     rng = random.Random(11)
     exe_ids = [e["id"] for e in store.find("executions")]
     texts = ["det-v2", "v2", "DET", "train d", "evaluate", "50%_", "a_b", "%", "_", "free 1", "ünï", "zzz", "-model-",
-             "x", "train x-1"]
+             "x", "train x-1", "best", "BEST", "bes", "baseline ", "prod_candidate", "prod", "ärger", "ÄRGER"]
     texts += [rng.choice(exe_ids)[: rng.randint(3, 8)] for _ in range(5)]
     texts += [m["id"][:5] for m in store.find("models")[:2]] + [s["id"][:6] for s in store.find("snapshots")[:2]]
     for text in texts:
@@ -80,7 +91,7 @@ def test_the_listing_follows_the_search_rule_exactly(populated):
 
 
 def test_every_face_finds_the_same_executions(populated, capsys):
-    for text in ("det-v2", "v2", "Det", "free", "e-"):
+    for text in ("det-v2", "v2", "Det", "free", "e-", "Best", "baseline"):
         want = expected(populated, text)[:50]
         api_ids = [r["id"] for r in mm.list_executions(search=text, limit=50)]
         assert mm_main(["executions", "--search", text, "--json", "--limit", "50"]) == 0

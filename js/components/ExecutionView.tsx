@@ -11,6 +11,7 @@ import { LiveStream } from '../live';
 import { appendPoints, lastValues, type ISeries } from '../series';
 import type { IExecutionDetail, IExecutionEvent, ILogChunk, IMetricPoint } from '../types';
 import { ProgressBar, StatusBadge, useTicker } from './common';
+import { EvaluationView } from './EvaluationView';
 
 const LOG_KEEP = 200_000; // characters of log kept in the panel
 
@@ -220,10 +221,25 @@ export function ExecutionView(props: {
         </dd>
         <dt>Version</dt>
         <dd>
-          {row.snapshot_name ?? ''} <span className="mm-sub">{row.snapshot_id}</span>
+          <button
+            className="mm-link mm-version-link"
+            title="Open the version's page"
+            onClick={() => ctx.openVersion(row.snapshot_id)}
+          >
+            {row.snapshot_name ?? row.snapshot_id}
+          </button>{' '}
+          <span className="mm-sub">{row.snapshot_id}</span>
         </dd>
         <dt>Service</dt>
-        <dd>{row.service}</dd>
+        <dd>
+          <button
+            className="mm-link mm-service-link"
+            title="Show this service's executions"
+            onClick={() => ctx.showService(row.service)}
+          >
+            {row.service}
+          </button>
+        </dd>
         <dt>Created</dt>
         <dd>{formatTime(row.created_at)}</dd>
         <dt>Duration</dt>
@@ -237,17 +253,22 @@ export function ExecutionView(props: {
           </>
         ) : null}
       </dl>
-      <h3>Metrics</h3>
-      <Charts series={series.current} version={version} />
-      {Object.keys(last).length ? (
-        <div className="mm-last-values">
-          {Object.entries(last).map(([k, v]) => (
-            <span key={k} className="mm-last-value">
-              {k} <b>{formatValue(v)}</b>
-            </span>
-          ))}
-        </div>
-      ) : null}
+      {row.kind === 'evaluate' ? <EvaluationView ctx={ctx} id={row.id} status={row.status} /> : null}
+      {row.kind === 'evaluate' && row.status === 'success' ? null : (
+        <>
+          <h3>Metrics</h3>
+          <Charts series={series.current} version={version} />
+          {Object.keys(last).length ? (
+            <div className="mm-last-values">
+              {Object.entries(last).map(([k, v]) => (
+                <span key={k} className="mm-last-value">
+                  {k} <b>{formatValue(v)}</b>
+                </span>
+              ))}
+            </div>
+          ) : null}
+        </>
+      )}
       <h3>Log</h3>
       <pre className="mm-log" ref={logRef}>
         {log || '(no output yet)'}

@@ -18,7 +18,8 @@ const ROW_COMMANDS = [
   CommandIDs.remove,
   CommandIDs.rerun,
   CommandIDs.openNotebook,
-  CommandIDs.showLogs
+  CommandIDs.showLogs,
+  CommandIDs.showService
 ];
 // A sidebar is narrow: two columns of stacked facts (name over created at [· service when wide];
 // status over progress and duration), the full values in the row's tooltip. Each header line sorts.
@@ -44,7 +45,10 @@ export function openRowMenu(ctx: IMMContext, row: IExecution, x: number, y: numb
   const menu = new Menu({ commands: ctx.commands });
   menu.addClass('mm-row-menu');
   for (const command of ROW_COMMANDS) {
-    menu.addItem({ command, args: { id: row.id, modelId: row.model_id, status: row.status, name: row.name } });
+    menu.addItem({
+      command,
+      args: { id: row.id, modelId: row.model_id, status: row.status, name: row.name, service: row.service }
+    });
   }
   menu.aboutToClose.connect(() => setTimeout(() => menu.dispose(), 0));
   menu.open(x, y);
@@ -56,9 +60,12 @@ export function ExecutionsTab(props: {
   kind: Kind;
   search?: { text: string; nonce: number };
   health: Record<string, IHealth>;
+  /** Only this service's executions ('' for all); `onService` changes it (the chip removes it). */
+  service: string;
+  onService: (name: string) => void;
 }): JSX.Element {
   const { ctx, kind } = props;
-  const [query, setQuery] = React.useState<IListQuery>(defaultQuery(kind));
+  const [query, setQuery] = React.useState<IListQuery>({ ...defaultQuery(kind), service: props.service });
   const [searchText, setSearchText] = React.useState('');
   const [rows, setRows] = React.useState<IExecution[]>([]);
   const [hasMore, setHasMore] = React.useState(false);
@@ -80,6 +87,10 @@ export function ExecutionsTab(props: {
   React.useEffect(() => {
     setQuery(q => (q.search === search ? q : { ...q, search, offset: 0 }));
   }, [search]);
+
+  React.useEffect(() => {
+    setQuery(q => (q.service === props.service ? q : { ...q, service: props.service, offset: 0 }));
+  }, [props.service]);
 
   React.useEffect(() => {
     let cancelled = false;
@@ -151,7 +162,9 @@ export function ExecutionsTab(props: {
       offset: 0
     }));
   };
-  const showService = (service: string) => setSearchText(service.replace(`mgmt-${kind}-`, ''));
+  // a service's executions: this tab filtered by it (another kind's service: that kind's tab)
+  const showService = (service: string) =>
+    service.startsWith(`mgmt-${kind}-`) ? props.onService(service) : ctx.showService(service);
 
   return (
     <div className="mm-executions" data-kind={kind}>
@@ -159,8 +172,8 @@ export function ExecutionsTab(props: {
         <input
           className="jp-mod-styled mm-search"
           type="search"
-          placeholder="Search model name or id"
-          aria-label="Search model name or id"
+          placeholder="Search name, id or tag"
+          aria-label="Search name, id or tag"
           value={searchText}
           onChange={e => setSearchText(e.target.value)}
         />
@@ -181,6 +194,21 @@ export function ExecutionsTab(props: {
           <refreshIcon.react tag="span" elementSize="small" />
         </button>
       </div>
+      {query.service ? (
+        <div className="mm-chips mm-filters">
+          <span className="mm-chip mm-service-chip" data-service={query.service} title={`Only the executions of ${query.service}`}>
+            <span className="mm-chip-text">service {query.service}</span>
+            <button
+              className="mm-chip-remove"
+              aria-label={`Remove the filter by service ${query.service}`}
+              title="Show every service's executions"
+              onClick={() => props.onService('')}
+            >
+              ×
+            </button>
+          </span>
+        </div>
+      ) : null}
       {unhealthy.map(([name, h]) => (
         <div key={name} className={`mm-banner mm-banner-${h.level}`} data-service={name}>
           <HealthIcon health={h} onClick={() => showService(name)} />
@@ -237,6 +265,9 @@ export function ExecutionsTab(props: {
               tabIndex={0}
               onClick={() => ctx.openExecution(row.id)}
               onKeyDown={e => {
+                if (e.target !== e.currentTarget) {
+                  return; // a key on the row's own buttons (the menu, the service) is theirs
+                }
                 if (e.key === 'Enter') {
                   ctx.openExecution(row.id);
                 } else if (e.key === 'ContextMenu' || (e.shiftKey && e.key === 'F10')) {
@@ -256,7 +287,13 @@ export function ExecutionsTab(props: {
                   {formatShortTime(row.created_at, now)}
                   <span className="mm-service-wide">
                     {' · '}
-                    {row.service}
+                    <button
+                      className="mm-link mm-service-link"
+                      title={`Show only the executions of ${row.service}`}
+                      onClick={e => (e.stopPropagation(), showService(row.service))}
+                    >
+                      {row.service}
+                    </button>
                   </span>
                 </div>
               </td>
@@ -293,7 +330,7 @@ export function ExecutionsTab(props: {
       {!rows.length && !loading ? (
         <div className="mm-empty">
           No {kind === 'train' ? 'training' : 'evaluation'} executions
-          {query.search || query.status ? ' match' : ' yet'}.
+          {query.search || query.status || query.service ? ' match' : ' yet'}.
         </div>
       ) : null}
       <div className="mm-pager">

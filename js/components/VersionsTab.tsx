@@ -1,4 +1,5 @@
-/** The Versions tab: every model with its snapshots (versions), their status, and launch buttons. */
+/** The Versions tab: every model with its snapshots (versions), their status, and launch buttons;
+ * a search by the one rule (name, id beginning, tag whole); a version's page on click or Enter. */
 
 import { caretDownIcon, caretRightIcon, refreshIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
@@ -6,19 +7,47 @@ import * as React from 'react';
 import type { IMMContext } from '../context';
 import { formatTime, isFinished } from '../format';
 import type { IExecution, IHealth, IModel, ISnapshot } from '../types';
-import { HealthIcon, StatusBadge } from './common';
+import { HealthIcon, StatusBadge, useDebounced } from './common';
+import { VersionPage } from './VersionPage';
 
-export function VersionsTab(props: { ctx: IMMContext; health: Record<string, IHealth> }): JSX.Element {
+export function VersionsTab(props: {
+  ctx: IMMContext;
+  health: Record<string, IHealth>;
+  /** The version whose page is shown instead of the list (null: the list). */
+  version: string | null;
+  onVersion: (id: string | null) => void;
+}): JSX.Element {
+  if (props.version) {
+    return (
+      <VersionPage
+        key={props.version}
+        ctx={props.ctx}
+        id={props.version}
+        onOpen={props.onVersion}
+        onBack={() => props.onVersion(null)}
+      />
+    );
+  }
+  return <VersionsList {...props} />;
+}
+
+function VersionsList(props: {
+  ctx: IMMContext;
+  health: Record<string, IHealth>;
+  onVersion: (id: string | null) => void;
+}): JSX.Element {
   const { ctx } = props;
   const [models, setModels] = React.useState<IModel[]>([]);
   const [snapshots, setSnapshots] = React.useState<ISnapshot[]>([]);
   const [open, setOpen] = React.useState<Record<string, boolean>>({});
   const [error, setError] = React.useState('');
   const [reload, setReload] = React.useState(0);
+  const [searchText, setSearchText] = React.useState('');
+  const search = useDebounced(searchText.trim(), 250);
 
   React.useEffect(() => {
     let cancelled = false;
-    Promise.all([ctx.api.models(), ctx.api.snapshots()])
+    Promise.all([ctx.api.models(), ctx.api.snapshots(undefined, search)])
       .then(([m, s]) => {
         if (!cancelled) {
           setModels(m);
@@ -30,7 +59,7 @@ export function VersionsTab(props: { ctx: IMMContext; health: Record<string, IHe
     return () => {
       cancelled = true;
     };
-  }, [reload]);
+  }, [reload, search]);
 
   React.useEffect(() => {
     let pending: any = null;
@@ -65,23 +94,34 @@ export function VersionsTab(props: { ctx: IMMContext; health: Record<string, IHe
     byModel.set(s.model_id, [...(byModel.get(s.model_id) ?? []), s]);
   }
   const isOpen = (id: string) => open[id] ?? true;
+  const shown = search ? models.filter(m => byModel.has(m.id)) : models;
 
   return (
     <div className="mm-versions">
       <div className="mm-toolbar">
-        <span className="mm-toolbar-title">Models</span>
-        <button className="mm-icon-button" title="Refresh" onClick={() => setReload(n => n + 1)}>
+        <input
+          className="jp-mod-styled mm-search mm-version-search"
+          type="search"
+          placeholder="Name, id or tag"
+          aria-label="Search versions by name, id or tag"
+          value={searchText}
+          onChange={e => setSearchText(e.target.value)}
+        />
+        <button className="mm-icon-button" title="Refresh" aria-label="Refresh" onClick={() => setReload(n => n + 1)}>
           <refreshIcon.react tag="span" elementSize="small" />
         </button>
       </div>
       {error ? <div className="mm-error-line" role="alert">{error}</div> : null}
+      {search && !shown.length && !error ? (
+        <div className="mm-empty">No version matches “{search}” (a part of a name, the beginning of an id, or a tag).</div>
+      ) : null}
       {!models.length && !error ? (
         <div className="mm-empty">
           No models yet: register one with <code>mm models add NAME --adapter yolo</code> or
           <code> mm.register_model(...)</code>.
         </div>
       ) : null}
-      {models.map(m => {
+      {shown.map(m => {
         const versions = byModel.get(m.id) ?? [];
         const Caret = isOpen(m.id) ? caretDownIcon : caretRightIcon;
         return (
@@ -94,11 +134,11 @@ export function VersionsTab(props: { ctx: IMMContext; health: Record<string, IHe
               <span className="mm-sub">{m.adapter || 'no adapter'}</span>
               <HealthIcon
                 health={props.health[`mgmt-train-${m.id}`]}
-                onClick={() => ctx.showTab('training', m.id)}
+                onClick={() => ctx.showService(`mgmt-train-${m.id}`)}
               />
               <HealthIcon
                 health={props.health[`mgmt-evaluate-${m.id}`]}
-                onClick={() => ctx.showTab('evaluation', m.id)}
+                onClick={() => ctx.showService(`mgmt-evaluate-${m.id}`)}
               />
               <span className="mm-spacer" />
               <button
@@ -114,8 +154,20 @@ export function VersionsTab(props: { ctx: IMMContext; health: Record<string, IHe
               <table className="mm-table mm-snapshots">
                 <tbody>
                   {versions.map(s => (
-                    <tr key={s.id} className="mm-snapshot" data-id={s.id}>
-                      <td className="mm-col-name" title={`${s.id}\ncreated ${formatTime(s.created_at)}`}>
+                    <tr
+                      key={s.id}
+                      className="mm-snapshot"
+                      data-id={s.id}
+                      tabIndex={0}
+                      aria-label={`Version ${s.name}: open its page`}
+                      onClick={() => props.onVersion(s.id)}
+                      onKeyDown={e => {
+                        if (e.target === e.currentTarget && e.key === 'Enter') {
+                          props.onVersion(s.id);
+                        }
+                      }}
+                    >
+                      <td className="mm-col-name" title={`${s.id}\ncreated ${formatTime(s.created_at)}\nopen its page`}>
                         <div className="mm-snapshot-line">
                           <span className="mm-name">{s.name}</span>
                           <StatusBadge status={s.status} />
@@ -125,12 +177,21 @@ export function VersionsTab(props: { ctx: IMMContext; health: Record<string, IHe
                           {s.dataset_name ? ` · ${s.dataset_name}` : ''}
                           {s.last_train_status && s.last_train_status !== 'success' ? ` · last run ${s.last_train_status}` : ''}
                         </div>
+                        {s.tags?.length ? (
+                          <div className="mm-chips mm-row-tags">
+                            {s.tags.map(t => (
+                              <span key={t} className="mm-chip mm-chip-small">
+                                {t}
+                              </span>
+                            ))}
+                          </div>
+                        ) : null}
                       </td>
                       <td className="mm-col-actions">
                         <button
                           className="jp-mod-styled mm-button mm-small"
                           disabled={!m.adapter}
-                          onClick={() => ctx.openTrainForm(m.id, s.id)}
+                          onClick={e => (e.stopPropagation(), ctx.openTrainForm(m.id, s.id))}
                         >
                           Train…
                         </button>
@@ -138,7 +199,7 @@ export function VersionsTab(props: { ctx: IMMContext; health: Record<string, IHe
                           className="jp-mod-styled mm-button mm-small"
                           disabled={!s.trained}
                           title={s.trained ? 'Evaluate this version' : 'train it first'}
-                          onClick={() => ctx.openEvaluateForm(m.id, s.id)}
+                          onClick={e => (e.stopPropagation(), ctx.openEvaluateForm(m.id, s.id))}
                         >
                           Evaluate…
                         </button>

@@ -39,6 +39,19 @@ describe('matches', () => {
     expect(matches(row, { ...q, search: 'aaa' })).toBe(false);
     expect(matches(row, { ...q, search: 'zzz' })).toBe(false);
   });
+  it("matches a version's tag whole, in any case, never a part of it", () => {
+    const row = exe({ snapshot_tags: ['best', 'prod candidate'] });
+    expect(matches(row, { ...q, search: 'BEST' })).toBe(true);
+    expect(matches(row, { ...q, search: ' prod candidate ' })).toBe(true);
+    expect(matches(row, { ...q, search: 'bes' })).toBe(false);
+    expect(matches(exe({}), { ...q, search: 'best' })).toBe(false); // a row without tags
+  });
+  it('filters by service', () => {
+    const row = exe({});
+    expect(matches(row, { ...q, service: 'mgmt-train-m-1111111111' })).toBe(true);
+    expect(matches(row, { ...q, service: 'mgmt-train-m-2222222222' })).toBe(false);
+    expect(listQueryString({ ...q, service: 'mgmt-train-m-1' })).toBe('?kind=train&service=mgmt-train-m-1&limit=25&offset=0');
+  });
 });
 
 describe('applyUpdate', () => {
@@ -55,6 +68,13 @@ describe('applyUpdate', () => {
     expect(out.rows[0].id).toBe('e-new');
     expect(out.rows).toHaveLength(25);
     expect(out.refetch).toBe(false);
+  });
+  it('adds a new run of a version tagged with the searched word, drops one of another service', () => {
+    const tagged = applyUpdate([], exe({ id: 'e-new', snapshot_tags: ['champion'] }), { ...q, search: 'Champion' });
+    expect(tagged.rows.map(r => r.id)).toEqual(['e-new']);
+    const shown = [exe({ id: 'e-1' })];
+    const other = applyUpdate(shown, exe({ id: 'e-1', service: 'mgmt-train-m-2' }), { ...q, service: 'mgmt-train-m-1111111111' });
+    expect(other.rows).toEqual([]);
   });
   it('ignores rows of another tab, refetches when it cannot patch', () => {
     expect(applyUpdate([], exe({ kind: 'evaluate' }), q)).toEqual({ rows: [], refetch: false });

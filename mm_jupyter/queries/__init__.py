@@ -8,6 +8,7 @@
 - ``dql``: the DQL filter language, checked and compiled to parameterized SQL
 - ``queue``: what the scheduler reads (queues, running attempts, lost runs)
 - ``changes``: what the live event stream polls
+- ``evaluations``: an evaluation's summary, worst-items pages, item images and per-slice values
 
 Modules are imported by name (``from mm_jupyter.queries import executions``); this package file
 imports nothing, so reading one part never loads the others.

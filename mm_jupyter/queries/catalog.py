@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 import re
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidInput, MMError, one_line
+from ..errors import InvalidInput, MMError, NotFound, one_line
 from ..executions import KINDS, STATUSES, Kind
 from ..kernels import installed_kernels
 from ..registry import adapter_class, adapters
@@ -33,6 +34,7 @@ from .items import (
     saved_filters,
     tag_counts,
 )
+from .queue import queue_length, running_count
 
 ROLES = ("train", "validation", "test")
 
@@ -100,8 +102,18 @@ def version_count(store: Store, model_id: str) -> int:
     return store.count("snapshots", model_id=model_id)
 
 
-def snapshots(store: Store, model_ref: str | None = None) -> list[dict]:
-    """Versions (oldest first) with their model's and dataset's names and their last training's status."""
+def version_matches(text: str, version: dict) -> bool:
+    """The search rule (``queries.executions``) for a version: ``text`` is a case-insensitive part of its
+    name or its model's name, the beginning of its id or its model's id, or one of its tags whole."""
+    low = text.strip().lower()
+    return (not low or any(low in (version.get(k) or "").lower() for k in ("name", "model_name"))
+            or any((version.get(k) or "").lower().startswith(low) for k in ("id", "model_id"))
+            or low in (t.lower() for t in version.get("tags") or ()))
+
+
+def snapshots(store: Store, model_ref: str | None = None, *, search: str | None = None) -> list[dict]:
+    """Versions (oldest first) with their model's and dataset's names, their last training's status
+    and their tags; with ``search``, only those the search rule matches (``version_matches``)."""
     where, params = "", []
     if model_ref:
         where, params = " WHERE s.model_id = ?", [store.get("models", model_ref)["id"]]
@@ -111,10 +123,153 @@ def snapshots(store: Store, model_ref: str | None = None) -> list[dict]:
         " ORDER BY e.created_at DESC LIMIT 1) AS last_train_status "
         "FROM snapshots s LEFT JOIN models m ON m.id = s.model_id LEFT JOIN datasets d ON d.id = s.dataset_id"
         + where + " ORDER BY s.created_at", params)
+    tagged = tags_by_version(store)
     for row in rows:
         store.decode("snapshots", row)
         row["trained"] = bool(row["weights_uri"])
+        row["tags"] = tagged.get(row["id"], [])
+    if search and search.strip():
+        if len(search) > 200:
+            raise InvalidInput("search text is longer than 200 characters")
+        rows = [row for row in rows if version_matches(search, row)]
     return rows
+
+
+# --- a version's notes, tags, weights and page -----------------------------------------------------
+
+
+def tags(store: Store, snapshot_id: str) -> list[str]:
+    """A version's tags, in the order they were added."""
+    return [r["tag"] for r in store.query("SELECT tag FROM snapshot_tags WHERE snapshot_id = ? ORDER BY id",
+                                          [snapshot_id])]
+
+
+def tags_by_version(store: Store) -> dict[str, list[str]]:
+    """Every tagged version's tags (version id → tags in the order they were added)."""
+    out: dict[str, list[str]] = {}
+    for row in store.query("SELECT snapshot_id, tag FROM snapshot_tags ORDER BY id"):
+        out.setdefault(row["snapshot_id"], []).append(row["tag"])
+    return out
+
+
+def notes(store: Store, snapshot_id: str, *, history: bool = False) -> dict:
+    """A version's current notes (its newest edit; ``""`` when none): ``text``, ``edited_at``, ``edits``
+    (how many were saved), and with ``history`` every edit, newest first (``text``, ``edited_at``)."""
+    rows = store.query("SELECT text, created_at AS edited_at FROM snapshot_notes WHERE snapshot_id = ? "
+                       "ORDER BY id DESC" + ("" if history else " LIMIT 1"), [snapshot_id])
+    edits = len(rows) if history else store.count("snapshot_notes", snapshot_id=snapshot_id)
+    out = {"snapshot_id": snapshot_id, "text": rows[0]["text"] if rows else "",
+           "edited_at": rows[0]["edited_at"] if rows else None, "edits": edits}
+    if history:
+        out["history"] = rows
+    return out
+
+
+def version_notes(store: Store, ref: str, history: bool = False) -> dict:
+    """``notes`` of the version ``ref`` (an id, a name or a unique id prefix)."""
+    return notes(store, store.get("snapshots", ref)["id"], history=history)
+
+
+def version_tags(store: Store, ref: str) -> dict:
+    """``{"snapshot_id", "tags"}`` of the version ``ref``."""
+    snap_id = store.get("snapshots", ref)["id"]
+    return {"snapshot_id": snap_id, "tags": tags(store, snap_id)}
+
+
+NO_WEIGHTS = "no weights yet: train this version first"
+
+
+def weights_folder(store: Store, snapshot: dict) -> Path | None:
+    """The folder of a version's weights (under the artifact root), or None when it has none."""
+    uri = snapshot.get("weights_uri")
+    if not uri:
+        return None
+    try:
+        folder = store.inside_artifacts(uri)
+    except NotFound:
+        return None
+    return folder if folder.is_dir() else None
+
+
+def weights(store: Store, snapshot: dict) -> dict:
+    """What a version's weights are: ``available``, ``files`` (``name`` relative to the folder, ``size``
+    in bytes), ``size`` (all files), ``hash`` (``weights_hash``) and ``message`` (why none)."""
+    folder = weights_folder(store, snapshot)
+    if folder is None:
+        message = NO_WEIGHTS if not snapshot.get("weights_uri") else \
+            f"the weights of version {snapshot['id']} are missing from the artifact folder"
+        return {"available": False, "files": [], "size": 0, "hash": snapshot.get("weights_hash"), "message": message}
+    files = [{"name": p.relative_to(folder).as_posix(), "size": p.stat().st_size}
+             for p in sorted(folder.rglob("*")) if p.is_file() and not p.is_symlink()]
+    return {"available": bool(files), "files": files, "size": sum(f["size"] for f in files),
+            "hash": snapshot.get("weights_hash"), "message": "" if files else "the weights folder is empty"}
+
+
+def weights_file(store: Store, ref: str, name: str | None) -> tuple[dict, Path, list[dict]]:
+    """``(version, folder, files)`` to download a version's weights (one file by ``name``, or every
+    file); ``NotFound`` (one line) when it has none or no file of that name."""
+    snap = store.get("snapshots", ref)
+    info = weights(store, snap)
+    folder = weights_folder(store, snap)
+    if not info["available"] or folder is None:
+        raise NotFound(f"version {snap['id']} ({snap['name']}) has {info['message']}"
+                       if info["message"] == NO_WEIGHTS else info["message"])
+    if name is None:
+        return snap, folder, info["files"]
+    chosen = [f for f in info["files"] if f["name"] == name]
+    if not chosen:
+        raise NotFound(f"version {snap['id']} has no weights file {name[:80]!r} (it has: "
+                       f"{', '.join(f['name'] for f in info['files'][:10])})")
+    return snap, folder, chosen
+
+
+def _brief(row: dict | None) -> dict | None:
+    return None if row is None else {"id": row["id"], "name": row["name"], "status": row["status"],
+                                     "trained": bool(row.get("weights_uri")), "created_at": row["created_at"]}
+
+
+def dataset_state(store: Store, snapshot: dict) -> dict | None:
+    """The version's dataset now against its training: ``trained_hash`` (the content hash its record
+    keeps), ``current_hash`` (the dataset's hash as last checked, ``checked_at``) and ``changed``
+    (None before a training or without a dataset)."""
+    ds = store.first("datasets", id=snapshot["dataset_id"]) if snapshot.get("dataset_id") else None
+    if ds is None:
+        return None
+    trained = (snapshot.get("repro") or {}).get("dataset_hash")
+    current = ds["content_hash"]
+    changed = None if not (trained and current) else trained != current
+    return {"id": ds["id"], "name": ds["name"], "trained_hash": trained, "current_hash": current,
+            "checked_at": ds.get("hashed_at"), "changed": changed}
+
+
+VERSION_EXECUTIONS = 100
+
+
+def version_page(store: Store, ref: str) -> dict:
+    """Everything the version page shows: the version (name, model, status, config, labels, subsets),
+    its parent and children, its reproducibility record and whether its dataset changed since
+    (``dataset``), its weights (``weights``), its newest executions, its notes and its tags."""
+    snap = store.get("snapshots", ref)
+    model = store.first("models", id=snap["model_id"]) or {}
+    parent = store.first("snapshots", id=snap["parent_id"]) if snap.get("parent_id") else None
+    children = store.find("snapshots", parent_id=snap["id"], order=("created_at", "id"))
+    runs = store.query(
+        "SELECT id, name, kind, status, progress, created_at, started_at, ended_at, service, error FROM executions "
+        "WHERE snapshot_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?", [snap["id"], VERSION_EXECUTIONS])
+    count = store.count("executions", snapshot_id=snap["id"])
+    repro = snap.get("repro") or {}
+    return {"id": snap["id"], "name": snap["name"], "status": snap["status"], "created_at": snap["created_at"],
+            "model_id": snap["model_id"], "model_name": model.get("name"), "adapter": model.get("adapter"),
+            "trained": bool(snap.get("weights_uri")), "config": snap["config"] or {}, "labels": snap["labels"] or [],
+            "filters": snap["filters"] or {}, "dataset_id": snap["dataset_id"],
+            "parent": _brief(parent) if parent else ({"id": snap["parent_id"], "name": None, "status": "removed",
+                                                       "trained": False, "created_at": None}
+                                                      if snap.get("parent_id") else None),
+            "children": [_brief(c) for c in children],
+            "repro": repro, "recorded": bool(repro.get("dataset_hash") or repro.get("packages")),
+            "dataset": dataset_state(store, snap), "weights": weights(store, snap),
+            "executions": runs, "executions_total": count,
+            "notes": notes(store, snap["id"]), "tags": tags(store, snap["id"])}
 
 
 def snapshot(store: Store, ref: str) -> dict:
@@ -218,7 +373,11 @@ def count_selection(store: Store, dataset_ref: str, selection: Any) -> dict:
 
 
 def _with_health(store: Store, row: dict, wait: bool = False) -> dict:
+    """A service row with its health and how many of its executions wait (``pending``: pending or
+    re-queued for a retry) and run (``running``)."""
     row["health"] = service_health(store, row, wait=wait).as_dict()
+    row["pending"] = queue_length(store, row["name"])
+    row["running"] = running_count(store, row["name"])
     return row
 
 

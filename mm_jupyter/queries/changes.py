@@ -32,10 +32,14 @@ def executions_count(store: Store) -> int:
 
 def catalog_signature(store: Store) -> tuple:
     """Models and versions: counts and newest rows (changes when one is added or removed anywhere:
-    the CLI, Python, another window)."""
+    the CLI, Python, another window), and versions' notes and tags (the largest id each table handed
+    out, which every edit raises, and the tags' count, which a removal lowers)."""
     return tuple(store.conn.execute(
         "SELECT (SELECT count(*) FROM models), (SELECT max(rowid) FROM models), "
-        "(SELECT count(*) FROM snapshots), (SELECT max(rowid) FROM snapshots)").fetchone())
+        "(SELECT count(*) FROM snapshots), (SELECT max(rowid) FROM snapshots), "
+        "(SELECT seq FROM sqlite_sequence WHERE name = 'snapshot_notes'), "
+        "(SELECT seq FROM sqlite_sequence WHERE name = 'snapshot_tags'), (SELECT count(*) FROM snapshot_tags)"
+    ).fetchone())
 
 
 def services_signature(store: Store) -> tuple:

@@ -3,14 +3,19 @@ execution's detail, and its metric points since an id.
 
 **The search rule** (one for the CLI, the Python API, the widgets and the sidebar): a text matches
 an execution when it is a case-insensitive substring of the execution's name, its model's name or
-its version's name, or a prefix of the execution's, the model's or the version's id.
+its version's name, or a prefix of the execution's, the model's or the version's id, or when it is
+one of its version's tags, whole (case-insensitive; a part of a tag does not match, and notes are
+not searched: they are free text, and a tag is the word a person gives a version to find it by).
 
 The rule is served by indexes, not by scanning executions: models and versions matching the text
 are found on their own (small) tables, then their executions through the ``(model_id, status)`` and
-``(snapshot_id, status)`` indexes; an execution id prefix through the primary key; a name substring
-on the table of distinct execution names (an execution's name is its kind and its version's name,
-so there are a few per version; a trigger keeps the table), then those names' executions through
-the ``(name, status)`` index. Texts are compared here in Python, case-insensitively (Unicode).
+``(snapshot_id, status)`` indexes; versions tagged with the text through the tags' ``(key,
+snapshot_id)`` index (``key``: the tag in lower case); an execution id prefix through the primary
+key; a name substring on the table of distinct execution names (an execution's name is its kind and
+its version's name, so there are a few per version; a trigger keeps the table), then those names'
+executions through the ``(name, status)`` index. Texts are compared here in Python,
+case-insensitively (Unicode). Every listing row carries its version's tags (``snapshot_tags``, in
+lower case), so a live view can apply the same rule to a changed row.
 
 The default order (newest first) has two plans, chosen by counts over covering indexes: when few
 rows can match they are fetched through those indexes and sorted; otherwise the ``created_at`` index
@@ -29,15 +34,17 @@ from ..errors import InvalidInput
 from ..executions import FINISHED, Kind, check_kind, check_status
 from ..store import Store
 
+TAGS_OF_ROW = "(SELECT json_group_array(t.key) FROM snapshot_tags t WHERE t.snapshot_id = e.snapshot_id)"
 LIST_COLUMNS = ("e.id, e.name, e.kind, e.status, e.progress, e.attempts, e.created_at, e.queued_at, "
                 "e.started_at, e.ended_at, e.service, e.model_id, e.snapshot_id, e.error, e.outcome, "
-                "e.rerun_of, e.notebook_uri, m.name AS model_name, s.name AS snapshot_name")
+                f"e.rerun_of, e.notebook_uri, m.name AS model_name, s.name AS snapshot_name, {TAGS_OF_ROW} AS snapshot_tags")
 ROW_JSON = ("json_object('id', e.id, 'name', e.name, 'kind', e.kind, 'status', e.status, "
             "'progress', coalesce(e.progress, 0.0), 'attempts', e.attempts, 'created_at', e.created_at, "
             "'queued_at', e.queued_at, 'started_at', e.started_at, 'ended_at', e.ended_at, "
             "'duration', CASE WHEN e.started_at IS NULL THEN NULL ELSE coalesce(e.ended_at, ?) - e.started_at END, "
             "'service', e.service, 'model_id', e.model_id, 'model_name', m.name, 'snapshot_id', e.snapshot_id, "
-            "'snapshot_name', s.name, 'error', e.error, 'outcome', e.outcome, 'rerun_of', e.rerun_of)")
+            "'snapshot_name', s.name, 'error', e.error, 'outcome', e.outcome, 'rerun_of', e.rerun_of, "
+            f"'snapshot_tags', json({TAGS_OF_ROW}))")
 JOINS = "LEFT JOIN models m ON m.id = e.model_id LEFT JOIN snapshots s ON s.id = e.snapshot_id"
 SORTS = {
     "created_at": "e.created_at", "started_at": "e.started_at", "ended_at": "e.ended_at",
@@ -112,7 +119,7 @@ class _Search:
 
     prefix: tuple[str, str]
     models: list[str]
-    versions: list[str]        # every execution of these matches (name substring or id prefix)
+    versions: list[str]        # every execution of these matches (name substring, id prefix or tag)
     names: list[str]           # execution names holding the text
 
 
@@ -125,8 +132,9 @@ def _run(store: Store, out: Plan, sql: str, params: list) -> list:
 
 
 def _search(store: Store, out: Plan, text: str) -> _Search:
-    """Models and versions whose name holds ``text`` or whose id starts with it, and the execution
-    names that hold it (read from their own small tables and compared here, ignoring case)."""
+    """Models and versions whose name holds ``text`` or whose id starts with it, versions tagged
+    ``text``, and the execution names that hold it (read from their own small tables and compared
+    here, ignoring case; the tag through its index)."""
     low = text.lower()
 
     def hits(sql: str, ids: bool = True) -> list[str]:
@@ -135,8 +143,10 @@ def _search(store: Store, out: Plan, text: str) -> _Search:
             return [i for i, name in rows if low in (name or "").lower() or i.lower().startswith(low)]
         return [name for (name,) in rows if low in name.lower()]
 
-    return _Search((low, low + "\uffff"), hits("SELECT id, name FROM models"), hits("SELECT id, name FROM snapshots"),
-                   hits("SELECT name FROM execution_names", ids=False))
+    versions = hits("SELECT id, name FROM snapshots")
+    tagged = {i for (i,) in _run(store, out, "SELECT snapshot_id FROM snapshot_tags WHERE key = ?", [low])}
+    return _Search((low, low + "\uffff"), hits("SELECT id, name FROM models"),
+                   versions + sorted(tagged - set(versions)), hits("SELECT name FROM execution_names", ids=False))
 
 
 def _marks(values: list) -> str:
@@ -232,6 +242,7 @@ def _shaped(rows: list[dict], now: float) -> list[dict]:
     for row in rows:
         row["progress"] = row["progress"] or 0.0
         row["duration"] = (row["ended_at"] or now) - row["started_at"] if row["started_at"] else None
+        row["snapshot_tags"] = json.loads(row["snapshot_tags"] or "[]")
     return rows
 
 

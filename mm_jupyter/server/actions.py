@@ -22,7 +22,7 @@ from ..queries import catalog
 from ..queries import executions as q_exe
 from ..queries.dql import parse_filter
 from ..registry import adapter_class
-from ..scheduler import set_paused
+from ..scheduler import configure, set_paused, stop
 from ..services import check_settings
 from ..store import Store
 from .artifacts import execution_view
@@ -182,6 +182,59 @@ def remove(store: Store, ref: str) -> dict:
 def pause(store: Store, name: str, paused: bool) -> dict:
     set_paused(store, name, paused)
     return catalog.service(store, name)
+
+
+def stop_service(store: Store, name: str, data: Any) -> dict:
+    """Stop a service (``scheduler.stop`` without waiting): it takes no new work, its running
+    executions get ``drain_time`` seconds (the body's, else the service's) to finish."""
+    body = Body(data if data is not None else {})
+    drain = body.get("drain_time", (int, float))
+    body.done()
+    stop(store, name, drain_time=drain, wait=False)
+    return catalog.service(store, name)
+
+
+def configure_service(store: Store, name: str, data: Any) -> dict:
+    """Change a service's settings (``services.check_settings``; pausing has its own routes)."""
+    body = Body(data)
+    if "paused" in body.data:
+        raise InvalidInput("service setting 'paused' is set with POST /services/<name>/pause or /resume")
+    settings = {key: body.data[key] for key in body.data}
+    body.seen.update(settings)
+    if not settings:
+        raise InvalidInput("request body: give at least one service setting to change")
+    configure(store, name, settings)
+    return catalog.service(store, name)
+
+
+# --- a version's notes and tags -------------------------------------------------------------------------
+
+
+def set_notes(store: Store, ref: str, data: Any) -> dict:
+    """``{"text": notes}`` (``""`` clears them): a new edit, the earlier ones kept as history."""
+    body = Body(data)
+    text = body.data.get("text")  # read here, not by Body.get: api.set_notes says how long notes may be
+    body.seen.add("text")
+    body.done()
+    if text is None:
+        raise InvalidInput("request body: field 'text' is required (the notes; \"\" clears them)")
+    return api.set_notes(ref, text, store=store)
+
+
+def change_tags(store: Store, ref: str, data: Any) -> dict:
+    """``{"add": [...], "remove": [...]}`` in one transaction: a bad tag changes nothing."""
+    body = Body(data)
+    add, remove = body.strings("add") or [], body.strings("remove") or []
+    body.done()
+    if not add and not remove:
+        raise InvalidInput("request body: give tags to 'add' or to 'remove'")
+    snap = store.get("snapshots", ref)
+    with store.tx():
+        for tag in remove:
+            api.remove_tag(snap["id"], tag, store=store)
+        for tag in add:
+            api.add_tag(snap["id"], tag, store=store)
+    return {"snapshot_id": snap["id"], "tags": catalog.tags(store, snap["id"])}
 
 
 def add_filter(store: Store, data: Any) -> tuple[dict, bool]:

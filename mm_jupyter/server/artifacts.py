@@ -11,12 +11,18 @@ from __future__ import annotations
 import base64
 import json
 import mimetypes
+import re
+import tempfile
+import zipfile
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import quote
 
 from ..errors import InvalidInput, NotFound
 from ..notebooks import LOG_NAME, NOTEBOOK_NAME
-from ..queries import executions
+from ..queries import catalog, executions
 from ..store import Store
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -141,3 +147,49 @@ def execution_view(store: Store, ref: str) -> dict:
     row["notebook_path"] = notebook_relpath(store, row)
     row.pop("notebook_uri", None)
     return row
+
+
+# --- a version's weights, downloaded ----------------------------------------------------------------
+
+
+@dataclass
+class Download:
+    """An open file to send (``fh`` positioned at its start; the caller closes it)."""
+
+    filename: str
+    fh: BinaryIO
+    size: int
+    content_type: str
+
+    def disposition(self) -> str:
+        """``Content-Disposition: attachment`` with an ASCII name and the exact one (RFC 6266/5987)."""
+        plain = re.sub(r'[^A-Za-z0-9._-]+', "_", self.filename).strip("_") or "weights"
+        return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(self.filename, safe='')}"
+
+
+def _safe_name(text: str) -> str:
+    return re.sub(r'[\x00-\x1f\x7f/\\:*?"<>|]+', "-", text).strip(" .-") or "version"
+
+
+def weights_download(store: Store, ref: str, name: str | None = None) -> Download:
+    """A version's weights to download: the file ``name`` of its weights folder, or (no ``name``) a zip
+    of every file in it (``<version>-weights.zip``); ``NotFound`` with one line when it has none
+    (``catalog.NO_WEIGHTS``) or no such file. Every path is checked to lie under the artifact root."""
+    snap, folder, files = catalog.weights_file(store, ref, name)
+    version = _safe_name(snap["name"])
+    if name is not None:
+        path = resolve(store, relpath(store, folder / files[0]["name"]))
+        fh = open(path, "rb")
+        return Download(f"{version}-{_safe_name(Path(name).name)}", fh, path.stat().st_size,
+                        mimetypes.guess_type(path.name)[0] or "application/octet-stream")
+    spool = tempfile.TemporaryFile()
+    try:
+        with zipfile.ZipFile(spool, "w", zipfile.ZIP_STORED) as archive:
+            for item in files:
+                archive.write(resolve(store, relpath(store, folder / item["name"])), item["name"])
+        size = spool.tell()
+        spool.seek(0)
+    except BaseException:
+        spool.close()
+        raise
+    return Download(f"{version}-weights.zip", spool, size, "application/zip")

@@ -32,6 +32,7 @@ from tornado.web import stream_request_body
 from ..errors import MMError
 from ..queries import catalog, executions
 from . import actions, artifacts
+from . import evaluations as evaluation_routes
 from .errors import one_line, status_of
 from .inputs import MAX_BODY_BYTES, choice_arg, int_arg, parse_json
 from .stream import Subscriber, format_event
@@ -237,7 +238,8 @@ class SnapshotsHandler(BaseHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.reply({"items": await self.call(catalog.snapshots, self.arg("model") or None)})
+        self.reply({"items": await self.call(catalog.snapshots, self.arg("model") or None,
+                                             search=self.arg("search") or None)})
 
     @web.authenticated
     @authorized
@@ -256,6 +258,74 @@ class SnapshotHandler(BaseHandler):
     async def delete(self, ref: str) -> None:
         """Remove a version with its ended executions and weights (409 while one has not ended)."""
         self.reply(await self.call(actions.remove_snapshot, ref))
+
+
+class VersionPageHandler(BaseHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, ref: str) -> None:
+        self.reply(await self.call(catalog.version_page, ref))
+
+
+class NotesHandler(BaseHandler):
+    """A version's notes: GET (``?history=1``: every edit, newest first), PUT/PATCH ``{"text": ...}``."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, ref: str) -> None:
+        history = choice_arg(self.arg("history"), "history", ("0", "1")) == "1"
+        self.reply(await self.call(catalog.version_notes, ref, history))
+
+    @web.authenticated
+    @authorized
+    async def put(self, ref: str) -> None:
+        self.reply(await self.call(actions.set_notes, ref, self.body()))
+
+    @web.authenticated
+    @authorized
+    async def patch(self, ref: str) -> None:
+        self.reply(await self.call(actions.set_notes, ref, self.body()))
+
+
+class TagsHandler(BaseHandler):
+    """A version's tags: GET, PATCH ``{"add": [...], "remove": [...]}``."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, ref: str) -> None:
+        self.reply(await self.call(catalog.version_tags, ref))
+
+    @web.authenticated
+    @authorized
+    async def patch(self, ref: str) -> None:
+        self.reply(await self.call(actions.change_tags, ref, self.body()))
+
+
+class WeightsHandler(BaseHandler):
+    """A version's weights as an attachment: ``?file=NAME`` one file of its weights folder, else a zip
+    of them all; 404 with one line ("no weights yet: train this version first") when it has none."""
+
+    CHUNK = 1 << 20
+
+    @web.authenticated
+    @authorized
+    async def get(self, ref: str) -> None:
+        name = self.get_query_argument("file", None)
+        download = await self.call(artifacts.weights_download, ref, name or None)
+        loop = asyncio.get_running_loop()
+        try:
+            self.set_header("Content-Type", download.content_type)
+            self.set_header("Content-Disposition", download.disposition())
+            self.set_header("Content-Length", str(download.size))
+            self.set_header("X-Content-Type-Options", "nosniff")
+            while chunk := await loop.run_in_executor(None, download.fh.read, self.CHUNK):
+                self.write(chunk)
+                await self.flush()
+        except StreamClosedError:
+            return
+        finally:
+            download.fh.close()
+        self.finish()
 
 
 class DatasetsHandler(BaseHandler):
@@ -316,12 +386,24 @@ class ServiceHandler(BaseHandler):
     async def get(self, name: str) -> None:
         self.reply(await self.call(catalog.service, name))
 
+    @web.authenticated
+    @authorized
+    async def patch(self, name: str) -> None:
+        """Change settings (checked by the core's service checks); answers the service."""
+        self.reply(await self.call(actions.configure_service, name, self.body()))
+
 
 class ServicePauseHandler(BaseHandler):
+    """``pause`` / ``resume`` / ``stop`` (pause, then let the running executions finish within the
+    drain time; ``{"drain_time": seconds}`` optional)."""
+
     @web.authenticated
     @authorized
     async def post(self, name: str, verb: str) -> None:
-        self.reply(await self.call(actions.pause, name, verb == "pause"))
+        if verb == "stop":
+            self.reply(await self.call(actions.stop_service, name, self.body()))
+        else:
+            self.reply(await self.call(actions.pause, name, verb == "pause"))
 
 
 class ExecutionsHandler(BaseHandler):
@@ -496,14 +578,17 @@ def routes(base: str) -> list[tuple[str, type]]:
     table = [
         ("meta", MetaHandler), ("models", ModelsHandler), (f"models/{ref}", ModelHandler),
         (f"models/{ref}/defaults", ModelDefaultsHandler), ("snapshots", SnapshotsHandler),
-        (f"snapshots/{ref}", SnapshotHandler), ("datasets", DatasetsHandler),
+        (f"snapshots/{ref}", SnapshotHandler), (f"snapshots/{ref}/page", VersionPageHandler),
+        (f"snapshots/{ref}/notes", NotesHandler), (f"snapshots/{ref}/tags", TagsHandler),
+        (f"snapshots/{ref}/weights", WeightsHandler), ("datasets", DatasetsHandler),
         (f"datasets/{ref}", DatasetHandler), (f"datasets/{ref}/count", DatasetCountHandler),
         ("filters", FiltersHandler), (f"filters/{ref}", FilterHandler), ("services", ServicesHandler),
-        (f"services/{ref}", ServiceHandler), (f"services/{ref}/(pause|resume)", ServicePauseHandler),
+        (f"services/{ref}", ServiceHandler), (f"services/{ref}/(pause|resume|stop)", ServicePauseHandler),
         ("executions", ExecutionsHandler), (f"executions/{ref}", ExecutionHandler),
         (f"executions/{ref}/(abort|rerun)", ExecutionActionHandler),
         (f"executions/{ref}/metrics", MetricsHandler), (f"executions/{ref}/logs", LogsHandler),
         (f"executions/{ref}/stream", StreamHandler), ("stream", StreamHandler),
+        *evaluation_routes.routes(BaseHandler, ref),
         ("train", TrainHandler), ("evaluate", EvaluateHandler), ("artifacts/?(.*)", ArtifactHandler),
         ("(.*)", NotFoundHandler),
     ]

@@ -8,8 +8,10 @@ pragma (plus a ``stat`` of each watched log file). Events:
 
 - ``execution``: a changed execution row (the listing's columns: status, progress, attempts, …)
 - ``invalidate``: rows vanished or changed in ways not tracked: re-fetch the page
-- ``catalog``: models or versions were added or removed (from any face): re-fetch the versions
-- ``services``: service health changed (paused, kernel missing, repeated start failures)
+- ``catalog``: models or versions were added or removed, or a version's notes or tags changed (from
+  any face): re-fetch the versions
+- ``services``: service health changed (paused, kernel missing, repeated start failures) or a
+  service's settings did
 - ``metrics``: ``{"execution_id", "points": [...], "last_id"}`` new metric points, in id order
 - ``log``: ``{"execution_id", "offset", "next_offset", "text"}`` new bytes of the execution's log
 - ``event``: an execution's event (``type``: created, status, log, submitted; with its message)
@@ -125,9 +127,10 @@ class ChangeFeed:
         sig = changes.services_signature(self.store)
         failed = any(e["level"] == "error" for e in events)
         if sig != self.service_sig or failed or time.monotonic() - self.health_at > HEALTH_EVERY:
+            edited = sig != self.service_sig and bool(self.service_sig)  # a setting changed: panels re-read
             self.service_sig, self.health_at = sig, time.monotonic()
             health = {name: h.as_dict() for name, h in services_health(self.store).items()}
-            if health != self.services:
+            if health != self.services or edited:
                 out["services"] = health if self.services is not None else None
                 self.services = health
 

@@ -8,6 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..items import Prediction
+from ..queries.evaluations import slice_values
 from ..queries.items import select_items
 from ..store import Store
 
@@ -30,12 +31,10 @@ def auto_slice_fields(items: list[dict]) -> list[str]:
 def slice_metrics(store: Store, execution: dict, task: str | None,
                   slice_by: list[str] | None = None) -> dict[str, dict[str, float | None]]:
     """``{slice name: {metric: value}}`` for one successful evaluation execution ({} if none apply)."""
+    stored = slice_values(store, execution)  # the one read of an evaluation's results
+    if stored:
+        return stored
     folder = store.execution_dir(execution)
-    results_path = folder / "results.json"
-    if results_path.is_file():
-        results = json.loads(results_path.read_text())
-        if isinstance(results.get("slices"), dict) and results["slices"]:
-            return {name: _headline(res) for name, res in results["slices"].items()}
     preds_path = folder / "predictions.jsonl"
     params = execution.get("params") or {}
     if task not in HEADLINE or not preds_path.is_file() or not params.get("dataset_id"):
@@ -51,7 +50,8 @@ def slice_metrics(store: Store, execution: dict, task: str | None,
         from ..evaluation import coco_detections, coco_ground_truth
         from ..metrics import coco_evaluate
 
-        res = coco_evaluate(coco_ground_truth(items, labels), coco_detections(preds), slices=slices)
+        res = coco_evaluate(coco_ground_truth(items, labels), coco_detections(preds), slices=slices,
+                            bootstrap=0)
         return {name: _headline(r) for name, r in res["slices"].items()}
     from ..evaluation import classification_results
 
