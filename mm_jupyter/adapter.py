@@ -21,7 +21,7 @@ from typing import Any
 from .errors import InvalidInput
 from .executions import EventType
 from .items import EvalData, Item, Prediction, TrainData
-from .store import Store, now
+from .store import Store
 from .tracker import LocalTracker, Tracker
 
 __all__ = ["COMMON_CONFIG", "BaseModelAdapter", "EvalData", "Item", "Prediction", "RunContext", "TrainData",
@@ -215,7 +215,7 @@ class RunContext:
     (the dataset's items).
     """
 
-    def __init__(self, tracker: Tracker, store: Store, *, flush_every: float = 0.3, batch_size: int = 500):
+    def __init__(self, tracker: Tracker, store: Store, *, flush_every: float = 0.3, batch_size: int = 5000):
         self.tracker = tracker
         self.store = store
         spec = tracker.describe()
@@ -259,17 +259,20 @@ class RunContext:
             value = float(value)
         except (TypeError, ValueError):
             raise InvalidInput(f"metric {name!r} value must be a number, got {value!r}") from None
-        self._raise_timer_error()
-        point = (name, self.step if step is None else int(step), None if epoch is None else int(epoch), value, now())
+        if self._timer_error is not None:
+            self._raise_timer_error()
+        point = (name, self.step if step is None else int(step), None if epoch is None else int(epoch), value,
+                 time.time())
         with self._lock:
-            self._buffer.append(point)
-            full = len(self._buffer) >= self.batch_size
-            if not full and self._timer is None and self.flush_every > 0:
-                self._timer = threading.Timer(self.flush_every, self._timed_flush)
-                self._timer.daemon = True
-                self._timer.start()
-        if full:
-            self.flush()
+            buffer = self._buffer
+            buffer.append(point)
+            if len(buffer) < self.batch_size:
+                if self._timer is None and self.flush_every > 0:
+                    self._timer = threading.Timer(self.flush_every, self._timed_flush)
+                    self._timer.daemon = True
+                    self._timer.start()
+                return
+        self.flush()
 
     def log_metrics(self, values: dict[str, float], step: int | None = None,
                     epoch: int | None = None) -> None:
