@@ -4,6 +4,7 @@ import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
 import type {
+  ICompare,
   ICount,
   IDataset,
   IDatasetDetail,
@@ -199,5 +200,10 @@ export class Api {
    * token authenticates it. */
   evaluationImageUrl(imageUrl: string): string {
     return this.streamUrl(imageUrl);
+  }
+  /** 2–5 versions or executions compared: curves, final metrics, config diff, slice deltas. */
+  compare(refs: string[]): Promise<ICompare> {
+    const qs = refs.map(r => `ref=${encodeURIComponent(r)}`).join('&');
+    return this.request(`compare${qs ? `?${qs}` : ''}`);
   }
 }

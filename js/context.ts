@@ -24,6 +24,8 @@ export interface IMMContext {
   openVersion(id: string): void;
   /** Show a service's executions: its kind's tab, filtered by that service. */
   showService(name: string): void;
+  /** Compare 2–5 versions or executions (ids) in a main-area panel. */
+  openCompare(refs: string[]): void;
   notifyError(err: unknown, what: string): void;
 }
 

@@ -13,7 +13,7 @@ import { LiveHub } from './hub';
 import { artifactPath, NO_KERNEL, VIEWER_FACTORY, VIEWER_NAMESPACE } from './nbviewer';
 import type { IMeta } from './types';
 import { ExecutedNotebookFactory, guardArtifactDocuments } from './viewer';
-import { ExecutionPanel, formPanel, ModelsSidebar } from './widgets';
+import { comparePanel, ExecutionPanel, formPanel, ModelsSidebar } from './widgets';
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: 'mm-jupyter:plugin',
@@ -91,6 +91,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         sidebar.showService(name);
         app.shell.activateById(sidebar.id);
       },
+      openCompare: (refs: string[]) => void reveal(`compare:${refs.join(',')}`, () => comparePanel(ctx, refs)),
       notifyError: (err: unknown, what: string) => {
         const message = err instanceof Error ? err.message : String(err);
         Notification.error(`${what}: ${message}`, { autoClose: 8000 });

@@ -4,6 +4,7 @@ import { MainAreaWidget } from '@jupyterlab/apputils';
 import { ReactWidget } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
+import { CompareView } from './components/CompareView';
 import { EvaluateForm } from './components/EvaluateForm';
 import { ExecutionView } from './components/ExecutionView';
 import { SidebarView, type ITabRequest } from './components/SidebarView';
@@ -106,5 +107,22 @@ export function formPanel(
   panel.title.icon = modelsIcon;
   panel.title.closable = true;
   panel.addClass('mm-FormPanel');
+  return panel;
+}
+
+/** The Compare panel of 2–5 versions or executions. */
+export function comparePanel(ctx: IMMContext, refs: string[]): MainAreaWidget {
+  let panel: MainAreaWidget | null = null;
+  const body = new ReactBody(() => (
+    <CompareView ctx={ctx} refs={refs} onTitle={t => panel && (panel.title.label = t)} />
+  ));
+  body.addClass('mm-CompareBody');
+  panel = new MainAreaWidget({ content: body });
+  panel.id = `mm-compare-${refs.join('-')}`;
+  panel.title.label = 'Compare';
+  panel.title.caption = `Compare ${refs.join(', ')}`;
+  panel.title.icon = modelsIcon;
+  panel.title.closable = true;
+  panel.addClass('mm-ComparePanel');
   return panel;
 }

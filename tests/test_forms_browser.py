@@ -1,7 +1,9 @@
-"""The sidebar's Train form as a person uses it, in a real browser (Debian Chromium, Playwright):
-every field of every step visible and reachable inside the form's panel, at 1400x900 and with a
-narrow main area; the Folder picker sends the folder it shows (its count is that filter's count);
-Saved filter mode stays chosen; Create & Train submits exactly what the form shows."""
+"""The sidebar's Train and Evaluate forms as a person uses them, in a real browser (Debian Chromium,
+Playwright): every field of every step visible and reachable inside the form's panel, at 1400x900
+and with a narrow main area, each step screenshotted at both (docs/screenshots/sidebar-train-form-
+<step>.png, sidebar-evaluate-form-<step>.png, ``-narrow`` for the narrow main area); the Folder
+picker sends the folder it shows (its count is that filter's count); Saved filter mode stays chosen;
+Create & Train submits exactly what the form shows."""
 
 from __future__ import annotations
 
@@ -17,6 +19,18 @@ import mm_jupyter as mm
 pytestmark = pytest.mark.slow
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 CONTROLS = "input:not([type=hidden]), select, button"
+SIZES = ((1400, "1400x900"), (1000, "main area ~700 px"))
+TRAIN_STEPS = ("data", "config", "service")
+EVALUATE_STEPS = ("data", "service")
+
+
+def step_screenshot(page, form, prefix: str, step: str, width: int) -> None:
+    """The form's step in view, saved as ``<prefix>-<step>.png`` (``-narrow`` at the narrow main area)."""
+    form.locator("h2").scroll_into_view_if_needed()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{prefix}-{step}{'' if width == 1400 else '-narrow'}.png"
+    page.screenshot(path=str(path))
+    assert path.stat().st_size > 10_000, path
 
 
 @pytest.fixture
@@ -86,18 +100,18 @@ def test_train_form_every_field_reachable_folder_and_saved_filter_send_what_they
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / "sidebar-train-form-subsets.png"))
 
-        # Every step: every control inside the panel and usable, wide and narrow
-        for width, where in ((1400, "1400x900"), (1000, "main area ~700 px")):
+        # Every step: every control inside the panel and usable, wide and narrow; each step screenshotted
+        for width, where in SIZES:
             page.set_viewport_size({"width": width, "height": 900})
             page.wait_for_timeout(300)
             if width == 1000:
                 main = page.locator("#jp-main-dock-panel").bounding_box()
                 assert main and 600 <= main["width"] <= 760, main
-            for step in (0, 1, 2):
+            for step, name in enumerate(TRAIN_STEPS):
                 form.locator(f'[data-step="{step}"]').click()
                 assert_reachable(page, form, step, where)
-                if step == 2:
-                    page.screenshot(path=str(SCREENSHOTS / f"sidebar-train-form-service-{width}.png"))
+                step_screenshot(page, form, "sidebar-train-form", name, width)
+        page.set_viewport_size({"width": 1400, "height": 900})
 
         # Create & Train sends what the form shows
         form.locator(".mm-submit-create").click()
@@ -107,4 +121,30 @@ def test_train_form_every_field_reachable_folder_and_saved_filter_send_what_they
     assert params["train_selection"] == {"dir": "train/blue"}
     assert params["validation_selection"] == {"query": {"dir": "train/red"}}, "the saved filter's query, recorded"
     mm.abort(exe["id"]) if exe["status"] not in ("success", "failed", "terminated", "aborted") else None
+    assert not errors, errors
+
+
+def test_evaluate_form_every_step_reachable_and_screenshotted(lab, store, toy):
+    sid = toy(epochs=1)
+    assert mm.train(sid, wait=True)["status"] == "success"
+    with models_sidebar(lab.url, lab.token) as (page, sidebar, errors):
+        sidebar.locator('.mm-tab[data-tab="versions"]').click()
+        row = sidebar.locator(f'.mm-snapshot[data-id="{sid}"]')
+        row.get_by_role("button", name="Evaluate…").click()
+        form = page.locator(".mm-evaluate-form")
+        form.wait_for()
+        page.wait_for_function("() => document.querySelector('.mm-subset[data-role=\"test\"] .mm-count')"
+                               "?.dataset.count > 0")
+        assert form.get_by_label("Version").input_value() == sid
+        assert form.locator(".mm-submit-evaluate").is_enabled(), "a trained version with its test subset: valid"
+        for width, where in SIZES:
+            page.set_viewport_size({"width": width, "height": 900})
+            page.wait_for_timeout(300)
+            if width == 1000:
+                main = page.locator("#jp-main-dock-panel").bounding_box()
+                assert main and 600 <= main["width"] <= 760, main
+            for step, name in enumerate(EVALUATE_STEPS):
+                form.locator(f'[data-step="{step}"]').click()
+                assert assert_reachable(page, form, step, where) >= (3 if name == "data" else 2)
+                step_screenshot(page, form, "sidebar-evaluate-form", name, width)
     assert not errors, errors

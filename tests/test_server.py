@@ -35,7 +35,7 @@ ROUTES = [  # (method, path) of every route, with ids that need not exist
     ("GET", "executions"), ("GET", "executions/e-x"), ("DELETE", "executions/e-x"),
     ("POST", "executions/e-x/abort"), ("POST", "executions/e-x/rerun"), ("GET", "executions/e-x/metrics"),
     ("GET", "executions/e-x/logs"), ("GET", "executions/e-x/stream"), ("GET", "stream"), ("POST", "train"),
-    ("POST", "evaluate"), ("GET", "artifacts/models"), ("GET", "no/such/route"),
+    ("POST", "evaluate"), ("GET", "compare"), ("GET", "artifacts/models"), ("GET", "no/such/route"),
 ]
 
 

@@ -1,14 +1,18 @@
-/** The Training / Evaluation tab: the executions table with search, status filter, paging, sort. */
+/** The Training / Evaluation tab: the executions table with search, status filter, paging, sort;
+ * a checkbox per row to compare 2–5 executions (the Compare button opens the panel). */
 
 import { ellipsesIcon, refreshIcon } from '@jupyterlab/ui-components';
 import { Menu } from '@lumino/widgets';
 import * as React from 'react';
 
+import { canSelectMore, toggleSelected } from '../compare';
 import { CommandIDs, type IMMContext } from '../context';
 import { formatDuration, formatShortTime, formatTime, liveDuration } from '../format';
+import { debounced } from '../live';
 import { applyUpdate, defaultQuery, type IListQuery, type SortKey } from '../query';
 import type { IExecution, IHealth, Kind, Status } from '../types';
 import { HealthIcon, ProgressBar, StatusBadge, useDebounced, useTicker } from './common';
+import { CompareBar } from './CompareView';
 
 const STATUSES: Status[] = ['created', 'pending', 'in-progress', 'success', 'failed', 'aborted', 'terminated', 'rerun'];
 const ROW_COMMANDS = [
@@ -73,6 +77,7 @@ export function ExecutionsTab(props: {
   const [error, setError] = React.useState('');
   const [loading, setLoading] = React.useState(false);
   const [reload, setReload] = React.useState(0);
+  const [selected, setSelected] = React.useState<string[]>([]); // execution ids to compare (kept across pages)
   const search = useDebounced(searchText, 250);
   const queryRef = React.useRef(query);
   queryRef.current = query;
@@ -115,15 +120,7 @@ export function ExecutionsTab(props: {
   }, [query, reload]);
 
   React.useEffect(() => {
-    let pending: any = null;
-    const refetch = () => {
-      if (pending === null) {
-        pending = setTimeout(() => {
-          pending = null;
-          setReload(n => n + 1);
-        }, 300);
-      }
-    };
+    const { trigger: refetch, cancel } = debounced(() => setReload(n => n + 1), 300);
     const onRow = (_: unknown, row: IExecution) => {
       received.current.set(row.id, Date.now());
       setRows(current => {
@@ -139,9 +136,7 @@ export function ExecutionsTab(props: {
     return () => {
       ctx.hub.executionChanged.disconnect(onRow);
       ctx.hub.invalidated.disconnect(refetch);
-      if (pending !== null) {
-        clearTimeout(pending);
-      }
+      cancel();
     };
   }, [ctx]);
 
@@ -194,6 +189,12 @@ export function ExecutionsTab(props: {
           <refreshIcon.react tag="span" elementSize="small" />
         </button>
       </div>
+      <CompareBar
+        selected={selected}
+        what="executions"
+        onCompare={() => ctx.openCompare(selected)}
+        onClear={() => setSelected([])}
+      />
       {query.service ? (
         <div className="mm-chips mm-filters">
           <span className="mm-chip mm-service-chip" data-service={query.service} title={`Only the executions of ${query.service}`}>
@@ -232,6 +233,7 @@ export function ExecutionsTab(props: {
       <table className="mm-table">
         <thead>
           <tr>
+            <th className="mm-col-select" />
             {COLUMNS.map(c => (
               <th key={c.className} className={c.className}>
                 {c.keys.map((key, i) => (
@@ -270,6 +272,9 @@ export function ExecutionsTab(props: {
                 }
                 if (e.key === 'Enter') {
                   ctx.openExecution(row.id);
+                } else if (e.key === ' ') {
+                  e.preventDefault(); // Space on a row ticks its checkbox (one Tab stop a row, not two)
+                  setSelected(current => toggleSelected(current, row.id));
                 } else if (e.key === 'ContextMenu' || (e.shiftKey && e.key === 'F10')) {
                   e.preventDefault();
                   const r = (e.currentTarget as HTMLElement).getBoundingClientRect();
@@ -281,6 +286,17 @@ export function ExecutionsTab(props: {
                 openRowMenu(ctx, row, e.clientX, e.clientY);
               }}
             >
+              <td className="mm-col-select" onClick={e => e.stopPropagation()}>
+                <input
+                  type="checkbox"
+                  className="mm-select"
+                  tabIndex={-1}
+                  aria-label={`Select ${row.name} (${row.id}) to compare`}
+                  checked={selected.includes(row.id)}
+                  disabled={!selected.includes(row.id) && !canSelectMore(selected)}
+                  onChange={() => setSelected(current => toggleSelected(current, row.id))}
+                />
+              </td>
               <td className="mm-col-name">
                 <div className="mm-name">{row.name}</div>
                 <div className="mm-sub mm-created">

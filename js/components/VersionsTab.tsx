@@ -1,13 +1,17 @@
 /** The Versions tab: every model with its snapshots (versions), their status, and launch buttons;
- * a search by the one rule (name, id beginning, tag whole); a version's page on click or Enter. */
+ * a search by the one rule (name, id beginning, tag whole); a version's page on click or Enter;
+ * a checkbox per version to compare 2–5 of them (the Compare button opens the panel). */
 
 import { caretDownIcon, caretRightIcon, refreshIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
+import { canSelectMore, toggleSelected } from '../compare';
 import type { IMMContext } from '../context';
 import { formatTime, isFinished } from '../format';
+import { debounced } from '../live';
 import type { IExecution, IHealth, IModel, ISnapshot } from '../types';
 import { HealthIcon, StatusBadge, useDebounced } from './common';
+import { CompareBar } from './CompareView';
 import { VersionPage } from './VersionPage';
 
 export function VersionsTab(props: {
@@ -17,6 +21,7 @@ export function VersionsTab(props: {
   version: string | null;
   onVersion: (id: string | null) => void;
 }): JSX.Element {
+  const [selected, setSelected] = React.useState<string[]>([]); // kept while a version's page is shown
   if (props.version) {
     return (
       <VersionPage
@@ -28,13 +33,15 @@ export function VersionsTab(props: {
       />
     );
   }
-  return <VersionsList {...props} />;
+  return <VersionsList {...props} selected={selected} onSelected={setSelected} />;
 }
 
 function VersionsList(props: {
   ctx: IMMContext;
   health: Record<string, IHealth>;
   onVersion: (id: string | null) => void;
+  selected: string[];
+  onSelected: (update: (current: string[]) => string[]) => void;
 }): JSX.Element {
   const { ctx } = props;
   const [models, setModels] = React.useState<IModel[]>([]);
@@ -62,15 +69,7 @@ function VersionsList(props: {
   }, [reload, search]);
 
   React.useEffect(() => {
-    let pending: any = null;
-    const refetch = () => {
-      if (pending === null) {
-        pending = setTimeout(() => {
-          pending = null;
-          setReload(n => n + 1);
-        }, 500);
-      }
-    };
+    const { trigger: refetch, cancel } = debounced(() => setReload(n => n + 1), 500);
     const onRow = (_: unknown, row: IExecution) => {
       if (isFinished(row.status) || row.status === 'pending') {
         refetch();
@@ -83,9 +82,7 @@ function VersionsList(props: {
       ctx.hub.executionChanged.disconnect(onRow);
       ctx.hub.invalidated.disconnect(refetch);
       ctx.hub.catalogChanged.disconnect(refetch);
-      if (pending !== null) {
-        clearTimeout(pending);
-      }
+      cancel();
     };
   }, [ctx]);
 
@@ -111,6 +108,12 @@ function VersionsList(props: {
           <refreshIcon.react tag="span" elementSize="small" />
         </button>
       </div>
+      <CompareBar
+        selected={props.selected}
+        what="versions"
+        onCompare={() => ctx.openCompare(props.selected)}
+        onClear={() => props.onSelected(() => [])}
+      />
       {error ? <div className="mm-error-line" role="alert">{error}</div> : null}
       {search && !shown.length && !error ? (
         <div className="mm-empty">No version matches “{search}” (a part of a name, the beginning of an id, or a tag).</div>
@@ -159,14 +162,28 @@ function VersionsList(props: {
                       className="mm-snapshot"
                       data-id={s.id}
                       tabIndex={0}
-                      aria-label={`Version ${s.name}: open its page`}
+                      aria-label={`Version ${s.name}: Enter opens its page, Space selects it to compare`}
                       onClick={() => props.onVersion(s.id)}
                       onKeyDown={e => {
                         if (e.target === e.currentTarget && e.key === 'Enter') {
                           props.onVersion(s.id);
+                        } else if (e.target === e.currentTarget && e.key === ' ') {
+                          e.preventDefault(); // Space on a row ticks its checkbox
+                          props.onSelected(current => toggleSelected(current, s.id));
                         }
                       }}
                     >
+                      <td className="mm-col-select" onClick={e => e.stopPropagation()}>
+                        <input
+                          type="checkbox"
+                          className="mm-select"
+                          tabIndex={-1}
+                          aria-label={`Select version ${s.name} to compare`}
+                          checked={props.selected.includes(s.id)}
+                          disabled={!props.selected.includes(s.id) && !canSelectMore(props.selected)}
+                          onChange={() => props.onSelected(current => toggleSelected(current, s.id))}
+                        />
+                      </td>
                       <td className="mm-col-name" title={`${s.id}\ncreated ${formatTime(s.created_at)}\nopen its page`}>
                         <div className="mm-snapshot-line">
                           <span className="mm-name">{s.name}</span>
@@ -208,7 +225,7 @@ function VersionsList(props: {
                   ))}
                   {!versions.length ? (
                     <tr>
-                      <td className="mm-empty" colSpan={2}>
+                      <td className="mm-empty" colSpan={3}>
                         No versions yet.
                       </td>
                     </tr>

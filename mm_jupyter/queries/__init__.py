@@ -9,6 +9,8 @@
 - ``queue``: what the scheduler reads (queues, running attempts, lost runs)
 - ``changes``: what the live event stream polls
 - ``evaluations``: an evaluation's summary, worst-items pages, item images and per-slice values
+- ``compare``: the comparison of 2–5 versions or executions (curves, best final metrics, config
+  diff, per-slice deltas with intervals)
 
 Modules are imported by name (``from mm_jupyter.queries import executions``); this package file
 imports nothing, so reading one part never loads the others.

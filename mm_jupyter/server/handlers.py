@@ -32,6 +32,7 @@ from tornado.web import stream_request_body
 from ..errors import MMError
 from ..queries import catalog, executions
 from . import actions, artifacts
+from . import compare as compare_routes
 from . import evaluations as evaluation_routes
 from .errors import one_line, status_of
 from .inputs import MAX_BODY_BYTES, choice_arg, int_arg, parse_json
@@ -588,7 +589,7 @@ def routes(base: str) -> list[tuple[str, type]]:
         (f"executions/{ref}/(abort|rerun)", ExecutionActionHandler),
         (f"executions/{ref}/metrics", MetricsHandler), (f"executions/{ref}/logs", LogsHandler),
         (f"executions/{ref}/stream", StreamHandler), ("stream", StreamHandler),
-        *evaluation_routes.routes(BaseHandler, ref),
+        *evaluation_routes.routes(BaseHandler, ref), *compare_routes.routes(BaseHandler),
         ("train", TrainHandler), ("evaluate", EvaluateHandler), ("artifacts/?(.*)", ArtifactHandler),
         ("(.*)", NotFoundHandler),
     ]

@@ -94,18 +94,20 @@ def add_intervals(results: dict, seed: int = 0) -> dict:
 
 def evaluation_execution(store, dataset: dict, snapshot_id: str, *, task: str = "detect",
                          slice_by: list[str] | None = None, intervals: bool = True, seed: int = 0,
-                         status: str = "success", write: bool = True) -> dict:
-    """An evaluate execution of ``snapshot_id`` on the dataset's test items, with its artifacts."""
+                         status: str = "success", write: bool = True, selection: dict | None = None,
+                         params: dict | None = None) -> dict:
+    """An evaluate execution of ``snapshot_id`` on the dataset's test items (``selection``, default
+    the items tagged test), with its artifacts; ``params`` are added to its recorded parameters."""
     from mm_jupyter.queries.items import select_items
 
     snap = store.get("snapshots", snapshot_id)
-    selection = {"tag": "test"}
+    selection = selection or {"tag": "test"}
     exe = store.insert("executions", {
         "kind": "evaluate", "snapshot_id": snap["id"], "model_id": snap["model_id"], "service": "svc",
         "status": status, "progress": 100.0 if status == "success" else 40.0, "attempts": 1,
         "started_at": time.time(), "ended_at": time.time() if status != "in-progress" else None,
         "params": {"dataset_id": dataset["id"], "test_selection": selection, "labels": dataset["labels"],
-                   "slice_by": slice_by},
+                   "slice_by": slice_by, **(params or {})},
         "name": f"evaluate {snap['name']} ({task})"})
     if not write:
         return exe
