@@ -129,3 +129,27 @@ export class LiveStream implements IDisposable {
     this._mode = 'idle';
   }
 }
+
+/**
+ * A trigger that calls `fire` once, `delay` ms after the first of a burst of calls (live events
+ * come in bursts: one refetch per burst), and `cancel` for the component's clean-up.
+ */
+export function debounced(fire: () => void, delay: number): { trigger: () => void; cancel: () => void } {
+  let pending: ReturnType<typeof setTimeout> | null = null;
+  return {
+    trigger: () => {
+      if (pending === null) {
+        pending = setTimeout(() => {
+          pending = null;
+          fire();
+        }, delay);
+      }
+    },
+    cancel: () => {
+      if (pending !== null) {
+        clearTimeout(pending);
+        pending = null;
+      }
+    }
+  };
+}

@@ -329,7 +329,8 @@ export interface IEvaluation {
   slice_fields?: string[];
   per_class?: Record<string, Record<string, number | null>>;
   pr_curves?: Record<string, { recall: (number | null)[]; precision: (number | null)[] }>;
-  confusion?: { labels: string[]; matrix: number[][] } | null;
+  /** `unit`: what a cell counts (a detection's boxes, the background last; a classification's items). */
+  confusion?: { labels: string[]; matrix: number[][]; unit?: 'items' | 'boxes' } | null;
   messages?: string[];
   slice_by?: string[] | null;
 }
@@ -382,4 +383,86 @@ export interface IEvalItemsPage {
   filter: { slice: string | null; true: string | null; pred: string | null; cls: string | null };
   conf_threshold: number | null;
   items: IEvalItem[];
+}
+
+/** One compared thing (`GET compare`): a version (its latest successful training and evaluation) or
+ * an execution. */
+export interface ICompareColumn {
+  ref: string;
+  kind: 'version' | 'execution';
+  label: string;
+  execution_kind: Kind | null;
+  execution_id: string | null;
+  model_id: string;
+  model_name: string;
+  adapter: string | null;
+  version_id: string;
+  version_name: string;
+  train_execution_id: string | null;
+  evaluate_execution_id: string | null;
+  status: string;
+}
+
+/** One metric's lines, one per column, aligned by epoch or step. */
+export interface ICompareCurve {
+  x: 'epoch' | 'step';
+  series: { column: number; points: [number, number][] }[];
+}
+
+export interface ICompareFinalRow {
+  metric: string;
+  values: (number | null)[];
+  /** The values as every face prints them (4 significant digits; '' for none). */
+  shown: string[];
+  /** The best column (lowest for losses, else highest); null on a tie as shown or for one value. */
+  best: number | null;
+  lower_is_better: boolean;
+  ranked: boolean;
+}
+
+export interface ICompareConfigRow {
+  key: string;
+  values: unknown[];
+  /** `absent[i]`: column i has no such key (not the same as a null value). */
+  absent: boolean[];
+  differs: boolean;
+}
+
+export interface ICompareDelta {
+  values: [number | null, number | null];
+  ci: [IInterval | undefined, IInterval | undefined];
+  /** Second column minus first. */
+  delta: number | null;
+  delta_ci: IInterval | null;
+  significant: boolean;
+}
+
+export interface ICompareSliceRow {
+  name: string;
+  field: string;
+  n: [number | null, number | null];
+  metrics: Record<string, ICompareDelta>;
+}
+
+export interface ICompareSlices {
+  columns: [number, number];
+  evaluations: [string, string];
+  task: 'detect' | 'classify';
+  metrics: string[];
+  main_metric: string;
+  whole: { n: [number | null, number | null]; metrics: Record<string, ICompareDelta> };
+  rows: ICompareSliceRow[];
+  unmatched: number;
+  intervals: boolean;
+}
+
+export interface ICompare {
+  columns: ICompareColumn[];
+  notes: string[];
+  curves: Record<string, ICompareCurve>;
+  final: ICompareFinalRow[];
+  config: ICompareConfigRow[];
+  config_diff: ICompareConfigRow[];
+  slices: ICompareSlices | null;
+  slices_reason: string | null;
 }

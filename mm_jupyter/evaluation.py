@@ -179,6 +179,7 @@ def _renamed(r: dict, names: dict[str, str]) -> dict:
 
 def _detection(items: list[Item], predictions: list[Prediction], labels: list[str],
                slices: dict[str, list[int]], bootstrap: int = 0, seed: int = 0) -> dict:
+    from .metrics.confusion import detection_confusion
     from .metrics.detection import coco_evaluate
 
     res = coco_evaluate(coco_ground_truth(items, labels), coco_detections(predictions), slices=slices or None,
@@ -191,14 +192,19 @@ def _detection(items: list[Item], predictions: list[Prediction], labels: list[st
 
     out = {k: (v if v is not None else float("nan")) for k, v in pick(res).items() if k != "n_images"}
     per_image = res.get("per_image") or {}
+    by_item = {p.item_id: p for p in predictions}
+    matrix, matrix_labels, pairs = detection_confusion(
+        ((it.id, it.annotations or {}, by_item.get(it.id)) for it in items), labels, res.get("conf_threshold"))
     out.update(
         metric_source="COCO (mm_jupyter.metrics, maxDets=100)", conf_threshold=res.get("conf_threshold"),
         per_class=res["per_class"], pr_curve=res.get("pr_curve"),
+        confusion_matrix=matrix, confusion_labels=matrix_labels,
         **(_renamed(res, names) if bootstrap else {}),
         slices={name: pick(r) | {"n": r["n_images"]} | (_renamed(r, names) if bootstrap else {})
                 for name, r in (res.get("slices") or {}).items()},
         items=[{"item_id": it.id, "name": it.name, "dir": it.dir, "tags": it.tags,
-                "n_gt": len((it.annotations or {}).get("boxes", [])), **per_image.get(it.id, {})}
+                "n_gt": len((it.annotations or {}).get("boxes", [])), **per_image.get(it.id, {}),
+                "confusion": pairs.get(it.id, [])}
                for it in items],
     )
     if "bootstrap" in res:

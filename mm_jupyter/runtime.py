@@ -256,19 +256,20 @@ def final_metrics(ctx: RunContext) -> dict[str, float]:
 
 
 def plot_results(results: dict, folder: Path) -> list[Path]:
-    """PR curves (detection) or the confusion matrix (classification) saved as SVG beside the notebook
-    and shown in it."""
+    """The PR curves (detection) and the confusion matrix saved as SVG beside the notebook and shown
+    in it."""
     from .svgplots import confusion_svg, pr_curves_svg
 
+    plots = []
     if results.get("pr_curve"):
-        path, svg = folder / "pr_curves.svg", pr_curves_svg(results["pr_curve"])
-    elif results.get("confusion_matrix"):
-        path, svg = folder / "confusion_matrix.svg", confusion_svg(results["confusion_matrix"], results.get("labels") or [])
-    else:
-        return []
-    path.write_text(svg)
-    _show_svg(svg)
-    return [path]
+        plots.append((folder / "pr_curves.svg", pr_curves_svg(results["pr_curve"])))
+    if results.get("confusion_matrix"):
+        labels = results.get("confusion_labels") or results.get("labels") or []
+        plots.append((folder / "confusion_matrix.svg", confusion_svg(results["confusion_matrix"], labels)))
+    for path, svg in plots:
+        path.write_text(svg)
+        _show_svg(svg)
+    return [path for path, _ in plots]
 
 
 def _show_svg(svg: str) -> None:

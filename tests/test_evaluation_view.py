@@ -154,12 +154,44 @@ def test_detection_items_worst_first_paged_and_filtered(env):
     assert {i["item_id"] for i in both} == {i["item_id"] for i in tri} & {i["item_id"] for i in sliced}
 
 
+def test_detection_confusion_counts_boxes_and_its_cells_list_their_images(env):
+    """Rows sum to the ground-truth boxes of each class, columns to the predictions shown (score at
+    least the threshold) of each class; a cell lists the images holding a box of it."""
+    server, store, exes, data = env
+    exe = exes["det"]
+    s = strict(server.call("GET", f"executions/{exe['id']}/evaluation"))
+    labels = data["det"]["labels"]
+    cm = s["confusion"]
+    assert cm["unit"] == "boxes" and cm["labels"] == [*labels, "(background)"]
+    matrix = cm["matrix"]
+    truth = {it.id: it for it in __import__("mm_jupyter").select_items(store, data["det"]["id"], {"tag": "test"})}
+    items = all_items(server, exe["id"])
+    for k, name in enumerate(labels):
+        gt = sum(ann.count(k) for ann in (t.annotations["labels"] for t in truth.values()))
+        shown = sum(1 for i in items for b in i["pred_boxes"] if b["label"] == name)
+        assert sum(matrix[k]) == gt, name
+        assert sum(row[k] for row in matrix) == shown, name
+    assert matrix[-1][-1] == 0
+    assert sum(matrix[k][k] for k in range(len(labels))) > 0, "some boxes found and named right"
+    records = [json.loads(line) for line in (store.execution_dir(exe) / "items.jsonl").read_text().splitlines()]
+    for i, t in enumerate(cm["labels"]):
+        for j, p in enumerate(cm["labels"]):
+            if not matrix[i][j]:
+                continue
+            page = strict(server.call("GET", f"executions/{exe['id']}/evaluation/items",
+                                      params={"true": t, "pred": p, "limit": 200}))
+            expected = {r["item_id"] for r in records if [t, p] in r["confusion"]}
+            assert {it["item_id"] for it in page["items"]} == expected and page["total"] == len(expected)
+    refused(server.call("GET", f"executions/{exe['id']}/evaluation/items", params={"true": "nope"}), 400, "'nope'")
+
+
 def test_classification_confusion_cells_list_their_items(env):
     server, store, exes, data = env
     exe = exes["cls"]
     s = strict(server.call("GET", f"executions/{exe['id']}/evaluation"))
     stored = load_results(store.execution_dir(exe))
-    assert s["task"] == "classify" and s["confusion"] == {"labels": stored["labels"], "matrix": stored["confusion_matrix"]}
+    assert s["task"] == "classify" and s["confusion"] == {"labels": stored["labels"], "matrix": stored["confusion_matrix"],
+                                                          "unit": "items"}
     assert {m["name"] for m in s["metrics"]} >= {"accuracy", "macro_f1"}
     assert s["pr_curves"] == {}
     labels = s["confusion"]["labels"]
@@ -263,7 +295,7 @@ def test_bad_input_gets_one_clear_line(env):
     items = f"executions/{det}/evaluation/items"
     refused(server.call("GET", items, params={"limit": "0"}), 400, "limit")
     refused(server.call("GET", items, params={"offset": "-1"}), 400, "offset")
-    refused(server.call("GET", items, params={"true": "ellipse"}), 400, "for detection filter by class")
+    refused(server.call("GET", items, params={"true": "hexagon"}), 400, "true label 'hexagon' is not one of")
     refused(server.call("GET", items, params={"cls": "hexagon"}), 400, "class 'hexagon' is not one of")
     refused(server.call("GET", f"executions/{exes['cls']['id']}/evaluation/items", params={"pred": "hexagon"}),
             400, "pred label 'hexagon'")

@@ -196,6 +196,21 @@ def test_evaluation_view_at_1400x900(lab):
         page.keyboard.press("Escape")
         large.wait_for(state="detached")
 
+        # the detection confusion matrix counts boxes, the background last; a cell lists the images
+        # holding such a box (at most as many as its count)
+        cm = view.locator(".mm-eval-confusion")
+        cm.scroll_into_view_if_needed()
+        assert cm.locator(".mm-eval-cm-pred").last.inner_text() == "(background)"
+        assert "IoU" in cm.locator(".mm-sub").inner_text()
+        cell = cm.locator('.mm-eval-cm-cell[data-true="(background)"]:not([disabled])').first
+        boxes, pred = int(cell.inner_text()), cell.get_attribute("data-pred")
+        cell.click()
+        chip = view.locator(".mm-eval-gallery-cell")
+        chip.wait_for()
+        assert f"predicted {pred}" in chip.inner_text()
+        page.wait_for_function("""n => { const m = /of (\\d+)$/.exec(document.querySelector('.mm-eval-page')?.textContent ?? '');
+            return m && +m[1] > 0 && +m[1] <= n && +m[1] < 2000; }""", arg=boxes)
+
         page.locator(".mm-ExecutionBody:visible").evaluate("el => el.scrollTop = 0")
         checked = assert_controls_inside(page, view)
         page.locator(".mm-ExecutionBody:visible").evaluate("el => el.scrollTop = 0")

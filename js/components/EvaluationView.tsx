@@ -7,7 +7,7 @@
 import * as React from 'react';
 import uPlot from 'uplot';
 
-import { MetricChart } from '../chart';
+import { axisStyle, MetricChart } from '../chart';
 import type { IMMContext } from '../context';
 import {
   alignCurves,
@@ -406,9 +406,6 @@ function PerClass(props: { summary: IEvaluation; onShow: (cls: string) => void }
   );
 }
 
-function themeColor(name: string, fallback: string): string {
-  return getComputedStyle(document.body).getPropertyValue(name).trim() || fallback;
-}
 
 function PrChart(props: { curves: NonNullable<IEvaluation['pr_curves']> }) {
   const box = React.useRef<HTMLDivElement>(null);
@@ -418,16 +415,7 @@ function PrChart(props: { curves: NonNullable<IEvaluation['pr_curves']> }) {
       return;
     }
     const { names, x, ys } = alignCurves(props.curves);
-    const text = themeColor('--jp-ui-font-color2', '#616161');
-    const grid = themeColor('--jp-border-color2', '#e0e0e0');
-    const axis = {
-      stroke: text,
-      grid: { stroke: grid, width: 1 },
-      ticks: { stroke: grid, width: 1 },
-      labelSize: 16,
-      labelFont: '11px sans-serif',
-      font: '11px sans-serif'
-    };
+    const axis = axisStyle();
     const fmt = (_: uPlot, v: number | null) => (v === null || v === undefined ? '–' : v.toFixed(3));
     const plot = new uPlot(
       {
@@ -475,10 +463,15 @@ function Confusion(props: {
   onShow: (t: string, p: string) => void;
 }) {
   const { labels, matrix } = props.confusion;
+  const unit = props.confusion.unit ?? 'items';
+  const note =
+    unit === 'boxes'
+      ? 'Boxes at the confidence threshold, matched at IoU ≥ 0.5 whatever their class; unmatched ones on the background row or column. Click a cell to list the images holding such a box.'
+      : 'Click a cell to list its items.';
   return (
     <section className="mm-eval-section mm-eval-confusion">
       <h3>Confusion matrix</h3>
-      <p className="mm-sub">Rows: true label; columns: predicted. Shade: the share of the row. Click a cell to list its items.</p>
+      <p className="mm-sub">Rows: true label; columns: predicted. Shade: the share of the row. {note}</p>
       <div className="mm-eval-scroll">
         <table className="mm-eval-cm">
           <thead>
@@ -512,7 +505,7 @@ function Confusion(props: {
                             background: `rgba(${i === j ? '46, 125, 50' : '198, 40, 40'}, ${(0.08 + 0.85 * s).toFixed(3)})`,
                             color: s > 0.55 ? '#fff' : undefined
                           }}
-                          title={`true ${labels[i]}, predicted ${labels[j]}: ${count} items (${(100 * s).toFixed(0)}% of ${labels[i]})`}
+                          title={`true ${labels[i]}, predicted ${labels[j]}: ${count} ${unit} (${(100 * s).toFixed(0)}% of ${labels[i]})`}
                           disabled={!count}
                           onClick={() => props.onShow(labels[i], labels[j])}
                         >

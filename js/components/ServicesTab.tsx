@@ -12,6 +12,7 @@ import * as React from 'react';
 
 import type { IMMContext } from '../context';
 import { formatDuration } from '../format';
+import { debounced } from '../live';
 import type { IExecution, IMeta, IService } from '../types';
 import { changedSettings, EDITABLE, type EditableKey, settingTexts } from '../version';
 
@@ -49,15 +50,7 @@ export function ServicesTab(props: { ctx: IMMContext }): JSX.Element {
   }, [ctx]);
 
   React.useEffect(() => {
-    let pending: any = null;
-    const refetch = () => {
-      if (pending === null) {
-        pending = setTimeout(() => {
-          pending = null;
-          setReload(n => n + 1);
-        }, 300);
-      }
-    };
+    const { trigger: refetch, cancel } = debounced(() => setReload(n => n + 1), 300);
     const seen = new Map<string, string>(); // execution id → status: counts change with statuses
     const onRow = (_: unknown, row: IExecution) => {
       if (seen.get(row.id) !== row.status) {
@@ -74,9 +67,7 @@ export function ServicesTab(props: { ctx: IMMContext }): JSX.Element {
       ctx.hub.invalidated.disconnect(refetch);
       ctx.hub.catalogChanged.disconnect(refetch);
       ctx.hub.executionChanged.disconnect(onRow);
-      if (pending !== null) {
-        clearTimeout(pending);
-      }
+      cancel();
     };
   }, [ctx]);
 

@@ -13,6 +13,7 @@ import * as React from 'react';
 
 import type { IMMContext } from '../context';
 import { formatShortTime, formatTime } from '../format';
+import { debounced } from '../live';
 import type { IExecution, IVersionBrief, IVersionPage } from '../types';
 import { formatBytes, notesCounter, tagError } from '../version';
 import { StatusBadge } from './common';
@@ -59,15 +60,7 @@ export function VersionPage(props: {
   }, [id, reload]);
 
   React.useEffect(() => {
-    let pending: any = null;
-    const refetch = () => {
-      if (pending === null) {
-        pending = setTimeout(() => {
-          pending = null;
-          setReload(n => n + 1);
-        }, 300);
-      }
-    };
+    const { trigger: refetch, cancel } = debounced(() => setReload(n => n + 1), 300);
     const onRow = (_: unknown, row: IExecution) => row.snapshot_id === id && refetch();
     ctx.hub.catalogChanged.connect(refetch);
     ctx.hub.invalidated.connect(refetch);
@@ -76,9 +69,7 @@ export function VersionPage(props: {
       ctx.hub.catalogChanged.disconnect(refetch);
       ctx.hub.invalidated.disconnect(refetch);
       ctx.hub.executionChanged.disconnect(onRow);
-      if (pending !== null) {
-        clearTimeout(pending);
-      }
+      cancel();
     };
   }, [ctx, id]);
 

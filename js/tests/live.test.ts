@@ -1,6 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 
-import { CLOSED, LiveStream, type IEventSourceLike } from '../live';
+import { CLOSED, debounced, LiveStream, type IEventSourceLike } from '../live';
 
 class FakeSource implements IEventSourceLike {
   onopen: ((ev: any) => void) | null = null;
@@ -107,5 +107,27 @@ describe('LiveStream', () => {
     t.runNext();
     expect(sources.map(s => s.url)).toEqual(['/stream?after=0', '/stream?after=1']);
     live.dispose();
+  });
+});
+
+describe('debounced', () => {
+  it('fires once per burst, after the delay, and not after cancel', () => {
+    vi.useFakeTimers();
+    let fired = 0;
+    const d = debounced(() => fired++, 300);
+    d.trigger();
+    d.trigger();
+    vi.advanceTimersByTime(299);
+    expect(fired).toBe(0);
+    vi.advanceTimersByTime(1);
+    expect(fired).toBe(1);
+    d.trigger();
+    d.cancel();
+    vi.advanceTimersByTime(1000);
+    expect(fired).toBe(1);
+    d.trigger();
+    vi.advanceTimersByTime(300);
+    expect(fired).toBe(2);
+    vi.useRealTimers();
   });
 });

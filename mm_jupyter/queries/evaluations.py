@@ -4,7 +4,7 @@
 results), its headline metrics with their confidence intervals (when the results hold them), one row per
 slice (items, each metric with its interval, its difference from the whole set and that difference's
 interval, the metrics flagged significantly worse), per-class numbers, PR curves (detection) and the
-confusion matrix (classification). ``items_page``: the evaluated items filtered by slice, by confusion
+confusion matrix (a classification's items; a detection's boxes, see ``metrics.confusion``). ``items_page``: the evaluated items filtered by slice, by confusion
 cell (true, predicted) or by class, worst first, paged, each with its ground truth and its predictions
 (boxes at the results' ``conf_threshold``) and whether its image is on disk. ``image_path``: an item's
 image file, only when it lies inside its dataset's root.
@@ -121,7 +121,7 @@ def summary(store: Store, ref: str) -> dict:
         "slice_metrics": slice_metrics, "slices": slices, "slice_fields": sorted({s["field"] for s in slices}),
         "per_class": _clean(results.get("per_class") or {}),
         "pr_curves": _curves(results.get("pr_curve")) if task == "detect" else {},
-        "confusion": _confusion(results) if task == "classify" else None,
+        "confusion": _confusion(results),
         "messages": messages, "slice_by": params.get("slice_by"),
     }
 
@@ -285,10 +285,13 @@ def _curves(raw: Any) -> dict[str, dict[str, list]]:
 
 
 def _confusion(results: dict) -> dict | None:
-    matrix, labels = results.get("confusion_matrix"), results.get("labels")
+    """The matrix with its axis labels and what it counts (a detection's: boxes, the background last —
+    see ``metrics.confusion``; a classification's: items)."""
+    detection = "confusion_labels" in results
+    matrix, labels = results.get("confusion_matrix"), results.get("confusion_labels" if detection else "labels")
     if not isinstance(matrix, list) or not isinstance(labels, list) or len(matrix) != len(labels):
         return None
-    return {"labels": [str(x) for x in labels], "matrix": _clean(matrix)}
+    return {"labels": [str(x) for x in labels], "matrix": _clean(matrix), "unit": "boxes" if detection else "items"}
 
 
 def _labels(store: Store, exe: dict, results: dict) -> list[str]:
@@ -325,7 +328,7 @@ def _dataset_problem(store: Store, params: dict) -> str | None:
 def items_page(store: Store, ref: str, *, slice_name: str | None = None, true: str | None = None,
                pred: str | None = None, cls: str | None = None, offset: int = 0, limit: int = 24) -> dict:
     """A page of an evaluation's items, worst first, filtered by slice name, confusion cell (``true``
-    and/or ``pred`` label names, classification) or class (``cls``: a true or predicted label, or a
+    and/or ``pred`` label names; for detection the images with a box in that cell) or class (``cls``: a true or predicted label, or a
     ground-truth or predicted box's label). Each item: its record (tp/fp/fn, or true/pred/correct/
     confidence), for detection ``gt_boxes`` and ``pred_boxes`` (xyxy px with label names, predictions
     scoring at least ``conf_threshold``), ``width``/``height``, ``image_url`` (relative to the API) and ``image``
@@ -343,14 +346,19 @@ def items_page(store: Store, ref: str, *, slice_name: str | None = None, true: s
         members = _members(store, exe, loaded, slice_name)
         records = [r for r in records if r.get("item_id") in members]
     if true is not None or pred is not None:
-        if task != "classify":
-            raise InvalidInput("true/pred pick a cell of a classification's confusion matrix; for detection "
-                               "filter by class (cls)")
+        confusion = _confusion(results)
+        axis = confusion["labels"] if confusion else labels
         for what, value in (("true", true), ("pred", pred)):
-            if value is not None and value not in labels:
-                raise InvalidInput(f"{what} label {value!r} is not one of this evaluation's labels")
-        records = [r for r in records if (true is None or r.get("true") == true)
-                   and (pred is None or r.get("pred") == pred)]
+            if value is not None and value not in axis:
+                raise InvalidInput(f"{what} label {value!r} is not one of this evaluation's confusion labels")
+        if task == "classify":
+            records = [r for r in records if (true is None or r.get("true") == true)
+                       and (pred is None or r.get("pred") == pred)]
+        elif not all(isinstance(r.get("confusion"), list) for r in records):
+            raise InvalidInput("this detection evaluation predates per-box confusion pairs: filter by class (cls)")
+        else:  # the images holding at least one box of that cell
+            records = [r for r in records if any((true is None or t == true) and (pred is None or p == pred)
+                                                 for t, p in r["confusion"])]
     conf = _num(results.get("conf_threshold"))
     if cls is not None:
         if labels and cls not in labels:

@@ -1,4 +1,224 @@
-"use strict";(self.rspackChunkmm_jupyter=self.rspackChunkmm_jupyter||[]).push([[122],{980(e,r,o){var t=o(601),a=o.n(t),i=o(314),n=(o.n(i))()(a());n.push([e.id,`/* The evaluation view in an evaluate execution's panel (components/EvaluationView.tsx). */
+"use strict";(self.rspackChunkmm_jupyter=self.rspackChunkmm_jupyter||[]).push([[122],{461(e,r,o){var a=o(601),t=o.n(a),i=o(314),n=(o.n(i))()(t());n.push([e.id,`/* Compare: the sidebar's selection (a checkbox per row, "Compare (n)") and the main-area panel. */
+
+/* a narrow column: the default sidebar (~250 px) keeps every header and fact of the table whole */
+.mm-table .mm-col-select {
+  padding: 0 0 0 1px;
+  width: 16px;
+}
+
+.mm-table .mm-col-select + .mm-col-name {
+  padding-left: 3px;
+}
+
+.mm-col-select .mm-select {
+  cursor: pointer;
+  height: 13px;
+  margin: 0;
+  vertical-align: middle;
+  width: 13px;
+}
+
+.mm-compare-bar {
+  align-items: center;
+  display: flex;
+  gap: 6px;
+  margin-bottom: 6px;
+  min-width: 0;
+}
+
+.mm-compare-bar .mm-compare-button {
+  flex: none;
+  margin-left: 0;
+}
+
+.mm-compare-hint {
+  min-width: 0;
+  overflow: hidden;
+  text-overflow: ellipsis;
+  white-space: nowrap;
+}
+
+/* the panel */
+
+.mm-CompareBody {
+  overflow: auto;
+}
+
+.mm-compare {
+  container-type: inline-size;
+  padding: 12px 20px;
+}
+
+.mm-compare-head {
+  align-items: center;
+  display: flex;
+  gap: 8px;
+}
+
+.mm-compare-head h2 {
+  margin: 0;
+}
+
+.mm-compare-columns {
+  display: flex;
+  flex-wrap: wrap;
+  gap: 4px 16px;
+  list-style: none;
+  margin: 8px 0;
+  padding: 0;
+}
+
+.mm-compare-column {
+  align-items: center;
+  display: flex;
+  gap: 6px;
+  min-width: 0;
+}
+
+.mm-compare-label {
+  font-weight: 600;
+  overflow-wrap: anywhere;
+}
+
+.mm-compare-swatch {
+  border-radius: 2px;
+  display: inline-block;
+  flex: none;
+  height: 10px;
+  margin-right: 4px;
+  width: 10px;
+}
+
+.mm-compare-note,
+.mm-compare-reason {
+  background: var(--jp-layout-color2);
+  border-left: 3px solid var(--jp-warn-color1, #f57c00);
+  margin: 6px 0;
+  padding: 6px 10px;
+}
+
+.mm-compare-section h3 {
+  border-bottom: var(--jp-border-width) solid var(--jp-border-color2);
+  font-size: var(--jp-ui-font-size2);
+  font-weight: 500;
+  margin: 16px 0 6px;
+}
+
+.mm-compare-charts {
+  display: grid;
+  gap: 10px;
+  grid-template-columns: repeat(auto-fill, minmax(300px, 1fr));
+}
+
+.mm-compare-chart {
+  min-width: 0;
+  overflow: hidden;
+}
+
+.mm-compare-canvas {
+  min-width: 0;
+  width: 100%;
+}
+
+.mm-compare-canvas .u-legend {
+  font-size: var(--jp-ui-font-size0);
+  text-align: left;
+}
+
+.mm-compare-scroll {
+  max-width: 100%;
+  overflow-x: auto;
+}
+
+.mm-compare-table {
+  border-collapse: collapse;
+  font-size: var(--jp-ui-font-size1);
+}
+
+.mm-compare-table th,
+.mm-compare-table td {
+  border-bottom: var(--jp-border-width) solid var(--jp-border-color2);
+  padding: 3px 8px;
+  text-align: left;
+  vertical-align: top;
+}
+
+.mm-compare-table thead th {
+  font-weight: 600;
+  white-space: nowrap;
+}
+
+.mm-compare-table tbody th {
+  font-weight: 500;
+  overflow-wrap: anywhere;
+}
+
+.mm-compare-best {
+  background: color-mix(in srgb, var(--jp-success-color1, #388e3c) 12%, transparent);
+}
+
+.mm-compare-best-mark {
+  color: var(--jp-success-color1, #388e3c);
+  margin-left: 4px;
+}
+
+.mm-compare-absent {
+  color: var(--jp-ui-font-color2);
+  font-style: italic;
+}
+
+.mm-compare-config td {
+  font-family: var(--jp-code-font-family);
+  font-size: var(--jp-code-font-size);
+  max-width: 320px;
+  overflow-wrap: anywhere;
+}
+
+.mm-compare-controls {
+  align-items: center;
+  display: flex;
+  flex-wrap: wrap;
+  gap: 6px 12px;
+  margin-bottom: 6px;
+}
+
+.mm-compare-controls select {
+  max-width: 200px;
+}
+
+.mm-compare-whole th,
+.mm-compare-whole td {
+  background: var(--jp-layout-color2);
+  font-weight: 600;
+}
+
+.mm-compare-significant {
+  font-weight: 600;
+}
+
+.mm-compare-sig-mark {
+  color: var(--jp-warn-color1, #f57c00);
+}
+
+/* a narrow main area: tighter cells, so the tables keep their columns in view */
+@container (max-width: 760px) {
+  .mm-compare-table th,
+  .mm-compare-table td {
+    padding: 3px 4px;
+  }
+
+  .mm-compare-charts {
+    grid-template-columns: 1fr;
+  }
+}
+
+/* a sort header is a button big enough to hit, even for a one-letter column ("n", "Δ") */
+.mm-compare-sort {
+  min-height: 18px;
+  min-width: 24px;
+  text-align: left;
+}
+`,""]),o.d(r,{},{A:n})},980(e,r,o){var a=o(601),t=o.n(a),i=o(314),n=(o.n(i))()(t());n.push([e.id,`/* The evaluation view in an evaluate execution's panel (components/EvaluationView.tsx). */
 
 .mm-eval {
   container-type: inline-size;
@@ -492,7 +712,7 @@
     ),
     var(--jp-layout-color1);
 }
-`,""]),o.d(r,{},{A:n})},932(e,r,o){var t=o(601),a=o.n(t),i=o(314),n=o.n(i),l=o(980),m=n()(a());m.i(l.A),m.push([e.id,`/* mm-jupyter sidebar, forms and execution panels; colours from JupyterLab's theme variables. */
+`,""]),o.d(r,{},{A:n})},932(e,r,o){var a=o(601),t=o.n(a),i=o(314),n=o.n(i),m=o(980),l=o(461),p=n()(t());p.i(m.A),p.i(l.A),p.push([e.id,`/* mm-jupyter sidebar, forms and execution panels; colours from JupyterLab's theme variables. */
 
 .mm-Sidebar {
   background: var(--jp-layout-color1);
@@ -1538,4 +1758,4 @@
   line-height: 24px;
   padding: 0 8px;
 }
-`,""]),o.d(r,{},{A:m})},314(e){e.exports=function(e){var r=[];return r.toString=function(){return this.map(function(r){var o="",t=void 0!==r[5];return r[4]&&(o+="@supports (".concat(r[4],") {")),r[2]&&(o+="@media ".concat(r[2]," {")),t&&(o+="@layer".concat(r[5].length>0?" ".concat(r[5]):""," {")),o+=e(r),t&&(o+="}"),r[2]&&(o+="}"),r[4]&&(o+="}"),o}).join("")},r.i=function(e,o,t,a,i){"string"==typeof e&&(e=[[null,e,void 0]]);var n={};if(t)for(var l=0;l<this.length;l++){var m=this[l][0];null!=m&&(n[m]=!0)}for(var p=0;p<e.length;p++){var s=[].concat(e[p]);t&&n[s[0]]||(void 0!==i&&(void 0===s[5]||(s[1]="@layer".concat(s[5].length>0?" ".concat(s[5]):""," {").concat(s[1],"}")),s[5]=i),o&&(s[2]&&(s[1]="@media ".concat(s[2]," {").concat(s[1],"}")),s[2]=o),a&&(s[4]?(s[1]="@supports (".concat(s[4],") {").concat(s[1],"}"),s[4]=a):s[4]="".concat(a)),r.push(s))}},r}},601(e){e.exports=function(e){return e[1]}},841(e,r,o){o.r(r);var t=o(72),a=o.n(t),i=o(825),n=o.n(i),l=o(659),m=o.n(l),p=o(56),s=o.n(p),d=o(540),c=o.n(d),f=o(113),v=o.n(f),x=o(932),u={};u.styleTagTransform=v(),u.setAttributes=s(),u.insert=m().bind(null,"head"),u.domAPI=n(),u.insertStyleElement=c(),a()(x.A,u);let g=x.A&&x.A.locals?x.A.locals:void 0;o.d(r,{},{default:g})},72(e){var r=[];function o(e){for(var o=-1,t=0;t<r.length;t++)if(r[t].identifier===e){o=t;break}return o}function t(e,t){for(var a={},i=[],n=0;n<e.length;n++){var l=e[n],m=t.base?l[0]+t.base:l[0],p=a[m]||0,s="".concat(m," ").concat(p);a[m]=p+1;var d=o(s),c={css:l[1],media:l[2],sourceMap:l[3],supports:l[4],layer:l[5]};if(-1!==d)r[d].references++,r[d].updater(c);else{var f=function(e,r){var o=r.domAPI(r);return o.update(e),function(r){r?(r.css!==e.css||r.media!==e.media||r.sourceMap!==e.sourceMap||r.supports!==e.supports||r.layer!==e.layer)&&o.update(e=r):o.remove()}}(c,t);t.byIndex=n,r.splice(n,0,{identifier:s,updater:f,references:1})}i.push(s)}return i}e.exports=function(e,a){var i=t(e=e||[],a=a||{});return function(e){e=e||[];for(var n=0;n<i.length;n++){var l=o(i[n]);r[l].references--}for(var m=t(e,a),p=0;p<i.length;p++){var s=o(i[p]);0===r[s].references&&(r[s].updater(),r.splice(s,1))}i=m}}},659(e){var r={};e.exports=function(e,o){var t=function(e){if(void 0===r[e]){var o=document.querySelector(e);if(window.HTMLIFrameElement&&o instanceof window.HTMLIFrameElement)try{o=o.contentDocument.head}catch(e){o=null}r[e]=o}return r[e]}(e);if(!t)throw Error("Couldn't find a style target. This probably means that the value for the 'insert' parameter is invalid.");t.appendChild(o)}},540(e){e.exports=function(e){var r=document.createElement("style");return e.setAttributes(r,e.attributes),e.insert(r,e.options),r}},56(e,r,o){e.exports=function(e){var r=o.nc;r&&e.setAttribute("nonce",r)}},825(e){e.exports=function(e){if("u"<typeof document)return{update:function(){},remove:function(){}};var r=e.insertStyleElement(e);return{update:function(o){var t,a,i;t="",o.supports&&(t+="@supports (".concat(o.supports,") {")),o.media&&(t+="@media ".concat(o.media," {")),(a=void 0!==o.layer)&&(t+="@layer".concat(o.layer.length>0?" ".concat(o.layer):""," {")),t+=o.css,a&&(t+="}"),o.media&&(t+="}"),o.supports&&(t+="}"),(i=o.sourceMap)&&"u">typeof btoa&&(t+="\n/*# sourceMappingURL=data:application/json;base64,".concat(btoa(unescape(encodeURIComponent(JSON.stringify(i))))," */")),e.styleTagTransform(t,r,e.options)},remove:function(){var e;null===(e=r).parentNode||e.parentNode.removeChild(e)}}}},113(e){e.exports=function(e,r){if(r.styleSheet)r.styleSheet.cssText=e;else{for(;r.firstChild;)r.removeChild(r.firstChild);r.appendChild(document.createTextNode(e))}}}}]);
+`,""]),o.d(r,{},{A:p})},314(e){e.exports=function(e){var r=[];return r.toString=function(){return this.map(function(r){var o="",a=void 0!==r[5];return r[4]&&(o+="@supports (".concat(r[4],") {")),r[2]&&(o+="@media ".concat(r[2]," {")),a&&(o+="@layer".concat(r[5].length>0?" ".concat(r[5]):""," {")),o+=e(r),a&&(o+="}"),r[2]&&(o+="}"),r[4]&&(o+="}"),o}).join("")},r.i=function(e,o,a,t,i){"string"==typeof e&&(e=[[null,e,void 0]]);var n={};if(a)for(var m=0;m<this.length;m++){var l=this[m][0];null!=l&&(n[l]=!0)}for(var p=0;p<e.length;p++){var s=[].concat(e[p]);a&&n[s[0]]||(void 0!==i&&(void 0===s[5]||(s[1]="@layer".concat(s[5].length>0?" ".concat(s[5]):""," {").concat(s[1],"}")),s[5]=i),o&&(s[2]&&(s[1]="@media ".concat(s[2]," {").concat(s[1],"}")),s[2]=o),t&&(s[4]?(s[1]="@supports (".concat(s[4],") {").concat(s[1],"}"),s[4]=t):s[4]="".concat(t)),r.push(s))}},r}},601(e){e.exports=function(e){return e[1]}},841(e,r,o){o.r(r);var a=o(72),t=o.n(a),i=o(825),n=o.n(i),m=o(659),l=o.n(m),p=o(56),s=o.n(p),d=o(540),c=o.n(d),f=o(113),x=o.n(f),v=o(932),u={};u.styleTagTransform=x(),u.setAttributes=s(),u.insert=l().bind(null,"head"),u.domAPI=n(),u.insertStyleElement=c(),t()(v.A,u);let g=v.A&&v.A.locals?v.A.locals:void 0;o.d(r,{},{default:g})},72(e){var r=[];function o(e){for(var o=-1,a=0;a<r.length;a++)if(r[a].identifier===e){o=a;break}return o}function a(e,a){for(var t={},i=[],n=0;n<e.length;n++){var m=e[n],l=a.base?m[0]+a.base:m[0],p=t[l]||0,s="".concat(l," ").concat(p);t[l]=p+1;var d=o(s),c={css:m[1],media:m[2],sourceMap:m[3],supports:m[4],layer:m[5]};if(-1!==d)r[d].references++,r[d].updater(c);else{var f=function(e,r){var o=r.domAPI(r);return o.update(e),function(r){r?(r.css!==e.css||r.media!==e.media||r.sourceMap!==e.sourceMap||r.supports!==e.supports||r.layer!==e.layer)&&o.update(e=r):o.remove()}}(c,a);a.byIndex=n,r.splice(n,0,{identifier:s,updater:f,references:1})}i.push(s)}return i}e.exports=function(e,t){var i=a(e=e||[],t=t||{});return function(e){e=e||[];for(var n=0;n<i.length;n++){var m=o(i[n]);r[m].references--}for(var l=a(e,t),p=0;p<i.length;p++){var s=o(i[p]);0===r[s].references&&(r[s].updater(),r.splice(s,1))}i=l}}},659(e){var r={};e.exports=function(e,o){var a=function(e){if(void 0===r[e]){var o=document.querySelector(e);if(window.HTMLIFrameElement&&o instanceof window.HTMLIFrameElement)try{o=o.contentDocument.head}catch(e){o=null}r[e]=o}return r[e]}(e);if(!a)throw Error("Couldn't find a style target. This probably means that the value for the 'insert' parameter is invalid.");a.appendChild(o)}},540(e){e.exports=function(e){var r=document.createElement("style");return e.setAttributes(r,e.attributes),e.insert(r,e.options),r}},56(e,r,o){e.exports=function(e){var r=o.nc;r&&e.setAttribute("nonce",r)}},825(e){e.exports=function(e){if("u"<typeof document)return{update:function(){},remove:function(){}};var r=e.insertStyleElement(e);return{update:function(o){var a,t,i;a="",o.supports&&(a+="@supports (".concat(o.supports,") {")),o.media&&(a+="@media ".concat(o.media," {")),(t=void 0!==o.layer)&&(a+="@layer".concat(o.layer.length>0?" ".concat(o.layer):""," {")),a+=o.css,t&&(a+="}"),o.media&&(a+="}"),o.supports&&(a+="}"),(i=o.sourceMap)&&"u">typeof btoa&&(a+="\n/*# sourceMappingURL=data:application/json;base64,".concat(btoa(unescape(encodeURIComponent(JSON.stringify(i))))," */")),e.styleTagTransform(a,r,e.options)},remove:function(){var e;null===(e=r).parentNode||e.parentNode.removeChild(e)}}}},113(e){e.exports=function(e,r){if(r.styleSheet)r.styleSheet.cssText=e;else{for(;r.firstChild;)r.removeChild(r.firstChild);r.appendChild(document.createTextNode(e))}}}}]);
