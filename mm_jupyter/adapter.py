@@ -175,7 +175,7 @@ class BaseModelAdapter:
             ctx.report_progress(90 * min(len(preds), len(data.items)) / max(1, len(data.items)))
         ctx.save_predictions(preds)
         results = evaluate_predictions(self.task, data.items, preds, data.labels, self.metric_functions,
-                                       slice_by=data.slice_by)
+                                       slice_by=data.slice_by, seed=ctx.seed)
         ctx.log_metrics(scalars(results))
         return results
 

@@ -23,7 +23,7 @@ from mm_jupyter.scheduler import reconcile
 
 
 def test_train_and_evaluate_store_notebooks_beside_weights(store, toy):
-    snap = toy(epochs=3)
+    snap = toy(epochs=3, seed=7)
     exe = mm.train(snap, wait=True)
     assert exe["status"] == "success", exe["error"]
     assert exe["progress"] == 100 and exe["attempts"] == 1
@@ -42,7 +42,7 @@ def test_train_and_evaluate_store_notebooks_beside_weights(store, toy):
     assert snapshot["status"] == "trained" and snapshot["weights_uri"] == str(folder / "weights")
     repro = snapshot["repro"]
     assert repro["dataset_hash"] and repro["adapter_source_hash"] and repro["packages"]["papermill"]
-    assert repro["seed"] == 0 and repro["config"]["epochs"] == 3
+    assert repro["seed"] == 7 and repro["config"]["epochs"] == 3
 
     ev = mm.evaluate(snap, wait=True)
     assert ev["status"] == "success", ev["error"]
@@ -50,6 +50,7 @@ def test_train_and_evaluate_store_notebooks_beside_weights(store, toy):
     assert values["accuracy"] == 1.0
     results = json.loads((folder / "executions" / ev["id"] / "results.json").read_text())
     assert results["accuracy"] == 1.0
+    assert results["bootstrap"]["seed"] == 7, "the intervals are drawn with the run's seed"
     assert (folder / "executions" / ev["id"] / "predictions.jsonl").is_file()
     ev_nb = nbformat.read(folder / "executions" / ev["id"] / "notebook.ipynb", as_version=4)
     plot_cell = next(c for c in ev_nb.cells if "plot_results" in c.source)
