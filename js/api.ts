@@ -23,6 +23,7 @@ import type {
   IModelDetail,
   IPage,
   INotes,
+  ISecret,
   IService,
   ISnapshot,
   IVersionPage
@@ -149,6 +150,13 @@ export class Api {
   }
   configureService(name: string, settings: Record<string, unknown>): Promise<IService> {
     return this.request(`services/${encodeURIComponent(name)}`, { method: 'PATCH', body: JSON.stringify(settings) });
+  }
+  /** Secret names and when they were set (the server never answers a value). */
+  async secrets(): Promise<ISecret[]> {
+    return (await this.request<{ items: ISecret[] }>('secrets')).items;
+  }
+  setSecret(name: string, value: string): Promise<ISecret> {
+    return this.request(`secrets/${encodeURIComponent(name)}`, { method: 'PUT', body: JSON.stringify({ value }) });
   }
   executions(query: IListQuery): Promise<IPage> {
     return this.request(`executions${listQueryString(query)}`);

@@ -84,6 +84,12 @@ export interface IConfigField {
   high?: number | null;
 }
 
+/** A secret as the server shows it: its name, never its value. */
+export interface ISecret {
+  name: string;
+  set_at: number | null;
+}
+
 export interface IService {
   name: string;
   model_id: string;
@@ -99,6 +105,8 @@ export interface IService {
   runner?: string;
   gpus?: number;
   paused: number;
+  /** Names of the secrets every execution of the service gets in its kernel's environment. */
+  secrets?: string[];
   /** Set while the service is stopping (epoch seconds when its running executions are ended). */
   draining_until?: number | null;
   health: IHealth & { code?: string };

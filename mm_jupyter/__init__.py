@@ -22,7 +22,7 @@ _API = ("connect", "reconcile", "register_model", "models", "create_snapshot", "
         "remove", "start_here",
         "list_executions",
         "get_metrics", "logs", "start_run", "log_metric", "evaluation_results", "save_filter", "delete_filter",
-        "set_notes", "add_tag", "remove_tag")
+        "set_notes", "add_tag", "remove_tag", "set_secret", "list_secrets", "remove_secret")
 _EXPORTS = {
     **{name: ("api", name) for name in _API},
     "Store": ("store", "Store"), "register_dataset": ("datasets", "register_dataset"),

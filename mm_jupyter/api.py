@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from . import secrets as _secrets
 from .adapter import RunContext, get_active_run, set_active_run
 from .checks import BAD_TEXT, check_json_value, check_labels, check_text
 from .errors import Conflict, InvalidInput, NotFound, Unavailable
@@ -40,6 +41,7 @@ from .scheduler import abort as _abort
 from .scheduler import dispatch, enqueue, ensure_service
 from .scheduler import reconcile as _reconcile
 from .scheduler import remove as _remove
+from .secrets import check_known
 from .services import check_settings
 from .store import Store, new_id, now
 from .tracker import LocalTracker, new_token, token_hash
@@ -446,6 +448,24 @@ def _git_revision() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+# --- secrets --------------------------------------------------------------------------------------
+
+
+def set_secret(name: str, value: str, store: Store | None = None) -> dict:
+    """Set a secret (kept in ``MM_HOME/secrets.json``, 0600, never in the store); ``{"name", "set_at"}``."""
+    return _secrets.set_secret(_store(store).home, name, value)
+
+
+def list_secrets(store: Store | None = None) -> list[dict]:
+    """The secrets' names and when they were set (never their values)."""
+    return _secrets.list_secrets(_store(store).home)
+
+
+def remove_secret(name: str, store: Store | None = None) -> str:
+    """Remove a secret (``NotFound`` when unknown); runs already submitted with it then fail at start."""
+    return _secrets.remove_secret(_store(store).home, name)
+
+
 # --- executions ---------------------------------------------------------------------------------
 
 
@@ -461,6 +481,10 @@ def _submit(store: Store, kind: Kind, snapshot: dict, params: dict, service: dic
     model = store.get("models", snapshot["model_id"])
     _check_adapter(model, params.get("notebook"))
     settings = check_settings(service or {})
+    if params.get("secrets"):  # names only; the runner resolves their values when it starts
+        params["secrets"] = check_known(store.home, params["secrets"])
+    if settings.get("secrets"):
+        check_known(store.home, settings["secrets"])
     _check_service_can_run(store, model["id"], kind, settings)
     row = {"kind": kind, "snapshot_id": snapshot["id"], "model_id": model["id"], "progress": 0.0, "attempts": 0,
            "params": params, "idempotency_key": idempotency_key, "rerun_of": rerun_of,
@@ -571,17 +595,26 @@ def _train_params(store: Store, snap: dict, model: dict, notebook: str | None) -
     return params
 
 
+def _with_secrets(params: dict, secrets: list[str] | None) -> dict:
+    """The execution's secret names (checked to exist at submit, resolved by the runner at start)."""
+    if secrets:
+        params["secrets"] = secrets
+    return params
+
+
 def train(snapshot: str, *, service: dict | None = None, idempotency_key: str | None = None,
-          notebook: str | None = None, wait: bool = False, store: Store | None = None) -> dict:
+          notebook: str | None = None, secrets: list[str] | None = None, wait: bool = False,
+          store: Store | None = None) -> dict:
     """Queue a training of a version that was never trained, on its model's train service; returns
-    the execution. A trained version is refused (``Conflict``): train a new version instead."""
+    the execution. A trained version is refused (``Conflict``): train a new version instead.
+    ``secrets``: names of secrets (``mm secrets set``) put into the kernel's environment."""
     store = _store(store)
     if (same := _submitted(store, idempotency_key, wait)) is not None:
         return same
     snap = store.get("snapshots", snapshot)
     model = store.get("models", snap["model_id"])
     _recheck(store, snap["dataset_id"])
-    params = _train_params(store, snap, model, notebook)
+    params = _with_secrets(_train_params(store, snap, model, notebook), secrets)
     exe = _submit(store, Kind.TRAIN, snap, params, service, idempotency_key,
                   snapshot_fields={"repro": reproducibility_record(store, snap, model)})
     return wait_for(exe["id"], store=store) if wait else exe
@@ -590,7 +623,8 @@ def train(snapshot: str, *, service: dict | None = None, idempotency_key: str | 
 def create_and_train(model: str, name: str | None = None, *, config: dict | None = None, dataset: str | None = None,
                      train: Any = None, validation: Any = None, test: Any = None, labels: list[str] | None = None,
                      parent: str | None = None, service: dict | None = None, idempotency_key: str | None = None,
-                     notebook: str | None = None, wait: bool = False, store: Store | None = None) -> dict:
+                     notebook: str | None = None, secrets: list[str] | None = None, wait: bool = False,
+                     store: Store | None = None) -> dict:
     """Create a version and queue its training in one transaction, after every check of both: a
     refused launch (bad subset, unknown kernel, a full queue …) creates no version."""
     store = _store(store)
@@ -602,7 +636,7 @@ def create_and_train(model: str, name: str | None = None, *, config: dict | None
     version.setdefault("created_at", now())
     mdl = store.get("models", version["model_id"])
     _recheck(store, version["dataset_id"])
-    params = _train_params(store, {**version, "weights_uri": None}, mdl, notebook)
+    params = _with_secrets(_train_params(store, {**version, "weights_uri": None}, mdl, notebook), secrets)
     version["repro"] = reproducibility_record(store, version, mdl)
     exe = _submit(store, Kind.TRAIN, version, params, service, idempotency_key, new_version=version)
     return wait_for(exe["id"], store=store) if wait else exe
@@ -647,17 +681,19 @@ def _evaluate_params(store: Store, snap: dict, model: dict, dataset: str | None,
 
 def evaluate(snapshot: str, *, dataset: str | None = None, test: Any = None, service: dict | None = None,
              idempotency_key: str | None = None, notebook: str | None = None, wait: bool = False,
-             slice_by: list[str] | None = None, store: Store | None = None) -> dict:
+             slice_by: list[str] | None = None, secrets: list[str] | None = None,
+             store: Store | None = None) -> dict:
     """Queue an evaluation of a trained version on ``test`` of ``dataset`` (default: its own).
 
     ``slice_by``: fields for the per-slice metrics (``dir``, ``tag``, ``metadata.<field>``, or two
-    crossed as ``a*b``); None slices by dir, tag and every metadata field."""
+    crossed as ``a*b``); None slices by dir, tag and every metadata field. ``secrets``: names of secrets
+    put into the kernel's environment."""
     store = _store(store)
     if (same := _submitted(store, idempotency_key, wait)) is not None:
         return same
     snap = store.get("snapshots", snapshot)
     model = store.get("models", snap["model_id"])
-    params = _evaluate_params(store, snap, model, dataset, test, slice_by, notebook)
+    params = _with_secrets(_evaluate_params(store, snap, model, dataset, test, slice_by, notebook), secrets)
     params["dataset_hash"] = _recheck(store, params["dataset_id"])
     exe = _submit(store, Kind.EVALUATE, snap, params, service, idempotency_key)
     return wait_for(exe["id"], store=store) if wait else exe
@@ -732,7 +768,7 @@ def rerun(execution_id: str, *, config: dict | None = None, wait: bool = False,
     model = store.get("models", snap["model_id"])
     _recheck(store, version["dataset_id"])
     params = {**_train_params(store, {**version, "weights_uri": None}, model, params.get("notebook")),
-              **{k: v for k, v in params.items() if k == "notebook"}}
+              **{k: v for k, v in params.items() if k in ("notebook", "secrets")}}
     version["repro"] = reproducibility_record(store, version, model)
     exe = _submit(store, Kind.TRAIN, version, params, None, idempotency_key, rerun_of=src["id"], new_version=version)
     return wait_for(exe["id"], store=store) if wait else exe

@@ -25,6 +25,7 @@ from .executions import EventType, Outcome, Status, heartbeat_interval
 from .notebooks import LOG_NAME, NOTEBOOK_NAME, execute, template_for
 from .processes import hostname, signal_group, wait_gone
 from .scheduler import dispatch
+from .secrets import Redactor, check_names, resolve
 from .store import Store
 from .tracker import ATTEMPT_ENV, TOKEN_ENV, LocalTracker, Tracker, take_token
 
@@ -215,14 +216,25 @@ def _execute(store: Store, tracker: Tracker, exe: dict, svc: dict, watcher: Watc
     # the token reaches the kernel through its environment, never the notebook (which others may read)
     os.environ[TOKEN_ENV], os.environ[ATTEMPT_ENV] = token, str(tracker.attempt)
     log = SafeLog(folder / LOG_NAME)
+    # secrets too (names in the params and the service, values resolved now: one removed since the
+    # submit fails the run, naming it); what the kernel prints of them is redacted
+    wanted = params.pop("secrets", None) or []
+    try:
+        values = resolve(store.home, check_names([*wanted, *(svc.get("secrets") or [])]))
+    except Exception as exc:
+        log.write(f"[mm] cannot start: {exc}\n")
+        log.close()
+        return Outcome.INVALID, str(exc)
+    os.environ.update(values)
+    redactor = Redactor(values)
     log.write(f"[mm] {time.strftime('%Y-%m-%d %H:%M:%S')} attempt {exe['attempts']} of "
               f"{exe['kind']} {exe['id']} on kernel {svc['kernel_name']}\n")
     outcome, error = Outcome.SUCCESS, None
     try:
         execute(template, notebook, params, kernel_name=svc["kernel_name"], log_file=log,
-                cwd=folder, on_kernel_start=kernel_started)
+                cwd=folder, on_kernel_start=kernel_started, redactor=redactor)
     except PapermillExecutionError as exc:
-        evalue = str(exc.evalue).strip().splitlines()[-1:] or [""]
+        evalue = redactor.text(str(exc.evalue)).strip().splitlines()[-1:] or [""]
         error = f"cell {exc.cell_index}: {exc.ename}: {evalue[0][:500]}"
         if _storage_text(str(exc.evalue)):
             outcome = Outcome.STORAGE
@@ -236,6 +248,8 @@ def _execute(store: Store, tracker: Tracker, exe: dict, svc: dict, watcher: Watc
         outcome, error = classify(exc)
     if outcome == Outcome.SUCCESS and log.error is not None:
         outcome, error = classify(log.error)
+    if error is not None:
+        error = redactor.text(error)
     log.write(f"[mm] ended: {outcome}{': ' + error if error else ''}\n")
     log.close()
     if watcher.revoked and outcome != Outcome.SUCCESS:

@@ -222,14 +222,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         exe = api.create_and_train(args.model, args.name, config=parse_kv(args.config), dataset=args.dataset,
                                    train=args.train, validation=args.validation, test=args.test, parent=args.parent,
                                    service=service_settings(args), idempotency_key=args.idempotency_key,
-                                   notebook=args.notebook)
+                                   notebook=args.notebook, secrets=args.secrets)
         return _follow(args, exe)
     if not args.snapshot:
         raise InvalidInput("mm train needs a SNAPSHOT id or --model to create one")
     if args.config:
         raise InvalidInput("--config goes with --model (a new version); use mm rerun ID --config to clone")
     exe = api.train(args.snapshot, service=service_settings(args), idempotency_key=args.idempotency_key,
-                    notebook=args.notebook)
+                    notebook=args.notebook, secrets=args.secrets)
     return _follow(args, exe)
 
 
@@ -237,7 +237,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from . import api
 
     exe = api.evaluate(args.snapshot, dataset=args.dataset, test=args.test, service=service_settings(args),
-                       idempotency_key=args.idempotency_key, notebook=args.notebook, slice_by=args.slice_by)
+                       idempotency_key=args.idempotency_key, notebook=args.notebook, slice_by=args.slice_by,
+                       secrets=args.secrets)
     return _follow(args, exe)
 
 
@@ -381,6 +382,10 @@ def cmd_services(args: argparse.Namespace) -> int:
         return 0
     if args.action == "set":
         settings = service_settings(args)
+        if args.secrets and args.no_secrets:
+            raise InvalidInput("give --secret NAME (the service's secrets) or --no-secrets (none), not both")
+        if args.secrets or args.no_secrets:
+            settings["secrets"] = [] if args.no_secrets else args.secrets
         if not settings:
             raise InvalidInput("mm services set needs at least one setting (--concurrency, --runner, ...)")
         row = scheduler.configure(store, args.name, settings)
@@ -391,6 +396,49 @@ def cmd_services(args: argparse.Namespace) -> int:
               if r["health"]["reason"] else r["health"]["level"]} for r in rows]
     emit(args, rows, table(shown, ("name", "runner", "gpus", "kernel_name", "concurrency", "max_instances",
                                    "queue_size", "on_reset", "max_attempts", "paused", "health")))
+    return 0
+
+
+def _read_secret_value(name: str) -> str:
+    """A secret's value from standard input: typed unseen at a terminal, else piped (one trailing
+    newline stripped). Never from the command line, where other users' ``ps`` would see it."""
+    if sys.stdin is None or sys.stdin.closed:
+        raise InvalidInput(f"mm secrets set {name}: pipe the value on standard input "
+                           f"(e.g. printf %s \"$TOKEN\" | mm secrets set {name})")
+    if sys.stdin.isatty():
+        import getpass
+
+        value = getpass.getpass(f"value of {name} (not shown): ")
+    else:
+        value = sys.stdin.read()
+        value = value[:-2] if value.endswith("\r\n") else value[:-1] if value.endswith("\n") else value
+    if not value:
+        raise InvalidInput(f"mm secrets set {name}: no value on standard input: pipe the value "
+                           f"(e.g. printf %s \"$TOKEN\" | mm secrets set {name})")
+    return value
+
+
+def cmd_secrets(args: argparse.Namespace) -> int:
+    from . import api
+
+    if args.extra:
+        raise InvalidInput(SECRET_ON_ARGV)
+    if args.action == "list":
+        rows = api.list_secrets()
+        emit(args, rows, table([{"name": r["name"], "set_at": when(r["set_at"])} for r in rows], ("name", "set_at"))
+             if rows else "no secrets (mm secrets set NAME, the value on standard input)")
+        return 0
+    if not args.name:
+        raise InvalidInput(f"mm secrets {args.action} needs a secret NAME")
+    if args.action == "set":
+        from .secrets import check_name
+
+        check_name(args.name)  # before reading a value for nothing
+        row = api.set_secret(args.name, _read_secret_value(args.name))
+        emit(args, row, f"secret {row['name']} set")
+        return 0
+    name = api.remove_secret(args.name)
+    emit(args, {"removed": name}, f"secret {name} removed")
     return 0
 
 
@@ -529,6 +577,12 @@ EXAMPLES: tuple[tuple[str, tuple[str, ...]], ...] = (
         "mm services stop mgmt-train-m-1a2b --drain-time 60",
         "mm cluster up --workers 2                   # then: mm services set NAME --runner dask://HOST:PORT",
     )),
+    ("secrets (values never on the command line, in the store, notebooks or logs)", (
+        "mm secrets set HF_TOKEN                     # the value on standard input (piped, or typed unseen)",
+        "mm secrets list",
+        "mm train e-1a2b --secret HF_TOKEN           # os.environ['HF_TOKEN'] in the kernel",
+        "mm services set mgmt-train-m-1a2b --secret HF_TOKEN",
+    )),
 )
 EPILOG = ("examples (IDs may be given as a unique prefix, e.g. e-1a2b; every command prints full ids):\n"
           + "\n".join(f"\n  {group}:\n" + "\n".join(f"    {line}" for line in lines) for group, lines in EXAMPLES)
@@ -562,6 +616,9 @@ def _add_service_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--notebook", help="run your own notebook (same parameters cell) instead of the template")
     p.add_argument("--wait", action="store_true", help="block with a progress bar; exit 1 unless success")
     p.add_argument("--progress", action="store_true", help="show the progress bar even when not a TTY")
+    p.add_argument("--secret", action="append", dest="secrets", metavar="NAME",
+                   help="a secret (mm secrets set NAME) put into the kernel's environment as $NAME (repeatable); "
+                   "its value is redacted from the notebook and the log")
 
 
 def _add_snapshot_flags(p: argparse.ArgumentParser) -> None:
@@ -682,6 +739,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?", help="the service, mgmt-<train|evaluate>-<model id> (list: only this one)")
     _add_settings_flags(p)
     p.add_argument("--no-wait", action="store_true", help="stop: return at once; the drain ends on its own")
+    p.add_argument("--secret", action="append", dest="secrets", metavar="NAME",
+                   help="set: a secret every execution of the service gets as $NAME (repeatable; replaces the "
+                   "service's list)")
+    p.add_argument("--no-secrets", action="store_true", help="set: the service's executions get no secrets")
+    p = add("secrets", cmd_secrets, "set, list or remove secrets (values kept in MM_HOME/secrets.json, mode 0600)")
+    p.add_argument("action", nargs="?", choices=("list", "set", "remove"), default="list",
+                   help="list (default: names only), set NAME (the value on standard input, never an argument) "
+                   "or remove NAME")
+    p.add_argument("name", nargs="?", help="set, remove: the secret's name (an environment variable name, not MM_*)")
+    p.add_argument("extra", nargs="*", metavar="VALUE", help="refused: a value is never an argument (ps shows "
+                   "arguments to every user); pipe it on standard input")
     p = add("cluster", cmd_cluster, "start a Dask LocalCluster to run services on (mm cluster up)", json_flag=False)
     p.add_argument("action", choices=("up",), help="up: start it and print its address (Ctrl-C stops it)")
     p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
@@ -703,7 +771,21 @@ def build_parser() -> argparse.ArgumentParser:
 NO_STORE = {"cluster"}  # commands that never touch the store
 
 
+SECRET_ON_ARGV = ("a secret's value is never given on the command line (others can see it in ps): pipe it, "
+                  "e.g. printf %s \"$TOKEN\" | mm secrets set NAME")
+
+
+def _value_on_argv(argv: Sequence[str]) -> bool:
+    """``mm secrets set NAME`` followed by anything but ``--json``: refused before argparse, which would
+    echo an unknown ``--value=…`` in its error."""
+    return len(argv) >= 2 and tuple(argv[:2]) == ("secrets", "set") and len([a for a in argv[2:] if a != "--json"]) > 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if _value_on_argv(argv):
+        print(f"mm: error: {SECRET_ON_ARGV}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     try:
         if args.command not in NO_STORE and not (args.command == "datasets" and args.action == "shapes"):

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidInput
+from .secrets import RedactingWriter, Redactor
 
 NOTEBOOK_NAME = "notebook.ipynb"
 LOG_NAME = "log.txt"
@@ -66,31 +67,118 @@ def ipc_kernel_manager(on_start: Callable[[int], None]) -> tuple[type, str]:
     return IPCKernelManager, sock_dir
 
 
+REDACTED_SCHEME = "mm-redacted://"
+
+
+class RedactingHandler:
+    """Papermill's I/O handler for ``mm-redacted://<path>``: every save of the executed notebook
+    (after each cell and every autosave) goes through ``Redactor.tree`` before it reaches the disk,
+    written to a temp file and renamed, so the file never holds a secret value, not even between
+    saves. ``redactor`` is the running attempt's (one runner process runs one attempt)."""
+
+    redactor: Redactor | None = None
+
+    @classmethod
+    def local(cls, path: str) -> str:
+        return path[len(REDACTED_SCHEME):]
+
+    @classmethod
+    def read(cls, path: str) -> str:
+        return Path(cls.local(path)).read_text(encoding="utf-8")
+
+    @classmethod
+    def listdir(cls, path: str) -> list[str]:
+        return os.listdir(cls.local(path))
+
+    @classmethod
+    def pretty_path(cls, path: str) -> str:
+        return cls.local(path)
+
+    @classmethod
+    def write(cls, buf: str, path: str) -> None:
+        import json
+
+        if cls.redactor:
+            nb = json.loads(buf)
+            record = nb.get("metadata", {}).get("papermill") or {}
+            if str(record.get("output_path") or "").startswith(REDACTED_SCHEME):  # the path a user can use
+                record["output_path"] = cls.local(record["output_path"])
+            for cell in nb.get("cells", []):
+                if cell.get("outputs"):
+                    cell["outputs"] = _joined_streams(cell["outputs"], cls.redactor)
+            nb = cls.redactor.tree(nb)
+            buf = json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+        target = Path(cls.local(path))
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        tmp.write_text(buf, encoding="utf-8")
+        os.replace(tmp, target)
+
+
+def _text(value: Any) -> str:
+    return "".join(value) if isinstance(value, list) else str(value or "")
+
+
+def _joined_streams(outputs: list, redactor: Redactor) -> list:
+    """A cell's outputs with the pieces of one stream (stdout or stderr) made one output where a
+    value is split over them (say, stderr written between two writes of stdout)."""
+    for name in ("stdout", "stderr"):
+        parts = [o for o in outputs if o.get("output_type") == "stream" and o.get("name") == name]
+        if len(parts) < 2:
+            continue
+        whole = "".join(_text(o.get("text")) for o in parts)
+        if redactor.text(whole) != "".join(redactor.text(_text(o.get("text"))) for o in parts):
+            first = {**parts[0], "text": whole}
+            outputs = [first if o is parts[0] else o for o in outputs if o is parts[0] or o not in parts]
+    return outputs
+
+
+def _redacted_output(output: Path, redactor: Redactor | None) -> str:
+    """The output path papermill writes to: through ``RedactingHandler`` when the run has secrets."""
+    if not redactor:
+        return str(output)
+    from papermill.iorw import papermill_io
+
+    if not any(scheme == REDACTED_SCHEME for scheme, _ in getattr(papermill_io, "_handlers", [])):
+        papermill_io.register(REDACTED_SCHEME, RedactingHandler)
+    RedactingHandler.redactor = redactor
+    return REDACTED_SCHEME + str(output.resolve())
+
+
 def execute(template: Path, output: Path, parameters: dict, *, kernel_name: str, log_file: Any,
-            cwd: Path, on_kernel_start: Callable[[int], None], autosave_every: int = 5) -> None:
+            cwd: Path, on_kernel_start: Callable[[int], None], autosave_every: int = 5,
+            redactor: Redactor | None = None) -> None:
     """Run ``template`` with papermill into ``output``: parameters injected as literals, saved after
     every cell and every ``autosave_every`` s inside long cells, stream output appended to ``log_file``.
 
-    The kernel is started first and boots while papermill is imported (~0.4 s of a runner's start);
-    papermill then runs on that kernel, and it is shut down here, whatever happened.
+    With a ``redactor`` (the run's secrets), every save of the notebook and every line of the log is
+    redacted before it is written. The kernel is started first and boots while papermill is imported
+    (~0.4 s of a runner's start); papermill then runs on that kernel, and it is shut down here,
+    whatever happened.
     """
     import shutil
 
     from jupyter_core.utils import run_sync
 
+    streams: list[Any] = []
     manager_class, sock_dir = ipc_kernel_manager(on_kernel_start)
     km = manager_class(kernel_name=kernel_name)
     try:
         run_sync(km.start_kernel)(cwd=str(cwd))
         import papermill
 
+        # one writer per stream: each holds back its own possible start of a value
+        streams = [RedactingWriter(log_file, redactor) for _ in range(2)] if redactor else [log_file] * 2
         papermill.execute_notebook(
-            str(template), str(output), parameters=parameters, kernel_name=kernel_name,
-            progress_bar=False, log_output=False, stdout_file=log_file, stderr_file=log_file,
+            str(template), _redacted_output(output, redactor), parameters=parameters, kernel_name=kernel_name,
+            progress_bar=False, log_output=False, stdout_file=streams[0], stderr_file=streams[1],
             request_save_on_cell_execute=True, autosave_cell_every=autosave_every, cwd=str(cwd),
             km=km, start_timeout=120,
         )
     finally:
+        for stream in streams if redactor else []:
+            if stream.pending:  # a start of a value, never a whole one
+                log_file.write(stream.pending)
+                stream.pending = ""
         # every write of a run is made by its cells: once the last one is done the kernel has nothing
         # left to say, and a graceful exit of torch & co. took ~2.7 s per run
         if km.has_kernel:

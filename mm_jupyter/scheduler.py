@@ -35,6 +35,7 @@ from .executions import (
 from .processes import hostname, pid_alive, runner_alive
 from .queries import queue
 from .registry import runner_for, runner_scheme
+from .secrets import check_known
 from .services import check_combination, check_setting, check_settings, new_service, service_name
 from .store import Store, now
 from .tracker import hand_over_token, new_token, token_hash
@@ -45,11 +46,18 @@ DASK_START_TIMEOUT = 600.0
 # --- services -----------------------------------------------------------------------------------
 
 
+def _known_secrets(store: Store, settings: dict) -> None:
+    """A service's secret names must be set (``NotFound`` naming the first that is not)."""
+    if settings.get("secrets"):
+        check_known(store.home, settings["secrets"])
+
+
 def ensure_service(store: Store, model_id: str, kind: str, settings: dict | None = None) -> dict:
     """The service of a model and kind, created with the defaults on first use; ``settings`` (checked)
     update it."""
     name = service_name(kind, model_id)
     settings = check_settings(settings or {})
+    _known_secrets(store, settings)
     existing = store.first("services", name=name)
     if existing:
         if settings:
@@ -68,6 +76,7 @@ def configure(store: Store, name: str, settings: dict[str, Any]) -> dict:
     svc = store.get("services", name)
     settings = check_settings(settings)
     check_combination({**svc, **settings})
+    _known_secrets(store, settings)
     if settings:
         store.update("services", svc["name"], **settings)
     dispatch(store)

@@ -2,7 +2,8 @@
 
 A service (``mgmt-<kind>-<model id>``) holds the kernel name (the "machine type"), the runner
 (``local`` or a registered scheme such as ``dask://host:port``), ``concurrency × max_instances``
-slots, the queue size, the execution timeout, the drain time, ``on_reset`` and ``max_attempts``.
+slots, the queue size, the execution timeout, the drain time, ``on_reset``, ``max_attempts`` and the
+names of the secrets its runs get (``secrets``).
 The queue itself is ``scheduler``'s; a service's health is ``queries.health``'s.
 """
 
@@ -14,6 +15,7 @@ from typing import Any
 from .errors import InvalidInput
 from .kernels import check_kernel
 from .registry import runner_class, runner_scheme
+from .secrets import check_names
 
 DEFAULTS: dict[str, Any] = {
     "kernel_name": "python3",
@@ -32,7 +34,7 @@ ON_RESET = ("fail", "rerun")
 POSITIVE_INTS = ("concurrency", "max_instances", "queue_size", "max_attempts")
 LIMITS = {"concurrency": 1024, "max_instances": 1024, "queue_size": 1_000_000, "max_attempts": 100, "gpus": 64}
 MAX_SECONDS = 30 * 24 * 3600.0
-SETTINGS = (*DEFAULTS, "drain_time")
+SETTINGS = (*DEFAULTS, "drain_time", "secrets")  # secrets: names (``secrets.py``), [] clears them
 
 
 def service_name(kind: str, model_id: str) -> str:
@@ -71,6 +73,8 @@ def check_setting(key: str, value: Any) -> Any:
         raise InvalidInput(f"service setting on_reset must be one of {ON_RESET}, got {str(value)[:40]!r}")
     elif key == "kernel_name":
         check_kernel(value)
+    elif key == "secrets":
+        value = check_names(value)
     elif key == "runner":
         if not isinstance(value, str):
             raise InvalidInput(f"runner must be 'local' or 'dask://host:port', got {value!r}")

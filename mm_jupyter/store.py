@@ -40,7 +40,7 @@ def _import_database() -> type:
 
 Database = _import_database()
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 JSON_COLUMNS = {
     "models": ("labels", "config"),
     "snapshots": ("config", "labels", "filters", "repro"),
@@ -48,6 +48,7 @@ JSON_COLUMNS = {
     "items": ("tags", "metadata", "annotations"),
     "filters": ("query",),
     "executions": ("params",),
+    "services": ("secrets",),
 }
 ID_PREFIX = {"models": "m", "snapshots": "s", "datasets": "d", "executions": "e"}
 KEY = {"services": "name", "filters": "name", "meta": "key"}
@@ -271,8 +272,14 @@ def _migrate_7(db: Database) -> None:
     db.execute("CREATE INDEX idx_snapshot_tags_key ON snapshot_tags(key, snapshot_id)")
 
 
+def _migrate_8(db: Database) -> None:
+    """v8: the names of the secrets a service's runs get in their kernel's environment (a JSON list;
+    the values live outside the store, in ``secrets.json``)."""
+    db.execute("ALTER TABLE services ADD COLUMN secrets TEXT")
+
+
 MIGRATIONS: list[Callable[[Database], None]] = [_migrate_1, _migrate_2, _migrate_3, _migrate_4, _migrate_5,
-                                                _migrate_6, _migrate_7]
+                                                _migrate_6, _migrate_7, _migrate_8]
 
 
 # --- the store ----------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ ROUTES = [  # (method, path) of every route, with ids that need not exist
     ("POST", "executions/e-x/abort"), ("POST", "executions/e-x/rerun"), ("GET", "executions/e-x/metrics"),
     ("GET", "executions/e-x/logs"), ("GET", "executions/e-x/stream"), ("GET", "stream"), ("POST", "train"),
     ("POST", "evaluate"), ("GET", "compare"), ("GET", "artifacts/models"), ("GET", "no/such/route"),
+    ("GET", "secrets"), ("PUT", "secrets/X"), ("DELETE", "secrets/X"),
 ]
 
 

@@ -8,6 +8,7 @@ import { newKey, parseService, serviceTexts } from '../forms';
 import type { IDataset, IDatasetDetail, IMeta, IModelDetail, ISelection, ServiceSettings } from '../types';
 import { Field } from './common';
 import { ServiceFields, Steps } from './Fields';
+import { SecretFields } from './SecretFields';
 import { SubsetPicker } from './SubsetPicker';
 
 export function EvaluateForm(props: {
@@ -26,6 +27,7 @@ export function EvaluateForm(props: {
   const [test, setTest] = React.useState<ISelection | null>(null);
   const [testError, setTestError] = React.useState('');
   const [service, setService] = React.useState<Record<keyof ServiceSettings, string> | null>(null);
+  const [secretNames, setSecretNames] = React.useState<string[]>([]);
   const [step, setStep] = React.useState(0);
   const [busy, setBusy] = React.useState(false);
   const [serverError, setServerError] = React.useState('');
@@ -94,6 +96,7 @@ export function EvaluateForm(props: {
         dataset: datasetId,
         test,
         service: svc.values,
+        ...(secretNames.length ? { secrets: secretNames } : {}),
         idempotency_key: key.current
       });
       key.current = newKey();
@@ -171,6 +174,12 @@ export function EvaluateForm(props: {
           kernels={meta.kernels}
           onReset={meta.on_reset}
           onChange={(k, t) => setService(s => ({ ...(s as Record<keyof ServiceSettings, string>), [k]: t }))}
+        />
+        <SecretFields
+          api={ctx.api}
+          selected={secretNames}
+          fromService={model.services.evaluate?.secrets ?? []}
+          onChange={setSecretNames}
         />
       </section>
       {serverError ? (

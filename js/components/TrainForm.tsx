@@ -27,6 +27,7 @@ import type {
 } from '../types';
 import { Field } from './common';
 import { ConfigFields, ServiceFields, Steps } from './Fields';
+import { SecretFields } from './SecretFields';
 import { SubsetPicker } from './SubsetPicker';
 
 type Role = 'train' | 'validation';
@@ -50,6 +51,7 @@ export function TrainForm(props: {
   const [subsetErrors, setSubsetErrors] = React.useState<Record<Role, string>>({ train: '', validation: '' });
   const [configTexts, setConfigTexts] = React.useState<Record<string, string | boolean>>({});
   const [service, setService] = React.useState<Record<keyof ServiceSettings, string> | null>(null);
+  const [secretNames, setSecretNames] = React.useState<string[]>([]);
   const [base, setBase] = React.useState<IDefaults | null>(null);
   const [step, setStep] = React.useState(0);
   const [busy, setBusy] = React.useState(false);
@@ -135,6 +137,9 @@ export function TrainForm(props: {
     setBusy(true);
     setServerError('');
     const body: Record<string, unknown> = { service: svc.values, idempotency_key: key.current };
+    if (secretNames.length) {
+      body.secrets = secretNames;
+    }
     if (create) {
       body.create = {
         model: model.id,
@@ -263,6 +268,12 @@ export function TrainForm(props: {
           kernels={meta.kernels}
           onReset={meta.on_reset}
           onChange={(k, t) => setService(s => ({ ...(s as Record<keyof ServiceSettings, string>), [k]: t }))}
+        />
+        <SecretFields
+          api={ctx.api}
+          selected={secretNames}
+          fromService={model.services.train?.secrets ?? []}
+          onChange={setSecretNames}
         />
       </section>
       {serverError ? (

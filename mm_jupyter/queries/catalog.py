@@ -376,6 +376,7 @@ def _with_health(store: Store, row: dict, wait: bool = False) -> dict:
     """A service row with its health and how many of its executions wait (``pending``: pending or
     re-queued for a retry) and run (``running``)."""
     row["health"] = service_health(store, row, wait=wait).as_dict()
+    row["secrets"] = row.get("secrets") or []  # names only (None before schema v8)
     row["pending"] = queue_length(store, row["name"])
     row["running"] = running_count(store, row["name"])
     return row

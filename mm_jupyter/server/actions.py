@@ -127,7 +127,7 @@ def train(store: Store, data: Any) -> dict:
     """``{"snapshot": id}`` trains a version as it is; ``{"create": {...}}`` creates one, then trains it."""
     body = Body(data)
     ref, create = body.text("snapshot"), body.get("create", dict)
-    settings, key = _service_settings(body), _key(body)
+    settings, key, secrets = _service_settings(body), _key(body), body.strings("secrets")
     body.done()
     if (ref is None) == (create is None):
         raise InvalidInput("give exactly one of 'snapshot' (train a version) or 'create' (create & train)")
@@ -140,9 +140,10 @@ def train(store: Store, data: Any) -> dict:
         fields_body = Body(create, "create")
         fields = _snapshot_fields(fields_body)
         fields_body.done()
-        exe = api.create_and_train(fields.pop("model"), service=settings, idempotency_key=key, store=store, **fields)
+        exe = api.create_and_train(fields.pop("model"), service=settings, idempotency_key=key, secrets=secrets,
+                                   store=store, **fields)
     else:
-        exe = api.train(snap_id, service=settings, idempotency_key=key, store=store)
+        exe = api.train(snap_id, service=settings, idempotency_key=key, secrets=secrets, store=store)
     return {"execution": execution_view(store, exe["id"]), "snapshot": catalog.snapshot(store, exe["snapshot_id"]),
             "created": True}
 
@@ -151,12 +152,13 @@ def evaluate(store: Store, data: Any) -> dict:
     body = Body(data)
     ref = body.text("snapshot", required=True)
     dataset, test = body.text("dataset"), body.selection("test")
-    settings, key = _service_settings(body), _key(body)
+    settings, key, secrets = _service_settings(body), _key(body), body.strings("secrets")
     body.done()
     same = _existing(store, key, "evaluate", snapshot_id=store.get("snapshots", ref)["id"] if key else None)
     if same:
         return {"execution": execution_view(store, same["id"]), "created": False}
-    exe = api.evaluate(ref, dataset=dataset, test=test, service=settings, idempotency_key=key, store=store)
+    exe = api.evaluate(ref, dataset=dataset, test=test, service=settings, idempotency_key=key, secrets=secrets,
+                       store=store)
     return {"execution": execution_view(store, exe["id"]), "created": True}
 
 

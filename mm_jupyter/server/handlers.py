@@ -34,6 +34,7 @@ from ..queries import catalog, executions
 from . import actions, artifacts
 from . import compare as compare_routes
 from . import evaluations as evaluation_routes
+from . import secrets as secret_routes
 from .errors import one_line, status_of
 from .inputs import MAX_BODY_BYTES, choice_arg, int_arg, parse_json
 from .stream import Subscriber, format_event
@@ -590,6 +591,7 @@ def routes(base: str) -> list[tuple[str, type]]:
         (f"executions/{ref}/metrics", MetricsHandler), (f"executions/{ref}/logs", LogsHandler),
         (f"executions/{ref}/stream", StreamHandler), ("stream", StreamHandler),
         *evaluation_routes.routes(BaseHandler, ref), *compare_routes.routes(BaseHandler),
+        *secret_routes.routes(BaseHandler, ref),
         ("train", TrainHandler), ("evaluate", EvaluateHandler), ("artifacts/?(.*)", ArtifactHandler),
         ("(.*)", NotFoundHandler),
     ]
