@@ -41,7 +41,6 @@ from .scheduler import abort as _abort
 from .scheduler import dispatch, enqueue, ensure_service
 from .scheduler import reconcile as _reconcile
 from .scheduler import remove as _remove
-from .secrets import check_known
 from .services import check_settings
 from .store import Store, new_id, now
 from .tracker import LocalTracker, new_token, token_hash
@@ -482,9 +481,9 @@ def _submit(store: Store, kind: Kind, snapshot: dict, params: dict, service: dic
     _check_adapter(model, params.get("notebook"))
     settings = check_settings(service or {})
     if params.get("secrets"):  # names only; the runner resolves their values when it starts
-        params["secrets"] = check_known(store.home, params["secrets"])
+        params["secrets"] = _secrets.check_known(store.home, params["secrets"])
     if settings.get("secrets"):
-        check_known(store.home, settings["secrets"])
+        _secrets.check_known(store.home, settings["secrets"])
     _check_service_can_run(store, model["id"], kind, settings)
     row = {"kind": kind, "snapshot_id": snapshot["id"], "model_id": model["id"], "progress": 0.0, "attempts": 0,
            "params": params, "idempotency_key": idempotency_key, "rerun_of": rerun_of,

@@ -12,6 +12,23 @@ MAX_NAME = 200
 BAD_TEXT = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
+def finite_number(value: Any) -> bool:
+    """Whether ``value`` is an int or float (not a bool) and finite."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def finite_or_none(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by None and mapping keys made text (JSON has no
+    NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_or_none(v) for v in value]
+    return value
+
+
 def check_text(value: Any, what: str, *, max_len: int = MAX_NAME, empty_ok: bool = False) -> str:
     """A name or label: a string of at most ``max_len`` characters without control characters, NUL
     or lone surrogates (they would garble terminals, logs and JSON)."""

@@ -36,6 +36,7 @@ from typing import Any
 import yaml
 from PIL import Image
 
+from .checks import finite_number
 from .errors import Conflict, InvalidInput, NotFound
 from .hashing import file_sha256
 from .queries.catalog import dataset_row
@@ -805,7 +806,7 @@ def _coco_annotations(doc: dict, fname: str, cat_index: dict) -> dict:
         if ann.get("category_id") not in cat_index:
             raise InvalidInput(f"{where}: class index (category_id) {ann.get('category_id')!r} out of range")
         bbox = ann.get("bbox")
-        if not (isinstance(bbox, list) and len(bbox) == 4 and all(_finite(v) for v in bbox)) \
+        if not (isinstance(bbox, list) and len(bbox) == 4 and all(finite_number(v) for v in bbox)) \
                 or bbox[2] < 0 or bbox[3] < 0:
             raise InvalidInput(f"{where}: bbox must be [x, y, width, height] with width, height >= 0")
         x, y, w, h = (float(v) for v in bbox)
@@ -814,10 +815,6 @@ def _coco_annotations(doc: dict, fname: str, cat_index: dict) -> dict:
         classes.append(cat_index[ann["category_id"]])
         crowd.append(1 if ann.get("iscrowd") else 0)
     return out
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _coco_image_file(file_name: str, bases: list[Path], root: Path, fname: str) -> Path:

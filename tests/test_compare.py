@@ -299,3 +299,16 @@ def test_widget_renders_the_core(env, monkeypatch):
     for bad, words in (([ids["a"]], "got 1"), ([ids["a"], "nope-nope"], "unknown version")):
         widget = Compare(bad, home=str(store.home), live=False)
         assert words in widget.error and "\n" not in widget.error
+
+
+def test_a_long_curve_is_thinned_keeping_its_ends_and_extremes():
+    """The widget chart's min/max rule: at most MAX_POINTS points, the first, the last, the lowest and
+    the highest kept, in x order."""
+    n = 10_000
+    points = [[i, math.sin(i / 50) + (5.0 if i == 4321 else 0.0) - (5.0 if i == 777 else 0.0)] for i in range(n)]
+    thinned = core.thin(points)
+    assert len(thinned) <= core.MAX_POINTS
+    xs = [x for x, _ in thinned]
+    assert xs == sorted(xs) and xs[0] == 0 and xs[-1] == n - 1
+    assert [4321, points[4321][1]] in thinned and [777, points[777][1]] in thinned
+    assert core.thin(points[:50]) == points[:50]

@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mm_jupyter"
 # bottom first; a module may import modules of its own layer or of a layer below it
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("errors", "items", "checks", "kernels", "processes", "textfmt", "hashing", "svgplots",
-                    "secrets")),
+                    "secrets", "downsample")),
     ("store", ("store",)),
     ("state", ("executions", "metrics", "shapes", "notebooks", "queries.dql")),
     ("writes", ("tracker", "evaluation")),

@@ -406,7 +406,6 @@ function PerClass(props: { summary: IEvaluation; onShow: (cls: string) => void }
   );
 }
 
-
 function PrChart(props: { curves: NonNullable<IEvaluation['pr_curves']> }) {
   const box = React.useRef<HTMLDivElement>(null);
   React.useLayoutEffect(() => {

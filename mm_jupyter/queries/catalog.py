@@ -191,10 +191,11 @@ def weights_folder(store: Store, snapshot: dict) -> Path | None:
     return folder if folder.is_dir() else None
 
 
-def weights(store: Store, snapshot: dict) -> dict:
+def weights(store: Store, snapshot: dict, folder: Path | None = None) -> dict:
     """What a version's weights are: ``available``, ``files`` (``name`` relative to the folder, ``size``
-    in bytes), ``size`` (all files), ``hash`` (``weights_hash``) and ``message`` (why none)."""
-    folder = weights_folder(store, snapshot)
+    in bytes), ``size`` (all files), ``hash`` (``weights_hash``) and ``message`` (why none). ``folder``:
+    its ``weights_folder`` when the caller has it."""
+    folder = folder or weights_folder(store, snapshot)
     if folder is None:
         message = NO_WEIGHTS if not snapshot.get("weights_uri") else \
             f"the weights of version {snapshot['id']} are missing from the artifact folder"
@@ -209,8 +210,8 @@ def weights_file(store: Store, ref: str, name: str | None) -> tuple[dict, Path, 
     """``(version, folder, files)`` to download a version's weights (one file by ``name``, or every
     file); ``NotFound`` (one line) when it has none or no file of that name."""
     snap = store.get("snapshots", ref)
-    info = weights(store, snap)
     folder = weights_folder(store, snap)
+    info = weights(store, snap, folder)
     if not info["available"] or folder is None:
         raise NotFound(f"version {snap['id']} ({snap['name']}) has {info['message']}"
                        if info["message"] == NO_WEIGHTS else info["message"])

@@ -44,14 +44,18 @@ from itertools import groupby
 from operator import itemgetter
 from typing import Any
 
+import numpy as np
+
+from ..checks import finite_number, finite_or_none
+from ..downsample import MAX_POINTS, minmax_indices
 from ..errors import InvalidInput, NotFound
 from ..executions import Kind
 from ..store import Store
+from ..textfmt import clip
 from . import evaluations
 from .executions import LATEST, last_values, latest, resolve_id
 
 MIN_REFS, MAX_REFS = 2, 5
-MAX_POINTS = 2000
 MAX_READ = 500_000
 EVAL_PREFIX = "evaluate/"
 NOT_RANKED = frozenset({"epoch", "step", "lr", "conf_threshold", "n", "n_images", "n_gt", "n_det", "n_items",
@@ -109,15 +113,11 @@ def ranked(name: str) -> bool:
     return base not in NOT_RANKED and not base.startswith("lr/")
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def best_index(name: str, values: list[Any]) -> int | None:
     """The index of the best value of metric ``name`` (lowest for losses, else highest); None when
     fewer than two values are numbers, when the metric ranks nothing, or when the best is tied as
     shown (no column wins a tie)."""
-    nums = [(v, i) for i, v in enumerate(values) if _number(v)]
+    nums = [(v, i) for i, v in enumerate(values) if finite_number(v)]
     if len(nums) < 2 or not ranked(name):
         return None
     value, index = min(nums) if lower_is_better(name) else max(nums, key=lambda p: (p[0], -p[1]))
@@ -213,14 +213,10 @@ def final(store: Store, cols: list[Column]) -> list[dict]:
             if exe is None:
                 continue
             for name, value in last_values(store, exe["id"]).items():
-                table.setdefault(prefix + name, [None] * len(cols))[i] = _clean(value)
+                table.setdefault(prefix + name, [None] * len(cols))[i] = finite_or_none(value)
     names = sorted(table, key=lambda n: (n.startswith(EVAL_PREFIX), n.lower()))
     return [{"metric": n, "values": table[n], "shown": [shown(v) for v in table[n]], "best": best_index(n, table[n]),
              "lower_is_better": lower_is_better(n), "ranked": ranked(n)} for n in names]
-
-
-def _clean(value: Any) -> Any:
-    return value if not isinstance(value, float) or math.isfinite(value) else None
 
 
 # --- curves -----------------------------------------------------------------------------------------
@@ -266,23 +262,12 @@ def _by_epoch(per_column: Any) -> bool:
 
 
 def thin(points: list[list[float]], limit: int = MAX_POINTS) -> list[list[float]]:
-    """At most about ``limit`` points: the first, the last and each bucket's lowest and highest."""
-    n = len(points)
-    if n <= limit:
+    """At most ``limit`` points of a line sorted by x: the first, the last and each bucket's lowest and
+    highest (``downsample.minmax_indices``, the widget chart's rule; the values are finite)."""
+    if len(points) <= limit:
         return points
-    buckets = max(1, (limit - 2) // 2)
-    width = (n - 2) / buckets
-    keep = [0]
-    for b in range(buckets):
-        lo_i, hi_i = 1 + int(b * width), min(n - 1, 1 + int((b + 1) * width))
-        if hi_i <= lo_i:
-            continue
-        part = range(lo_i, hi_i)
-        low = min(part, key=lambda k: points[k][1])
-        high = max(part, key=lambda k: points[k][1])
-        keep.extend(sorted({low, high}))
-    keep.append(n - 1)
-    return [points[k] for k in keep]
+    keep = minmax_indices(np.array([value for _, value in points], dtype=np.float64), limit)
+    return [points[k] for k in keep.tolist()]
 
 
 # --- config -----------------------------------------------------------------------------------------
@@ -361,15 +346,14 @@ def _refusal(store: Store, cols: list[Column]) -> str | None:
 
 
 def _brief(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, default=str)
-    return text if len(text) <= 120 else text[:117] + "..."
+    return clip(json.dumps(value, sort_keys=True, default=str), 120)
 
 
 def delta_interval(values: tuple[float, float], cis: tuple[Any, Any]) -> list[float] | None:
     """An approximate 95% interval of ``values[1] - values[0]`` from the two values' own intervals (the
     MOVER rule, see the module's docstring); None where either interval is missing."""
     (v1, v2), (c1, c2) = values, cis
-    if not (_interval(c1) and _interval(c2)):
+    if evaluations.interval(c1) is None or evaluations.interval(c2) is None:
         return None
     (l1, u1), (l2, u2) = c1, c2
     d = v2 - v1
@@ -378,12 +362,8 @@ def delta_interval(values: tuple[float, float], cis: tuple[Any, Any]) -> list[fl
     return [low, high]
 
 
-def _interval(ci: Any) -> bool:
-    return isinstance(ci, list | tuple) and len(ci) == 2 and all(_number(x) for x in ci)
-
-
 def _pair(metric: str, v: tuple[Any, Any], ci: tuple[Any, Any]) -> dict:
-    both = _number(v[0]) and _number(v[1])
+    both = finite_number(v[0]) and finite_number(v[1])
     delta = v[1] - v[0] if both else None
     interval = delta_interval((v[0], v[1]), ci) if both else None
     return {"values": list(v), "ci": list(ci), "delta": delta, "delta_ci": interval,

@@ -18,7 +18,6 @@ Metric names are the results' own (``mAP50-95``); intervals keyed by the metrics
 from __future__ import annotations
 
 import json
-import math
 import mimetypes
 import threading
 from collections import OrderedDict
@@ -26,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..checks import finite_number, finite_or_none
 from ..errors import InvalidInput, MMError, NotFound
 from ..executions import FINISHED, Kind
 from ..items import Item
@@ -119,7 +119,7 @@ def summary(store: Store, ref: str) -> dict:
         "n_items": len(loaded.records), "labels": labels,
         "conf_threshold": _num(results.get("conf_threshold")),
         "slice_metrics": slice_metrics, "slices": slices, "slice_fields": sorted({s["field"] for s in slices}),
-        "per_class": _clean(results.get("per_class") or {}),
+        "per_class": finite_or_none(results.get("per_class") or {}),
         "pr_curves": _curves(results.get("pr_curve")) if task == "detect" else {},
         "confusion": _confusion(results),
         "messages": messages, "slice_by": params.get("slice_by"),
@@ -205,29 +205,17 @@ def _load(folder: Path) -> _Loaded:
 
 
 def _num(value: Any) -> float | int | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return value if math.isfinite(value) else None
+    return value if finite_number(value) else None
 
 
-def _clean(value: Any) -> Any:
-    """``value`` with every non-finite number replaced by None (JSON has no NaN)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value
-
-
-def _interval(value: Any) -> list[float] | None:
-    if isinstance(value, list | tuple) and len(value) == 2 and all(_num(v) is not None for v in value):
+def interval(value: Any) -> list[float] | None:
+    """``[low, high]`` of a stored interval, or None when it is not two finite numbers."""
+    if isinstance(value, list | tuple) and len(value) == 2 and all(finite_number(v) for v in value):
         return [float(value[0]), float(value[1])]
     return None
 
 
-def _by_metric(mapping: Any, convert: Any = _interval) -> dict[str, Any]:
+def _by_metric(mapping: Any, convert: Any = interval) -> dict[str, Any]:
     """A ``{metric: value}`` mapping keyed by the results' metric names (aliases read as them)."""
     if not isinstance(mapping, dict):
         return {}
@@ -280,7 +268,7 @@ def _curves(raw: Any) -> dict[str, dict[str, list]]:
     out = {}
     for name, curve in raw.items():
         if isinstance(curve, dict) and isinstance(curve.get("recall"), list) and isinstance(curve.get("precision"), list):
-            out[str(name)] = {"recall": _clean(curve["recall"]), "precision": _clean(curve["precision"])}
+            out[str(name)] = {"recall": finite_or_none(curve["recall"]), "precision": finite_or_none(curve["precision"])}
     return out
 
 
@@ -291,7 +279,7 @@ def _confusion(results: dict) -> dict | None:
     matrix, labels = results.get("confusion_matrix"), results.get("confusion_labels" if detection else "labels")
     if not isinstance(matrix, list) or not isinstance(labels, list) or len(matrix) != len(labels):
         return None
-    return {"labels": [str(x) for x in labels], "matrix": _clean(matrix), "unit": "boxes" if detection else "items"}
+    return {"labels": [str(x) for x in labels], "matrix": finite_or_none(matrix), "unit": "boxes" if detection else "items"}
 
 
 def _labels(store: Store, exe: dict, results: dict) -> list[str]:
@@ -519,16 +507,16 @@ def _page_items(store: Store, exe: dict, loaded: _Loaded, page: list[dict], task
             problem = f"item {item_id} is no longer in dataset {dataset['name']}"
         else:
             problem = _image_problem(root, item.path)
-        row = {**_clean({k: v for k, v in r.items() if k != "slices"}),
+        row = {**finite_or_none({k: v for k, v in r.items() if k != "slices"}),
                "width": meta.get("width"), "height": meta.get("height"),
                "image_url": f"executions/{exe['id']}/evaluation/items/{item_id}/image",
                "image": {"ok": problem is None, "problem": problem}}
         if task == "detect":
             ann = (item.annotations or {}) if item else {}
-            row["gt_boxes"] = [{"box": _clean(list(b)), "label": _name(labels, lab)}
+            row["gt_boxes"] = [{"box": finite_or_none(list(b)), "label": _name(labels, lab)}
                          for b, lab in zip(ann.get("boxes") or [], ann.get("labels") or [], strict=False)]
             p = preds.get(item_id) or {}
-            row["pred_boxes"] = [{"box": _clean(list(b)), "label": _name(labels, lab), "score": _num(s)}
+            row["pred_boxes"] = [{"box": finite_or_none(list(b)), "label": _name(labels, lab), "score": _num(s)}
                            for b, s, lab in zip(p.get("boxes") or [], p.get("scores") or [], p.get("labels") or [],
                                                 strict=False)
                            if conf is None or (_num(s) is not None and s >= conf)]

@@ -9,9 +9,9 @@ blocking ``wait(run_id)``, which ticks the widgets itself).
 
 from __future__ import annotations
 
+from ..downsample import downsample, minmax_indices
 from .chart import MetricsChart
 from .compare import Compare
-from .downsample import downsample, minmax_indices
 from .forms import EvaluateForm, TrainForm
 from .live import HUB, wait, wait_async
 from .table import ExecutionsTable

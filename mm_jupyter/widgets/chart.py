@@ -9,12 +9,12 @@ import bqplot as bq
 import ipywidgets as w
 import numpy as np
 
+from ..downsample import MAX_POINTS, downsample
 from ..errors import InvalidInput, MMError, NotFound
 from ..executions import FINISHED, Kind
 from ..queries.executions import latest, statuses
 from ..store import Store
 from .common import adapter_task, error_box, inline_error, one_line, open_store
-from .downsample import MAX_POINTS, downsample
 from .live import HUB
 from .series import READ_BATCH, X_AXES, ExecutionSeries
 
