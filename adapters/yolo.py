@@ -256,6 +256,9 @@ class YoloAdapter(BaseModelAdapter):
             meta = json.loads(meta_path.read_text())
             self.labels = list(meta.get("labels") or self.labels)
         self.model = _ultralytics().YOLO(str(weights), task="detect")
+        if not meta_path.is_file() and not self.labels:  # a checkpoint from elsewhere names its classes
+            names = getattr(self.model, "names", None) or {}
+            self.labels = [str(names[k]) for k in sorted(names)] if isinstance(names, dict) else list(names)
 
     def save(self, local_path: str) -> None:
         """Write ``model.pt`` and ``meta.json`` into the folder ``local_path``."""

@@ -5,7 +5,8 @@
 ``mm.remove``, ``mm.list_executions``, ``mm.get_metrics``, ``mm.start_run`` / ``mm.log_metric``
 (offline logging), ``mm.register_dataset``, ``mm.list_datasets``, ``mm.get_dataset``, ``mm.select_items``,
 ``mm.save_filter``, ``mm.set_notes`` / ``mm.add_tag`` / ``mm.remove_tag`` (a version's notes and tags),
-``mm.version_page``, ``mm.generate_shapes``, ``mm.evaluation_results``, ``mm.reconcile`` and
+``mm.version_page``, ``mm.add_pretrained`` (weights trained elsewhere), ``mm.predict``, ``mm.deploy`` /
+``mm.deployments`` / ``mm.undeploy``, ``mm.generate_shapes``, ``mm.evaluation_results``, ``mm.reconcile`` and
 ``mm.Store``; feature maps come from ``mm_jupyter.introspect.introspect(snapshot, item)``.
 Attributes load lazily so the CLI starts fast.
 """
@@ -17,12 +18,13 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_API = ("connect", "reconcile", "register_model", "models", "create_snapshot", "update_snapshot", "snapshots",
+_API = ("connect", "reconcile", "register_model", "set_model_codebase", "models", "create_snapshot", "update_snapshot", "snapshots",
         "clone_snapshot", "remove_snapshot", "train", "create_and_train", "evaluate", "wait_for", "rerun", "abort",
         "remove", "start_here",
         "list_executions",
         "get_metrics", "logs", "start_run", "log_metric", "evaluation_results", "save_filter", "delete_filter",
-        "set_notes", "add_tag", "remove_tag", "set_secret", "list_secrets", "remove_secret")
+        "set_notes", "add_tag", "remove_tag", "set_secret", "list_secrets", "remove_secret", "add_pretrained",
+        "predict", "deploy", "deployments", "undeploy")
 _EXPORTS = {
     **{name: ("api", name) for name in _API},
     "Store": ("store", "Store"), "register_dataset": ("datasets", "register_dataset"),

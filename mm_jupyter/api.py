@@ -11,6 +11,7 @@ import platform
 import subprocess
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ from .queries import catalog
 from .queries import executions as q_exe
 from .queries import items as q_items
 from .queries.dql import parse_filter
-from .registry import adapter_class, adapter_module_origin, runner_scheme
+from .registry import adapter_class, adapter_module_origin, model_adapter_class, runner_scheme, version_model
 from .scheduler import abort as _abort
 from .scheduler import dispatch, enqueue, ensure_service
 from .scheduler import reconcile as _reconcile
@@ -77,28 +78,68 @@ def reconcile(store: Store | None = None) -> list[str]:
 
 
 def register_model(name: str, adapter: str | None = None, *, labels: list[str] | None = None,
-                   config: dict | None = None, description: str = "", store: Store | None = None) -> dict:
+                   config: dict | None = None, description: str = "", codebase: str | None = None,
+                   store: Store | None = None) -> dict:
     """Register a model: a name, an adapter (a registered name such as ``yolo`` or
     ``torch-classifier``, ``"module:Class"``, or None for offline logging from your own loop),
-    predefined labels and default config."""
+    predefined labels and default config. ``codebase``: where the adapter's code comes from when it
+    is not installed, a folder or ``git+URL@REVISION``, copied into the store by content hash
+    (``mm_jupyter.codebases``; the model's ``codebase`` record)."""
     store = _store(store)
     check_text(name, "model name")
     check_text(description, "description", max_len=10_000, empty_ok=True)
     if store.first("models", name=name):
         raise Conflict(f"model name {name!r} already exists")
-    defaults: dict = {}
-    if adapter:
-        cls = adapter_class(adapter)
-        config = cls.check(check_json_value(config, "config"))
-        defaults = cls.defaults()
-    elif config is not None:
-        if not isinstance(config, dict):
-            raise InvalidInput("config must be a mapping")
-        check_json_value(config, "config")
+    if codebase is not None and not adapter:
+        raise InvalidInput("a codebase needs an adapter: give the class inside it as 'module:Class' (--adapter)")
     if labels is not None:
         check_labels(labels)
+    defaults: dict = {}
+    with _staged_codebase(store, codebase) as record:
+        if adapter:
+            cls = adapter_class(adapter, record)
+            config = cls.check(check_json_value(config, "config"))
+            defaults = cls.defaults()
+        elif config is not None:
+            if not isinstance(config, dict):
+                raise InvalidInput("config must be a mapping")
+            check_json_value(config, "config")
     return store.insert("models", {"name": name, "adapter": adapter or "", "labels": labels or [],
-                                   "config": {**defaults, **(config or {})}, "description": description})
+                                   "config": {**defaults, **(config or {})}, "description": description,
+                                   **({"codebase": record} if record else {})})
+
+
+def _staged_codebase(store: Store, source: str | None) -> AbstractContextManager[dict | None]:
+    """``codebases.staged`` for a given codebase (its record, checked then stored), else None."""
+    from . import codebases
+
+    return codebases.staged(store.home, source) if source is not None else nullcontext(None)
+
+
+def set_model_codebase(model: str, codebase: str, *, adapter: str | None = None,
+                       store: Store | None = None) -> dict:
+    """Give a model a new codebase (a folder or ``git+URL@REVISION``; and a new ``adapter`` reference
+    if the class moved): versions trained from now on use it; versions already trained or submitted
+    keep the codebase their record names (their reruns and evaluations use it). The model's default
+    config follows the new adapter's defaults; values that differed from the old adapter's defaults
+    (given at registration) are kept. Returns the model row."""
+    from .errors import MMError
+
+    store = _store(store)
+    mdl = store.get("models", model)
+    ref = adapter or mdl["adapter"]
+    if not ref:
+        raise InvalidInput(f"model {mdl['name']!r} has no adapter: give the class inside the codebase (--adapter)")
+    try:
+        old_defaults = model_adapter_class(mdl).defaults() if mdl["adapter"] else {}
+    except MMError:  # the old code cannot be loaded here any more: every value counts as given
+        old_defaults = {}
+    given = {k: v for k, v in (mdl["config"] or {}).items() if k not in old_defaults or old_defaults[k] != v}
+    with _staged_codebase(store, codebase) as record:
+        cls = adapter_class(ref, record)
+        config = {**cls.defaults(), **cls.check(given)}
+    store.update("models", mdl["id"], adapter=ref, codebase=record, config=config)
+    return store.get("models", mdl["id"])
 
 
 def models(store: Store | None = None) -> list[dict]:
@@ -132,7 +173,7 @@ def _checked_config(model: dict, base: dict | None, edits: Any) -> dict:
         raise InvalidInput(f"config must be a mapping, got {type(edits).__name__}")
     check_json_value(edits, "config")
     merged = {**(base or {}), **(edits or {})}
-    return adapter_class(model["adapter"]).check(merged) if model["adapter"] else merged
+    return model_adapter_class(model).check(merged) if model["adapter"] else merged
 
 
 def create_snapshot(model: str, name: str | None = None, *, config: dict | None = None,
@@ -328,7 +369,8 @@ def _clone_row(store: Store, src: dict, config: dict, rerun_of: str | None = Non
     """The row of a new version equal to ``src`` but with ``config`` edits (nothing written). Its
     subsets are those ``src`` was trained on: the saved filters' queries its record keeps (a filter
     edited or removed since changes nothing), else ``src``'s own."""
-    merged = _checked_config(store.get("models", src["model_id"]), src["config"], config)
+    model = store.get("models", src["model_id"])
+    merged = _checked_config(version_model(src, model) if rerun_of else model, src["config"], config)
     n = catalog.version_count(store, src["model_id"]) + 1
     return {**{k: src[k] for k in ("model_id", "dataset_id", "labels", "parent_id")},
             "filters": (src.get("repro") or {}).get("resolved_filters") or src["filters"],
@@ -418,14 +460,16 @@ def _file_hash(path: str | None) -> str | None:
 
 
 def reproducibility_record(store: Store, snapshot: dict, model: dict) -> dict:
-    """Config, dataset content hash, filters, adapter source hash, package versions, seed, git rev."""
+    """Config, dataset content hash, filters, adapter source hash, codebase (its record, source, content
+    hash and git revision), package versions, seed, git rev."""
     versions = {}
     for pkg in REPRO_PACKAGES:
         try:
             versions[pkg] = importlib.metadata.version(pkg)
         except importlib.metadata.PackageNotFoundError:
             versions[pkg] = None
-    adapter_src = adapter_module_origin(model["adapter"]) if model["adapter"] else None
+    codebase = model.get("codebase")
+    adapter_src = adapter_module_origin(model["adapter"], codebase) if model["adapter"] else None
     dataset = store.get("datasets", snapshot["dataset_id"]) if snapshot.get("dataset_id") else None
     ds_id = snapshot.get("dataset_id")
     return {**(snapshot.get("repro") or {}),
@@ -434,6 +478,8 @@ def reproducibility_record(store: Store, snapshot: dict, model: dict) -> dict:
                                  for role, sel in (snapshot["filters"] or {}).items()},
             "dataset_id": snapshot.get("dataset_id"), "dataset_hash": dataset["content_hash"] if dataset else None,
             "adapter": model["adapter"], "adapter_source_hash": _file_hash(adapter_src),
+            "codebase": codebase, "codebase_source": codebase and codebase["source"],
+            "codebase_hash": codebase and codebase["hash"], "codebase_revision": codebase and codebase["revision"],
             "packages": versions, "python": platform.python_version(),
             "seed": (snapshot["config"] or {}).get("seed", 0), "git_revision": _git_revision()}
 
@@ -445,6 +491,82 @@ def _git_revision() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+# --- pre-trained versions, predictions, deployments ------------------------------------------------
+
+
+def add_pretrained(model: str, weights: str, name: str | None = None, *, config: dict | None = None,
+                   labels: list[str] | None = None, store: Store | None = None) -> dict:
+    """A version from weights trained elsewhere (a file or folder): loaded through the model's
+    adapter in a kernel (weights it cannot load are refused, nothing created), copied into the store
+    in the adapter's layout, status ``pre-trained``. Evaluate it with a dataset, deploy it, or
+    fine-tune from it (``parent=``)."""
+    from .pretrained import add_pretrained as _add
+
+    store = _store(store)
+    row = _new_snapshot(store, model, name, config=config, dataset=None, train=None, validation=None, test=None,
+                        labels=labels, parent=None)
+    mdl = store.get("models", row["model_id"])
+    _check_adapter(mdl, None)
+    row["repro"] = reproducibility_record(store, row, mdl)  # the code (and codebase) the weights are used with
+    return _add(store, row, weights)
+
+
+def _images(images: Any) -> list[tuple[str, bytes]]:
+    from .serving import read_images
+
+    if isinstance(images, str | os.PathLike | bytes):
+        images = [images]
+    if not isinstance(images, list | tuple):
+        raise InvalidInput("images must be a list of paths, bytes or (name, bytes) pairs")
+    out: list[tuple[str, bytes]] = []
+    for i, image in enumerate(images):
+        if isinstance(image, bytes):
+            out.append((f"image-{i}", image))
+        elif isinstance(image, tuple) and len(image) == 2 and isinstance(image[1], bytes):
+            out.append((str(image[0]), image[1]))
+        else:
+            out += read_images([image])
+    return out
+
+
+def predict(version: str, images: Any, *, top_k: int = 5, store: Store | None = None) -> list[dict]:
+    """One prediction record per image (paths, bytes or ``(name, bytes)``): detection
+    ``{"image", "boxes": [{"label", "score", "box": [x1, y1, x2, y2]}]}`` (pixels), classification
+    ``{"image", "label", "score", "top_k": [{"label", "score"}]}``. Runs the adapter's ``predict`` in
+    the deployment's kernel when one serves the version, else in a short-lived kernel."""
+    from .serving import predict as _predict
+
+    store = _store(store)
+    snap = store.get("snapshots", version)
+    return _predict(store, snap["id"], _images(images), top_k=top_k)["predictions"]
+
+
+def deploy(version: str, *, kernel: str | None = None, runner: str | None = None, secrets: list[str] | None = None,
+           wait: bool = True, store: Store | None = None) -> dict:
+    """Keep a version loaded in a warm kernel answering predictions (``mm deploy``); returns the
+    deployment (``dp-…``), running when ``wait``. The version shows as ``deployed`` meanwhile."""
+    from .serving import deploy as _deploy
+
+    return _deploy(_store(store), version, kernel=kernel, runner=runner, secrets=secrets, wait=wait)
+
+
+def deployments(*, all: bool = False, store: Store | None = None) -> list[dict]:
+    """Deployments with their health, newest first (``all``: stopped and failed ones too)."""
+    from .queries import deployments as q_dep
+    from .serving import reconcile as _reconcile_deployments
+
+    store = _store(store)
+    _reconcile_deployments(store)
+    return q_dep.deployments(store, active_only=not all)
+
+
+def undeploy(deployment: str, store: Store | None = None) -> dict:
+    """Stop a deployment: its kernel and process end; its version shows as trained again."""
+    from .serving import undeploy as _undeploy
+
+    return _undeploy(_store(store), deployment)
 
 
 # --- secrets --------------------------------------------------------------------------------------
@@ -478,7 +600,8 @@ def _submit(store: Store, kind: Kind, snapshot: dict, params: dict, service: dic
     import sqlite3
 
     model = store.get("models", snapshot["model_id"])
-    _check_adapter(model, params.get("notebook"))
+    _check_adapter({**model, "adapter": params.get("adapter", model["adapter"]),  # the code it will run
+                    "codebase": params.get("codebase")}, params.get("notebook"))
     settings = check_settings(service or {})
     if params.get("secrets"):  # names only; the runner resolves their values when it starts
         params["secrets"] = _secrets.check_known(store.home, params["secrets"])
@@ -533,12 +656,14 @@ def _check_adapter(model: dict, notebook: str | None) -> None:
     if not model["adapter"] and not notebook:
         raise InvalidInput(f"model {model['name']!r} has no adapter: log from your own loop with mm.start_run")
     if model["adapter"] and not notebook:
-        adapter_class(model["adapter"])  # loadable here, with the packages it needs (one line naming the extra)
+        model_adapter_class(model)  # loadable here, with the packages it needs (one line naming the extra)
 
 
 def _base_params(snapshot: dict, model: dict, notebook: str | None) -> dict:
     params = {"snapshot_id": snapshot["id"], "model_id": model["id"], "adapter": model["adapter"],
               "dataset_id": snapshot["dataset_id"], "labels": snapshot["labels"], "config": snapshot["config"]}
+    if model.get("codebase"):  # the kernel imports the adapter from this folder (checked against its hash)
+        params.update(codebase=model["codebase"]["path"], codebase_hash=model["codebase"]["hash"])
     if notebook:
         params["notebook"] = _user_notebook(notebook)
     return params
@@ -654,7 +779,9 @@ def _own_test_subset(store: Store, snap: dict) -> dict:
 def _evaluate_params(store: Store, snap: dict, model: dict, dataset: str | None, test: Any,
                      slice_by: list[str] | None, notebook: str | None) -> dict:
     """An evaluation's parameters after every check (weights to evaluate, a non-empty test subset,
-    known slice fields); they record the hash of the weights evaluated."""
+    known slice fields); they record the hash of the weights evaluated. The adapter comes from the
+    codebase the version was trained with (``registry.version_model``)."""
+    model = version_model(snap, model)
     _check_adapter(model, notebook)
     if not snap["weights_uri"]:
         raise InvalidInput(f"version {snap['id']} has no weights: train it before evaluating")
@@ -764,7 +891,7 @@ def rerun(execution_id: str, *, config: dict | None = None, wait: bool = False,
         exe = _submit(store, Kind.EVALUATE, snap, params, None, idempotency_key, rerun_of=src["id"])
         return wait_for(exe["id"], store=store) if wait else exe
     version = _clone_row(store, snap, config or {}, rerun_of=src["id"])
-    model = store.get("models", snap["model_id"])
+    model = version_model(snap, store.get("models", snap["model_id"]))  # the code the version was trained with
     _recheck(store, version["dataset_id"])
     params = {**_train_params(store, {**version, "weights_uri": None}, model, params.get("notebook")),
               **{k: v for k, v in params.items() if k in ("notebook", "secrets")}}
@@ -871,6 +998,8 @@ def start_here(kind: str, *, snapshot: str | None = None, config: dict | None = 
         kind, stored = check_kind(kind), {}
         snap = store.get("snapshots", snapshot or "")
     model = store.get("models", snap["model_id"])
+    if rerun_of:  # a rerun runs the code the version was trained with
+        model = version_model(snap, model)
     new_version = snapshot_fields = None
     if kind == Kind.EVALUATE:
         if config:
@@ -969,6 +1098,7 @@ def log_metric(name: str, value: float, step: int | None = None, epoch: int | No
 
 
 __all__ = ["NotFound", "OfflineRun", "RunEnded", "abort", "clone_snapshot", "connect", "create_snapshot",
+           "set_model_codebase",
            "delete_filter", "edit_filter", "evaluate", "evaluation_results", "get_metrics", "list_executions",
            "log_metric",
            "logs", "metrics", "models", "parse_selection", "reconcile", "register_model", "remove", "remove_snapshot", "rerun",

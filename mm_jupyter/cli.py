@@ -56,11 +56,76 @@ def cmd_models(args: argparse.Namespace) -> int:
 
     if args.action == "add":
         model = api.register_model(args.name, args.adapter, labels=args.labels.split(",") if args.labels else None,
-                                   config=parse_kv(args.config), description=args.description or "")
+                                   config=parse_kv(args.config), description=args.description or "",
+                                   codebase=args.codebase)
         emit(args, model, model["id"])
+        return 0
+    if args.action == "set":
+        if not args.name or args.codebase is None:
+            raise InvalidInput("mm models set needs the model and --codebase (PATH or git+URL@REVISION)")
+        if args.labels or args.config or args.description:
+            raise InvalidInput("mm models set changes a model's codebase (and --adapter) only")
+        model = api.set_model_codebase(args.name, args.codebase, adapter=args.adapter)
+        cb = model["codebase"]
+        emit(args, model, f"{model['id']}: adapter {model['adapter']} from codebase sha256 {cb['hash'][:16]}"
+                          + (f", revision {cb['revision']}" if cb["revision"] else "")
+                          + " (versions trained from now on use it; trained ones keep theirs)")
         return 0
     rows = api.models()
     emit(args, rows, table(rows, ("id", "name", "adapter", "labels")))
+    return 0
+
+
+def _prediction_text(record: dict) -> str:
+    if record.get("task") == "classification":
+        return f"{safe(record['image'])}: {safe(record['label'])} {record['score']:.3f}" + "".join(
+            f"  {safe(t['label'])} {t['score']:.3f}" for t in record["top_k"][1:])
+    boxes = record.get("boxes") or []
+    lines = [f"{safe(record['image'])}: {len(boxes)} box{'es' if len(boxes) != 1 else ''}"]
+    lines += [f"  {safe(b['label'])} {b['score']:.3f} [{', '.join(f'{v:.1f}' for v in b['box'])}]" for b in boxes]
+    return "\n".join(lines)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from . import api
+
+    records = api.predict(args.snapshot, args.paths, top_k=args.top_k)
+    emit(args, records, "\n".join(_prediction_text(r) for r in records))
+    return 0
+
+
+DEPLOYMENT_COLUMNS = ("id", "snapshot_name", "model_name", "status", "health", "kernel_name", "address", "restarts")
+
+
+def _deployment_rows(rows: list[dict]) -> str:
+    return table([{**r, "health": (r["health"] or {}).get("level", "") + (
+        f": {r['health']['reason']}" if r["health"] and r["health"]["reason"] else "")} for r in rows],
+        DEPLOYMENT_COLUMNS)
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from . import api
+
+    dep = api.deploy(args.snapshot, kernel=args.kernel, runner=args.runner, secrets=args.secrets,
+                     wait=not args.no_wait)
+    emit(args, dep, f"{dep['id']} {dep['status']}: version {safe(dep['snapshot_name'])} on kernel "
+                    f"{safe(dep['kernel_name'])}" + (f" at {dep['address']}" if dep.get("address") else ""))
+    return 0
+
+
+def cmd_deployments(args: argparse.Namespace) -> int:
+    from . import api
+
+    rows = api.deployments(all=args.all)
+    emit(args, rows, _deployment_rows(rows) if rows else "(no deployments)")
+    return 0
+
+
+def cmd_undeploy(args: argparse.Namespace) -> int:
+    from . import api
+
+    dep = api.undeploy(args.id)
+    emit(args, dep, f"{dep['id']} {dep['status']}")
     return 0
 
 
@@ -68,9 +133,17 @@ def cmd_snapshots(args: argparse.Namespace) -> int:
     from . import api
 
     if args.action == "add":
-        snap = api.create_snapshot(args.model, args.name, config=parse_kv(args.config), dataset=args.dataset,
-                                   train=args.train, validation=args.validation, test=args.test,
-                                   parent=args.parent)
+        if args.weights is not None:
+            if any(v is not None for v in (args.dataset, args.train, args.validation, args.test, args.parent)):
+                raise InvalidInput("--weights registers weights trained elsewhere: it takes --model, --name and "
+                                   "--config only (evaluate it with mm evaluate VERSION --dataset D)")
+            if not args.model:
+                raise InvalidInput("mm versions add --weights needs --model (the model the weights are for)")
+            snap = api.add_pretrained(args.model, args.weights, args.name, config=parse_kv(args.config))
+        else:
+            snap = api.create_snapshot(args.model, args.name, config=parse_kv(args.config), dataset=args.dataset,
+                                       train=args.train, validation=args.validation, test=args.test,
+                                       parent=args.parent)
         emit(args, snap, snap["id"])
         return 0
     if args.action != "tag" and args.remove:
@@ -165,6 +238,9 @@ def _version_text(page: dict) -> str:
         lines.append(f"record: python {repro.get('python')}, git {(repro.get('git_revision') or '-')[:12]}, seed "
                      f"{repro.get('seed')}, packages " + ", ".join(f"{k} {v}" for k, v in
                                                                  sorted((repro.get("packages") or {}).items()) if v))
+    if repro.get("codebase_hash"):
+        lines.append(f"codebase: {clip(str(repro.get('codebase_source')), 120)}, sha256 {repro['codebase_hash'][:16]}"
+                     + (f", revision {repro['codebase_revision']}" if repro.get("codebase_revision") else ""))
     notes = page["notes"]["text"]
     lines.append("notes: " + (notes.split("\n")[0][:100] + (" …" if "\n" in notes or len(notes) > 100 else "")
                               if notes else "-"))
@@ -651,9 +727,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=40, help="training epochs (default 40)")
     p.add_argument("--data", help="folder for the generated data (default $MM_HOME/data)")
 
-    p = add("models", cmd_models, "list or add models")
-    p.add_argument("action", nargs="?", choices=("list", "add"), default="list", help="list (default) or add")
-    p.add_argument("name", nargs="?", help="add: the new model's name")
+    p = add("models", cmd_models, "list, add models, or set a model's codebase")
+    p.add_argument("action", nargs="?", choices=("list", "add", "set"), default="list",
+                   help="list (default), add, or set (a new --codebase for the versions trained from now on)")
+    p.add_argument("name", nargs="?", help="add: the new model's name; set: the model")
+    p.add_argument("--codebase", metavar="PATH|git+URL@REV",
+                   help="where the adapter's code comes from: a folder or a git repository at a branch, tag or "
+                   "commit, copied into the store by content hash (--adapter names module:Class inside it)")
     p.add_argument("--adapter", help="module:Class, yolo or torch-classifier")
     p.add_argument("--labels", help="comma-separated predefined labels")
     p.add_argument("--config", action="append", metavar="K=V",
@@ -674,6 +754,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "with it, or that have it as a tag (case-insensitive)")
     p.add_argument("--remove", action="store_true", help="tag: remove the tag instead of adding it")
     p.add_argument("--history", action="store_true", help="notes: every saved edit, newest first")
+    p.add_argument("--weights", metavar="FILE_OR_DIR", help="add: weights trained elsewhere, checked by loading them "
+                   "through the model's adapter and copied into the store (status pre-trained)")
     _add_snapshot_flags(p)
 
     p = add("datasets", cmd_datasets, "list, add (register) datasets, or generate the shapes set")
@@ -758,6 +840,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpus-per-worker", type=int, default=1, help="GPUs each GPU worker declares (default 1)")
     p.add_argument("--host", default="127.0.0.1", help="address the scheduler listens on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8786, help="scheduler port (0: any free port)")
+    p = add("predict", cmd_predict, "predict images with a trained version (its deployment's warm kernel if one "
+            "serves it, else a short-lived kernel)")
+    p.add_argument("snapshot", metavar="VERSION", help=f"the version with weights; {ID_HELP}")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="image files (JPEG, PNG, BMP, GIF, WEBP, TIFF)")
+    p.add_argument("--top-k", type=int, default=5, dest="top_k", help="classification: classes per image (default 5)")
+    p = add("deploy", cmd_deploy, "keep a version loaded in a warm kernel answering predictions (REST and mm predict)")
+    p.add_argument("snapshot", metavar="VERSION", help=f"the version with weights; {ID_HELP}")
+    p.add_argument("--kernel", help="the kernel (the 'image') to run it in (default: the model's evaluate service's, "
+                   "else python3)")
+    p.add_argument("--runner", help="where: local (default, this machine)")
+    p.add_argument("--secret", action="append", dest="secrets", metavar="NAME",
+                   help="a secret put into the kernel's environment as $NAME (repeatable)")
+    p.add_argument("--no-wait", action="store_true", help="return at once (status starting) instead of when it answers")
+    p = add("deployments", cmd_deployments, "list deployments with their health")
+    p.add_argument("--all", action="store_true", help="stopped and failed ones too")
+    p = add("undeploy", cmd_undeploy, "stop a deployment (the version shows as trained again)")
+    p.add_argument("id", help="the deployment (dp-…, or a unique prefix)")
     p = add("filters", cmd_filters, "list, add, show, edit or remove saved filters (named DQL queries over items)")
     p.add_argument("action", nargs="?", choices=("list", "add", "show", "edit", "remove"), default="list",
                    help="list (default); add NAME QUERY; show NAME (its query and the versions that use it); "

@@ -88,7 +88,7 @@ def introspect(snapshot: str, item: int | str, *, layers: list[str] | None = Non
     stored under the snapshot's ``introspection/`` folder.
     """
     from . import api
-    from .registry import adapter_class
+    from .registry import model_adapter_class, version_model
 
     store = store or api.connect()
     snap = store.get("snapshots", snapshot)
@@ -97,7 +97,7 @@ def introspect(snapshot: str, item: int | str, *, layers: list[str] | None = Non
         raise InvalidInput(f"snapshot {snap['id']} has no weights: train it first")
     if not model["adapter"]:
         raise InvalidInput(f"model {model['name']!r} has no adapter to introspect")
-    adapter = adapter_class(model["adapter"])(config=snap["config"], labels=snap["labels"])
+    adapter = model_adapter_class(version_model(snap, model))(config=snap["config"], labels=snap["labels"])
     adapter.load(snap["weights_uri"])
     target = _resolve_item(store, snap, item)
     maps = feature_maps(adapter, target, layers)

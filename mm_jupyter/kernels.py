@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import time
 
@@ -52,3 +53,18 @@ def check_kernel(name: object) -> str:
     if name not in kernels:
         raise InvalidInput(f"kernel {name!r} is not installed (installed: {', '.join(sorted(kernels)) or 'none'})")
     return name
+
+
+def kernel_labels(max_age: float = TTL) -> dict[str, str]:
+    """Kernel name → what the forms show: ``"Display name (language)"`` from its ``kernel.json``
+    (the name itself when the file cannot be read)."""
+    labels = {}
+    for name, folder in installed_kernels(max_age).items():
+        try:
+            with open(os.path.join(folder, "kernel.json")) as fh:
+                spec = json.load(fh)
+            display, language = str(spec.get("display_name") or name), str(spec.get("language") or "")
+        except (OSError, ValueError, AttributeError):
+            display, language = name, ""
+        labels[name] = f"{display} ({language})" if language else display
+    return labels

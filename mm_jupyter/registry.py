@@ -10,7 +10,9 @@ Like papermill's engines and I/O handlers, a package adds an adapter or a runner
 
 mm-jupyter's own adapters (``yolo``, ``torch-classifier``) and runners (``local``, ``dask``) are
 registered the same way in its ``pyproject.toml``. A model's adapter is a registered name or a
-``"module:Class"`` reference; the widgets and the sidebar list the same registry.
+``"module:Class"`` reference, imported from the installed packages or from the model's codebase (a
+folder or git revision copied into the store: ``codebases``); the widgets and the sidebar list the
+same registry.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import sys
 from functools import cache
 from typing import Any
 
+from . import codebases
 from .adapter import BaseModelAdapter
 from .errors import InvalidInput
 
@@ -69,15 +72,18 @@ def load_object(ref: str, what: str) -> Any:
         raise InvalidInput(f"cannot load {what} {ref!r}: {module_name} has no {attr!r}") from None
 
 
-def adapter_class(ref: Any) -> type:
-    """The adapter class of a model's ``adapter`` (a registered name or ``"module:Class"``)."""
+def adapter_class(ref: Any, codebase: Any = None) -> type:
+    """The adapter class of a model's ``adapter`` (a registered name or ``"module:Class"``); with a
+    ``codebase`` (its record or its store folder) the class is imported from that folder, in
+    isolation (``codebases.load_object``)."""
     if not isinstance(ref, str) or not ref:
         raise InvalidInput(f"adapter must be a registered name or 'module:Class', got {ref!r}")
     full = adapter_reference(ref)
     if ":" not in full:
         known = ", ".join(sorted(adapters())) or "none"
         raise InvalidInput(f"unknown adapter {ref!r} (registered: {known}; or give 'module:Class')")
-    cls = load_object(full, "adapter")
+    folder = codebases.folder_of(codebase)
+    cls = codebases.load_object(folder, full, "adapter") if folder else load_object(full, "adapter")
     if not (isinstance(cls, type) and issubclass(cls, BaseModelAdapter)):
         raise InvalidInput(f"adapter {ref!r} is not a BaseModelAdapter subclass")
     missing = [name for name in cls.requires if not module_available(name)]
@@ -97,9 +103,39 @@ def module_available(name: str) -> bool:
         return False
 
 
-def adapter_module_origin(ref: str) -> str | None:
+def kernel_adapter_class(ref: str, codebase: Any = None, expected_hash: str | None = None) -> type:
+    """In a process that runs one version (a kernel): the adapter class, imported the ordinary way
+    after the codebase (a record or a store folder), when there is one, is checked against its hash
+    (``expected_hash``, else the record's) and put first on ``sys.path`` for good
+    (``codebases.activate``: imports the adapter makes later come from the same code)."""
+    if folder := codebases.folder_of(codebase):
+        if expected_hash is None and isinstance(codebase, dict):
+            expected_hash = codebase.get("hash")
+        codebases.check_unchanged(folder, expected_hash)
+        codebases.activate(folder, adapter_reference(ref))
+    return adapter_class(ref)
+
+
+def model_adapter_class(model: dict) -> type:
+    """The adapter class of a model row (from its codebase, when it has one)."""
+    return adapter_class(model["adapter"], model.get("codebase"))
+
+
+def version_model(snap: dict, model: dict) -> dict:
+    """``model`` as a version was submitted with: the adapter and codebase its reproducibility record
+    names (a version trained or submitted keeps its code; its reruns and evaluations use it), else the
+    model's current ones (a version never submitted)."""
+    repro = snap.get("repro") or {}
+    if "adapter" not in repro:
+        return model
+    return {**model, "adapter": repro["adapter"] or model["adapter"], "codebase": repro.get("codebase")}
+
+
+def adapter_module_origin(ref: str, codebase: Any = None) -> str | None:
     """The source file of an adapter's module (for the reproducibility record), without importing it."""
     module = adapter_reference(ref).partition(":")[0]
+    if folder := codebases.folder_of(codebase):
+        return codebases.module_file(folder, module)
     try:
         spec = importlib.util.find_spec(module)
     except (ImportError, ValueError):

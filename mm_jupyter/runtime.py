@@ -27,7 +27,7 @@ from .hashing import tree_hash
 from .items import EvalData, TrainData
 from .queries.executions import last_values
 from .queries.items import select_items
-from .registry import adapter_class
+from .registry import kernel_adapter_class
 from .store import Store
 from .tracker import ATTEMPT_ENV, TOKEN_ENV, LocalTracker
 
@@ -114,8 +114,14 @@ def load_items(ctx: RunContext, dataset_id: str, selection: dict | None, role: s
 def build_adapter(ctx: RunContext, adapter: str, config: dict, labels: list[str],
                   weights: str | None = None) -> BaseModelAdapter:
     """Instantiate the model's adapter with the version's config; load ``weights`` when given (they
-    must still be the ones the version was trained to: ``weights_hash``, when the run has it)."""
-    model = adapter_class(adapter)(config=config, labels=labels)
+    must still be the ones the version was trained to: ``weights_hash``, when the run has it). A run
+    with a ``codebase`` folder imports the adapter from it: this kernel runs one version, so the
+    folder goes first on ``sys.path`` for good, once its files are checked to be the recorded ones
+    (``codebase_hash``; ``registry.kernel_adapter_class``)."""
+    folder = ctx.params.get("codebase")
+    model = kernel_adapter_class(adapter, folder, ctx.params.get("codebase_hash"))(config=config, labels=labels)
+    if folder:
+        ctx.log(f"adapter code from the codebase {folder} (sha256 {ctx.params.get('codebase_hash')})")
     seed_everything(ctx.seed)  # again, now that the adapter's module (and maybe torch) is loaded
     if weights:
         if not Path(weights).is_dir():

@@ -40,17 +40,18 @@ def _import_database() -> type:
 
 Database = _import_database()
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 JSON_COLUMNS = {
-    "models": ("labels", "config"),
+    "models": ("labels", "config", "codebase"),
     "snapshots": ("config", "labels", "filters", "repro"),
     "datasets": ("labels",),
     "items": ("tags", "metadata", "annotations"),
     "filters": ("query",),
     "executions": ("params",),
     "services": ("secrets",),
+    "deployments": ("secrets",),
 }
-ID_PREFIX = {"models": "m", "snapshots": "s", "datasets": "d", "executions": "e"}
+ID_PREFIX = {"models": "m", "snapshots": "s", "datasets": "d", "executions": "e", "deployments": "dp"}
 KEY = {"services": "name", "filters": "name", "meta": "key"}
 METRIC_COLUMNS = ("execution_id", "snapshot_id", "name", "step", "epoch", "value", "ts", "attempt")
 Where = dict[str, Any]
@@ -278,8 +279,21 @@ def _migrate_8(db: Database) -> None:
     db.execute("ALTER TABLE services ADD COLUMN secrets TEXT")
 
 
+def _migrate_9(db: Database) -> None:
+    """v9: a model's codebase (where its adapter's code comes from: a folder copied into the store by
+    content hash, or a git revision; JSON, NULL for an installed module) and deployments (a version
+    kept loaded in a warm kernel answering predictions: its process, address and health; the key its
+    callers present is kept as a hash only)."""
+    db.execute("ALTER TABLE models ADD COLUMN codebase TEXT")
+    db.execute("CREATE TABLE deployments (id TEXT PRIMARY KEY, snapshot_id TEXT NOT NULL, model_id TEXT NOT NULL, "
+               "kernel_name TEXT, runner TEXT NOT NULL DEFAULT 'local', status TEXT NOT NULL, secrets TEXT, "
+               "address TEXT, pid INTEGER, key_hash TEXT, error TEXT, restarts INTEGER NOT NULL DEFAULT 0, "
+               "created_at REAL NOT NULL, started_at REAL, ended_at REAL, heartbeat_at REAL)")
+    db.execute("CREATE INDEX idx_deployments_snapshot ON deployments(snapshot_id, status)")
+
+
 MIGRATIONS: list[Callable[[Database], None]] = [_migrate_1, _migrate_2, _migrate_3, _migrate_4, _migrate_5,
-                                                _migrate_6, _migrate_7, _migrate_8]
+                                                _migrate_6, _migrate_7, _migrate_8, _migrate_9]
 
 
 # --- the store ----------------------------------------------------------------------------------

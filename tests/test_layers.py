@@ -12,14 +12,15 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mm_jupyter"
 # bottom first; a module may import modules of its own layer or of a layer below it
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("errors", "items", "checks", "kernels", "processes", "textfmt", "hashing", "svgplots",
-                    "secrets", "downsample")),
+                    "secrets", "downsample", "imagefiles", "kernel_session",
+                    "codebases")),
     ("store", ("store",)),
     ("state", ("executions", "metrics", "shapes", "notebooks", "queries.dql")),
     ("writes", ("tracker", "evaluation")),
-    ("adapters", ("adapter", "adapters", "registry")),
+    ("adapters", ("adapter", "adapters", "registry", "predictor")),
     ("runners", ("runners", "services")),
     ("reads", ("queries",)),
-    ("commands", ("datasets", "scheduler", "api", "attempt")),
+    ("commands", ("datasets", "scheduler", "api", "attempt", "deployment", "serving", "pretrained")),
     ("faces", ("cli", "demo", "widgets", "server", "runtime", "introspect", "labextension")),
 ]
 SQL = re.compile(r"\b(SELECT\s|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+(TABLE|INDEX|VIRTUAL)|"

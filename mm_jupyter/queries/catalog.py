@@ -19,10 +19,11 @@ from typing import Any
 
 from ..errors import InvalidInput, MMError, NotFound, one_line
 from ..executions import KINDS, STATUSES, Kind
-from ..kernels import installed_kernels
+from ..kernels import installed_kernels, kernel_labels
 from ..registry import adapter_class, adapters
 from ..services import DEFAULTS, DRAIN_TIME, ON_RESET, service_name
 from ..store import Store
+from .deployments import deployed_ids, deployments, shown_status
 from .health import service_health, services_health
 from .items import (
     SPLIT_TAGS,
@@ -43,12 +44,13 @@ ROLES = ("train", "validation", "test")
 
 
 @lru_cache(maxsize=64)
-def adapter_info(ref: str) -> dict:
-    """A model adapter's task, configuration fields (``BaseModelAdapter.config_fields``) and load error, if any."""
+def adapter_info(ref: str, codebase: str | None = None) -> dict:
+    """A model adapter's task, configuration fields (``BaseModelAdapter.config_fields``) and load error, if any
+    (``codebase``: the store folder it is imported from, when the model has one)."""
     if not ref:
         return {"task": None, "config_schema": None, "error": None}
     try:
-        cls = adapter_class(ref)
+        cls = adapter_class(ref, codebase)
     except MMError as exc:
         return {"task": None, "config_schema": None, "error": one_line(exc)}
     return {"task": getattr(cls, "task", None), "config_schema": cls.config_fields(), "error": None}
@@ -65,7 +67,8 @@ def meta(store: Store) -> dict:
 
     return {"statuses": list(STATUSES), "finished": list(FINISHED), "active": list(ACTIVE),
             "kinds": list(KINDS), "service_defaults": {**DEFAULTS, "drain_time": DRAIN_TIME},
-            "on_reset": list(ON_RESET), "kernels": sorted(installed_kernels()), "home": str(store.home),
+            "on_reset": list(ON_RESET), "kernels": sorted(installed_kernels()), "kernel_labels": kernel_labels(),
+            "home": str(store.home),
             "adapters": registered_adapters()}
 
 
@@ -88,7 +91,7 @@ def models(store: Store, *, with_health: bool = True) -> list[dict]:
 def model(store: Store, ref: str) -> dict:
     """A model with its adapter's config schema and task, its versions and its services."""
     row = store.get("models", ref)
-    info = adapter_info(row["adapter"])
+    info = adapter_info(row["adapter"], (row.get("codebase") or {}).get("path"))
     versions = store.find("snapshots", model_id=row["id"], order="created_at")
     for version in versions:
         version["trained"] = bool(version.get("weights_uri"))
@@ -124,8 +127,10 @@ def snapshots(store: Store, model_ref: str | None = None, *, search: str | None 
         "FROM snapshots s LEFT JOIN models m ON m.id = s.model_id LEFT JOIN datasets d ON d.id = s.dataset_id"
         + where + " ORDER BY s.created_at", params)
     tagged = tags_by_version(store)
+    deployed = deployed_ids(store)
     for row in rows:
         store.decode("snapshots", row)
+        row["status"] = shown_status(store, row, deployed)
         row["trained"] = bool(row["weights_uri"])
         row["tags"] = tagged.get(row["id"], [])
     if search and search.strip():
@@ -259,7 +264,8 @@ def version_page(store: Store, ref: str) -> dict:
         "WHERE snapshot_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?", [snap["id"], VERSION_EXECUTIONS])
     count = store.count("executions", snapshot_id=snap["id"])
     repro = snap.get("repro") or {}
-    return {"id": snap["id"], "name": snap["name"], "status": snap["status"], "created_at": snap["created_at"],
+    return {"id": snap["id"], "name": snap["name"], "status": shown_status(store, snap),
+            "created_at": snap["created_at"], "deployments": deployments(store, snapshot_id=snap["id"])[:10],
             "model_id": snap["model_id"], "model_name": model.get("name"), "adapter": model.get("adapter"),
             "trained": bool(snap.get("weights_uri")), "config": snap["config"] or {}, "labels": snap["labels"] or [],
             "filters": snap["filters"] or {}, "dataset_id": snap["dataset_id"],
@@ -275,6 +281,7 @@ def version_page(store: Store, ref: str) -> dict:
 
 def snapshot(store: Store, ref: str) -> dict:
     row = store.get("snapshots", ref)
+    row["status"] = shown_status(store, row)
     row["trained"] = bool(row.get("weights_uri"))
     row["model_name"] = store.get("models", row["model_id"])["name"]
     return row

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import InvalidInput, NotFound
 from ..items import Item
-from ..store import Store
+from ..store import Store, like_escape
 from .dql import compile_filter, parse_filter
 
 SELECTION_KEYS = ("tag", "dir", "filter", "query")
@@ -168,3 +168,41 @@ def folder_counts(store: Store, dataset_id: str, limit: int = 500) -> list[dict]
             key = "/".join(parts[:i])
             counts[key] = counts.get(key, 0) + n
     return [{"dir": k, "count": v} for k, v in sorted(counts.items())][:limit]
+
+
+def dataset_items(store: Store, dataset_ref: str, *, offset: int = 0, limit: int = 50, search: str = "") -> dict:
+    """A page of a dataset's items (id, name, folder, tags) in id order, ``search`` a case-insensitive
+    substring of the item's path; with the total matching."""
+
+    dataset = store.get("datasets", dataset_ref)
+    where, params = "dataset_id = ?", [dataset["id"]]
+    if search:
+        if len(search) > 200:
+            raise InvalidInput("search text is longer than 200 characters")
+        where += " AND path LIKE ? ESCAPE '\\'"
+        params.append(f"%{like_escape(search)}%")
+    total = store.query(f"SELECT COUNT(*) AS n FROM items WHERE {where}", params)[0]["n"]
+    rows = store.query(f"SELECT id, name, dir, path, tags FROM items WHERE {where} ORDER BY id LIMIT ? OFFSET ?",
+                       [*params, limit, offset])
+    return {"dataset_id": dataset["id"], "total": total, "offset": offset, "limit": limit,
+            "items": [{"id": r["id"], "name": r["name"] or PurePosixPath(r["path"]).name, "dir": r["dir"] or "",
+                       "path": r["path"], "tags": json.loads(r["tags"] or "[]")} for r in rows]}
+
+
+def item_file(store: Store, dataset_ref: str, item_id: int) -> Path:
+    """The image file of one item of a dataset, which must lie inside the dataset's folder
+    (``NotFound``, one line without the absolute path, otherwise)."""
+    dataset = store.get("datasets", dataset_ref)
+    found = select_items(store, dataset["id"], {}, [item_id])
+    if not found:
+        raise NotFound(f"item {item_id} is not in dataset {dataset['name']}")
+    root = Path(dataset["root"]).resolve()
+    try:
+        path = Path(found[0].path).resolve()
+    except (OSError, RuntimeError):
+        raise NotFound(f"item {item_id}: its image cannot be resolved") from None
+    if not path.is_relative_to(root):
+        raise NotFound(f"item {item_id}: its image lies outside the dataset's folder")
+    if not path.is_file():
+        raise NotFound(f"item {item_id}: its image {found[0].name or item_id} is not on disk")
+    return path

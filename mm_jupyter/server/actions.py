@@ -16,7 +16,7 @@ import hashlib
 import sqlite3
 from typing import Any
 
-from .. import api
+from .. import api, codebases
 from ..errors import Conflict, InvalidInput
 from ..queries import catalog
 from ..queries import executions as q_exe
@@ -74,20 +74,22 @@ def register_model(store: Store, data: Any) -> tuple[dict, bool]:
     adapter = body.text("adapter")
     labels, config = body.strings("labels"), body.get("config", dict)
     description = body.text("description") or ""
+    codebase = body.text("codebase")
     key = _key(body)
     body.done()
     same = store.first("models", name=name) if key else None
     if same is None:
         try:
             return api.register_model(name, adapter, labels=labels, config=config, description=description,
-                                      store=store), True
+                                      codebase=codebase, store=store), True
         except sqlite3.IntegrityError:  # the same name, registered by another process meanwhile
             same = store.first("models", name=name)
             if same is None or not key:
                 raise Conflict(f"model name {name!r} already exists") from None
     expected = {"adapter": adapter or "", "labels": labels or [], "description": description,
-                "config": adapter_class(adapter).check(config) if adapter else config or {}}
-    if any(same[field] != value for field, value in expected.items()):
+                "config": adapter_class(adapter, same.get("codebase")).check(config) if adapter else config or {}}
+    if any(same[field] != value for field, value in expected.items()) or \
+            (same.get("codebase") or {}).get("source") != codebases.source_of(codebase):
         raise Conflict(f"model name {name!r} already exists with another adapter, labels, config or description")
     return same, False
 

@@ -14,6 +14,7 @@ from traitlets import Float, Integer, Unicode
 
 from ..errors import MMError
 from ..scheduler import reconcile
+from ..serving import reconcile as reconcile_deployments
 from .handlers import routes
 from .pool import StorePool
 from .stream import StreamHub
@@ -71,6 +72,9 @@ class MMJupyterApp(ExtensionApp):
             lost = reconcile(store)
             if lost:
                 self.log.warning("mm-jupyter: reconciled lost executions %s", ", ".join(lost))
+            restarted = reconcile_deployments(store)  # after a restart: started again, or failed with why
+            if restarted:
+                self.log.warning("mm-jupyter: deployments %s", ", ".join(f"{d['id']} {d['status']}" for d in restarted))
         except MMError as exc:  # every request will answer this error, one line, instead
             self.log.error("mm-jupyter: %s", exc)
         hub = StreamHub(pool.home, self.poll_interval)
@@ -93,6 +97,7 @@ class MMJupyterApp(ExtensionApp):
         self._reconciling = True
         try:
             lost = await self.state.pool.run(reconcile)
+            await self.state.pool.run(reconcile_deployments)
             if lost:
                 self.log.warning("mm-jupyter: reconciled %s", ", ".join(lost))
         except Exception as exc:  # a busy or broken store: say it once per round, keep serving

@@ -34,6 +34,7 @@ from ..queries import catalog, executions
 from . import actions, artifacts
 from . import compare as compare_routes
 from . import evaluations as evaluation_routes
+from . import predictions as prediction_routes
 from . import secrets as secret_routes
 from .errors import one_line, status_of
 from .inputs import MAX_BODY_BYTES, choice_arg, int_arg, parse_json
@@ -81,6 +82,7 @@ class BaseHandler(APIHandler):
     """
 
     auth_resource = AUTH_RESOURCE
+    max_body = MAX_BODY_BYTES  # a route taking images raises it
     _body = b""
     _received = 0
     _refusal: web.HTTPError | None = None
@@ -142,13 +144,13 @@ class BaseHandler(APIHandler):
         try:
             await super().prepare()  # authentication (403) and XSRF first: an anonymous client learns nothing
         except web.HTTPError as exc:
-            if header is None or (length is not None and length <= MAX_BODY_BYTES):
+            if header is None or (length is not None and length <= self.max_body):
                 self._refusal = exc  # answered once the small body is in (see the class docstring)
                 return
             raise
         if header is not None and length is None:
             raise APIError(400, f"Content-Length must be a number of bytes, got {header[:40]!r}", "InvalidInput")
-        if length is not None and length > MAX_BODY_BYTES:
+        if length is not None and length > self.max_body:
             raise self._too_large(f" of {length} bytes")
 
     def data_received(self, chunk: bytes) -> None:
@@ -157,16 +159,15 @@ class BaseHandler(APIHandler):
         if self._finished:
             return
         self._received += len(chunk)
-        if self._received > MAX_BODY_BYTES:
+        if self._received > self.max_body:
             self._body = bytearray()
             error = self._refusal or self._too_large("")
             self.send_error(error.status_code, exc_info=(type(error), error, None))
         elif self._refusal is None:
             self._body += chunk
 
-    @staticmethod
-    def _too_large(size: str) -> APIError:
-        return APIError(413, f"request body{size} is too large (at most {MAX_BODY_BYTES / 2**20:g} MiB)", "BodyTooLarge")
+    def _too_large(self, size: str) -> APIError:
+        return APIError(413, f"request body{size} is too large (at most {self.max_body / 2**20:g} MiB)", "BodyTooLarge")
 
     def _handle_request_exception(self, e: BaseException) -> None:
         """An mm-jupyter error raised outside ``call`` (argument parsing) is still a 4xx, not a 500."""
@@ -591,7 +592,7 @@ def routes(base: str) -> list[tuple[str, type]]:
         (f"executions/{ref}/metrics", MetricsHandler), (f"executions/{ref}/logs", LogsHandler),
         (f"executions/{ref}/stream", StreamHandler), ("stream", StreamHandler),
         *evaluation_routes.routes(BaseHandler, ref), *compare_routes.routes(BaseHandler),
-        *secret_routes.routes(BaseHandler, ref),
+        *secret_routes.routes(BaseHandler, ref), *prediction_routes.routes(BaseHandler, ref),
         ("train", TrainHandler), ("evaluate", EvaluateHandler), ("artifacts/?(.*)", ArtifactHandler),
         ("(.*)", NotFoundHandler),
     ]

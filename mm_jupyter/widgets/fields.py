@@ -11,7 +11,7 @@ import ipywidgets as w
 
 from ..adapter import coerce_value
 from ..errors import InvalidInput, MMError
-from ..kernels import installed_kernels
+from ..kernels import kernel_labels
 from ..services import DEFAULTS, DRAIN_TIME, ON_RESET, check_settings
 from .common import inline_error, one_line
 
@@ -138,8 +138,11 @@ class ServiceSettings(w.VBox):
 
     def __init__(self, kind: str, current: dict | None, on_change: Listener):
         current = {**DEFAULTS, "drain_time": DRAIN_TIME[kind], **(current or {})}
-        kernels = sorted(installed_kernels())
-        options = kernels if current["kernel_name"] in kernels else [*kernels, current["kernel_name"]]
+        labels = kernel_labels()
+        kernels = sorted(labels)
+        options = [(labels[k], k) for k in kernels]
+        if current["kernel_name"] not in kernels:
+            options.append((current["kernel_name"], current["kernel_name"]))
         self.kernel = w.Dropdown(options=options, value=current["kernel_name"],
                                  description="Machine type (kernel)", style=LABEL, layout=WIDE)
         self.kernel_message = w.HTML()

@@ -17,7 +17,7 @@ from .. import api
 from ..errors import InvalidInput, MMError, NotFound
 from ..queries import catalog
 from ..queries.executions import by_idempotency_key
-from ..registry import adapter_class
+from ..registry import model_adapter_class
 from ..store import Store
 from .common import adapter_check, error_box, inline_error, one_line, open_store
 from .fields import LABEL, WIDE, ConfigEditor, ServiceSettings
@@ -117,7 +117,7 @@ class TrainForm(_Form):
             if not self.model["adapter"]:
                 raise InvalidInput(f"model {self.model['name']!r} has no adapter: train it from your own loop "
                                    "with mm.start_run")
-            self.adapter = adapter_class(self.model["adapter"])
+            self.adapter = model_adapter_class(self.model)
             self._build(given)
         except MMError as exc:
             self._fail(exc)
