@@ -849,7 +849,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("snapshot", metavar="VERSION", help=f"the version with weights; {ID_HELP}")
     p.add_argument("--kernel", help="the kernel (the 'image') to run it in (default: the model's evaluate service's, "
                    "else python3)")
-    p.add_argument("--runner", help="where: local (default, this machine)")
+    p.add_argument("--runner", help="where: local (default, this machine) or dask://host:port (a worker that proved "
+                   "it opens this store)")
     p.add_argument("--secret", action="append", dest="secrets", metavar="NAME",
                    help="a secret put into the kernel's environment as $NAME (repeatable)")
     p.add_argument("--no-wait", action="store_true", help="return at once (status starting) instead of when it answers")

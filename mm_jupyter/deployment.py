@@ -77,7 +77,8 @@ class Deployment:
         except Exception as exc:
             self._end("failed", self.redactor.text(one_line(exc)))
             return 1
-        server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        # loopback, or the Dask worker's host address (``MM_DEPLOYMENT_HOST``): the key guards it
+        server = ThreadingHTTPServer((os.environ.get("MM_DEPLOYMENT_HOST") or "127.0.0.1", 0), self._handler())
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, daemon=True).start()
         threading.Thread(target=self._worker, daemon=True).start()

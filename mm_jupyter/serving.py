@@ -35,7 +35,7 @@ from .kernels import check_kernel
 from .processes import pid_alive, signal_group, wait_gone
 from .queries import deployments as q
 from .queries.catalog import service_of
-from .registry import runner_scheme
+from .registry import runner_for, runner_scheme
 from .secrets import check_known, check_names, resolve
 from .store import Store, new_id, now
 
@@ -178,9 +178,12 @@ def deploy(store: Store, version: str, *, kernel: str | None = None, runner: str
     ``Unavailable`` with its reason). A version already served by a starting or running deployment
     is refused (``Conflict``)."""
     snap = _trained(store, version)
-    if runner not in (None, "local"):
-        raise InvalidInput(f"deployments run on this machine (runner 'local'); {runner_scheme(runner)}:// is not "
-                           "supported for deployments yet")
+    runner = runner or "local"
+    if runner != "local":
+        if runner_scheme(runner) != "dask":
+            raise InvalidInput(f"deployments run on this machine ('local') or a Dask cluster (dask://host:port), "
+                               f"not {runner_scheme(runner)}://")
+        runner = runner_for(runner).check_address(runner)
     names = check_known(store.home, check_names(secrets or []))
     kernel_name, _ = _kernel_and_env(store, snap, kernel, names)  # every name resolves now, not later
     live = q.deployments(store, active_only=True, snapshot_id=snap["id"])
@@ -195,11 +198,28 @@ def deploy(store: Store, version: str, *, kernel: str | None = None, runner: str
     with os.fdopen(fd, "w") as fh:
         fh.write(key)
     store.insert("deployments", {"id": dep_id, "snapshot_id": snap["id"], "model_id": snap["model_id"],
-                                 "kernel_name": kernel_name, "runner": "local", "status": "starting",
+                                 "kernel_name": kernel_name, "runner": runner, "status": "starting",
                                  "secrets": names, "key_hash": hashlib.sha256(key.encode()).hexdigest(),
                                  "created_at": now(), "heartbeat_at": now()})
-    _spawn(store, dep_id)
+    _launch(store, dep_id)
     return wait_running(store, dep_id, timeout) if wait else q.deployment(store, dep_id)
+
+
+def _launch(store: Store, dep_id: str) -> None:
+    """Start the deployment's process: here, or as a task on a Dask worker that proved it opens this
+    store (none: the deployment fails with the reason)."""
+    dep = store.get("deployments", dep_id, by_name=False)
+    if dep["runner"] == "local":
+        _spawn(store, dep_id)
+        return
+    from .runners.dask import submit_deployment
+
+    try:
+        submit_deployment(dep["runner"], store, dep_id, dep["kernel_name"])
+    except Exception as exc:  # Unavailable (no worker fits), an unreachable scheduler
+        store.update_if("deployments", dep_id, {"status": "failed", "ended_at": now(),
+                                                "error": f"cannot start on {dep['runner']}: {one_line(exc)}"},
+                        status="starting")
 
 
 def _spawn(store: Store, dep_id: str) -> None:
@@ -232,11 +252,15 @@ def undeploy(store: Store, ref: str, timeout: float = 15.0) -> dict:
     if dep["status"] in ("stopped", "failed"):
         raise Conflict(f"deployment {dep['id']} already {dep['status']}")
     store.update_if("deployments", dep["id"], {"status": "stopping"}, status=("starting", "running"))
-    if dep.get("pid") and pid_alive(dep["pid"], MODULE):
+    if dep["runner"] == "local" and dep.get("pid") and pid_alive(dep["pid"], MODULE):
         os.kill(dep["pid"], signal.SIGTERM)
         if not wait_gone([dep["pid"]], timeout):
             signal_group(dep["pid"], signal.SIGKILL)
             wait_gone([dep["pid"]], 2.0)
+    elif dep["runner"] != "local":  # on a worker: it sees "stopping" at its next heartbeat and ends
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and store.get("deployments", dep["id"], by_name=False)["status"] == "stopping":
+            time.sleep(0.2)
     store.update_if("deployments", dep["id"], {"status": "stopped", "ended_at": now()},
                     status=("starting", "running", "stopping"))
     return q.deployment(store, dep["id"])
@@ -247,8 +271,10 @@ def reconcile(store: Store) -> list[dict]:
     they have restarts left, else failed with the reason. Returns the rows changed."""
     changed = []
     for dep in q.deployments(store, active_only=True):
-        if dep["runner"] != "local" or (dep.get("pid") and pid_alive(dep["pid"], MODULE)):
+        if dep["runner"] == "local" and dep.get("pid") and pid_alive(dep["pid"], MODULE):
             continue
+        if dep["runner"] != "local" and (dep["health"] or {}).get("code") != "no-heartbeat":
+            continue  # on a worker: gone only when its heartbeat went stale
         if dep["status"] == "stopping" or (not dep.get("pid") and now() - (dep["heartbeat_at"] or dep["created_at"]) < 30):
             if dep["status"] == "stopping":
                 store.update_if("deployments", dep["id"], {"status": "stopped", "ended_at": now()}, status="stopping")
@@ -273,6 +299,6 @@ def reconcile(store: Store) -> list[dict]:
                                                               "error": "started again: its process had ended"},
                                    status=dep["status"], pid=dep["pid"]):
                 continue  # someone else is on it
-            _spawn(store, dep["id"])
+            _launch(store, dep["id"])
         changed.append(q.deployment(store, dep["id"]))
     return changed

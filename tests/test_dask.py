@@ -388,3 +388,20 @@ def test_worker_side_start_failure_ends_the_run_failed_at_once(store, toy, clust
         client.run(exec, RESTORE, {})
     after = mm.wait_for(mm.train(toy(epochs=1), service=on_dask(cluster))["id"], timeout=180)
     assert after["status"] == "success", after["error"]
+
+
+def test_a_deployment_runs_on_a_dask_worker_answers_and_undeploys(store, toy, cluster, tmp_path):
+    exe = mm.train(toy(epochs=1), wait=True)
+    assert exe["status"] == "success", exe["error"]
+    address = dask_runner.runner_address(cluster[0])
+    dep = mm.deploy(exe["snapshot_id"], runner=address)
+    assert dep["status"] == "running" and dep["runner"] == address and dep["address"].startswith("127.0.0.1:")
+    image = str(tmp_path / "data" / "test" / "red" / "0.png")
+    from mm_jupyter.serving import predict
+
+    answer = predict(store, exe["snapshot_id"], [("red.png", Path(image).read_bytes())])
+    assert answer["via"] == dep["id"] and answer["predictions"][0]["task"] == "classification"
+    assert mm.version_page(exe["snapshot_id"])["status"] == "deployed"
+    assert mm.undeploy(dep["id"])["status"] == "stopped"
+    wait_for(lambda: not pid_alive(dep["pid"]), 30, "the worker's deployment process ends")
+    assert mm.version_page(exe["snapshot_id"])["status"] == "trained"

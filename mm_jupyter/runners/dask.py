@@ -46,6 +46,7 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -53,7 +54,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import InvalidInput, NotFound, StoreError, one_line
+from ..errors import InvalidInput, NotFound, StoreError, Unavailable, one_line
 from ..executions import IN_PROGRESS, EventType, Outcome, fail, on_reset
 from ..kernels import installed_kernels
 from ..processes import attempt_command, hostname, stop_execution_processes
@@ -536,3 +537,39 @@ def local_cluster(n_workers: int = 2, *, threads_per_worker: int = 1, gpu_worker
 def runner_address(cluster: Any) -> str:
     """The ``dask://host:port`` a service's runner setting takes for ``cluster``."""
     return "dask://" + cluster.scheduler_address.removeprefix("tcp://")
+
+
+# --- deployments ------------------------------------------------------------------------------------
+
+
+def submit_deployment(runner: str, store: Store, deployment_id: str, kernel_name: str) -> list[str]:
+    """Run deployment ``deployment_id``'s process on a worker of ``runner`` that proved it opens this
+    store and has the kernel (a long task that ends with the process); returns the workers it may run
+    on, or raises ``Unavailable`` with the reason there is none."""
+    from distributed import fire_and_forget
+
+    proved, why = placement(cluster_info(runner, store, refresh=True),
+                            {"runner": runner, "kernel_name": kernel_name, "gpus": 0})
+    if why:
+        raise Unavailable(why.reason)
+    future = client_for(runner).submit(run_deployment, str(store.home), store.store_id, deployment_id,
+                                       key=f"mm-deployment-{deployment_id}-{uuid.uuid4().hex[:6]}", pure=False,
+                                       retries=0, workers=proved, allow_other_workers=False)
+    fire_and_forget(future)
+    return proved
+
+
+def run_deployment(home: str, expected_store: str, deployment_id: str) -> int:
+    """The task: the deployment's process on this worker, listening on the worker's host address."""
+    from distributed import get_worker
+
+    reason = store_problem(home, expected_store)
+    if reason:
+        return 2
+    host = urlsplit(get_worker().address).hostname or "127.0.0.1"
+    env = {**os.environ, "MM_HOME": home, "MM_DEPLOYMENT_HOST": host}
+    folder = Path(home) / "deployments" / deployment_id
+    with open(folder / "deployment.log", "ab") as out:
+        return subprocess.run([sys.executable, "-m", "mm_jupyter.deployment", deployment_id], env=env, cwd=folder,
+                              stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                              start_new_session=True).returncode
