@@ -8,6 +8,8 @@ import type {
   ICount,
   IDataset,
   IDatasetDetail,
+  IDatasetItemsPage,
+  IDeployment,
   IDefaults,
   IEvalItemsPage,
   IEvalItemsQuery,
@@ -23,6 +25,7 @@ import type {
   IModelDetail,
   IPage,
   INotes,
+  IPredictResult,
   ISecret,
   IService,
   ISnapshot,
@@ -213,5 +216,50 @@ export class Api {
   compare(refs: string[]): Promise<ICompare> {
     const qs = refs.map(r => `ref=${encodeURIComponent(r)}`).join('&');
     return this.request(`compare${qs ? `?${qs}` : ''}`);
+  }
+  /** A version's predictions for an uploaded image (multipart) or a dataset item: through its
+   * deployment when one runs, else a short-lived kernel (seconds). */
+  predict(ref: string, input: { file: Blob; name?: string; topK?: number } | { dataset: string; itemId: number; topK?: number }): Promise<IPredictResult> {
+    const path = `snapshots/${encodeURIComponent(ref)}/predict`;
+    if ('file' in input) {
+      const form = new FormData();
+      form.append('image', input.file, input.name ?? ((input.file as File).name || 'image'));
+      if (input.topK !== undefined) {
+        form.append('top_k', String(input.topK));
+      }
+      return this.request(path, { method: 'POST', body: form });
+    }
+    const body: Record<string, unknown> = { dataset: input.dataset, item_id: input.itemId };
+    if (input.topK !== undefined) {
+      body.top_k = input.topK;
+    }
+    return this.post(path, body);
+  }
+  /** A page of a dataset's items, `search` a substring of the item's path. */
+  datasetItems(dataset: string, query: { offset?: number; limit?: number; search?: string } = {}): Promise<IDatasetItemsPage> {
+    const params: Record<string, string> = {};
+    for (const [k, v] of Object.entries(query)) {
+      if (v !== undefined && v !== '') {
+        params[k] = String(v);
+      }
+    }
+    const qs = URLExt.objectToQueryString(params);
+    return this.request(`datasets/${encodeURIComponent(dataset)}/items${qs === '?' ? '' : qs}`);
+  }
+  /** Where an <img> loads a dataset item's image (the login cookie or the token authenticates it). */
+  itemImageUrl(dataset: string, item: number): string {
+    return this.streamUrl(`datasets/${encodeURIComponent(dataset)}/items/${item}/image`);
+  }
+  /** Deployments, newest first: the live ones (starting, running, stopping), or every one with `all`. */
+  async deployments(all = false): Promise<IDeployment[]> {
+    return (await this.request<{ items: IDeployment[] }>(`deployments${all ? '?all=1' : ''}`)).items;
+  }
+  /** Deploy a version with weights; answers once the deployment runs (seconds). */
+  deploy(snapshotId: string, options: { kernel?: string; secrets?: string[] } = {}): Promise<IDeployment> {
+    return this.post('deployments', { snapshot_id: snapshotId, ...options });
+  }
+  /** Undeploy: the stopped deployment. */
+  undeploy(id: string): Promise<IDeployment> {
+    return this.request(`deployments/${encodeURIComponent(id)}`, { method: 'DELETE' });
   }
 }

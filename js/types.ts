@@ -183,6 +183,8 @@ export interface IVersionPage {
   executions_total: number;
   notes: INotes;
   tags: string[];
+  /** The version's deployments, newest first (its status is `deployed` while one runs). */
+  deployments?: IDeployment[];
 }
 
 export interface ISnapshot {
@@ -270,6 +272,7 @@ export interface IMeta {
   service_defaults: Record<string, any>;
   on_reset: string[];
   kernels: string[];
+  kernel_labels?: Record<string, string>;  // name → "Display name (language)"
   home: string;
 }
 
@@ -473,4 +476,64 @@ export interface ICompare {
   config_diff: ICompareConfigRow[];
   slices: ICompareSlices | null;
   slices_reason: string | null;
+}
+
+export type DeploymentStatus = 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
+
+/** `GET deployments`: a version served by its own process, with health like a service's. */
+export interface IDeployment {
+  id: string;
+  snapshot_id: string;
+  snapshot_name: string | null;
+  model_id: string;
+  model_name: string | null;
+  status: DeploymentStatus;
+  kernel_name: string;
+  address: string | null;
+  restarts: number;
+  error: string | null;
+  health: (IHealth & { code: string }) | null;
+  created_at: number;
+  started_at?: number | null;
+  ended_at?: number | null;
+}
+
+/** A scored box of a detection, in pixels of the original image. */
+export interface IPredictedBox {
+  label: string;
+  score: number;
+  box: [number, number, number, number];
+}
+
+export type IPredictionRecord =
+  | { image: string; task: 'detection'; width: number; height: number; boxes: IPredictedBox[] }
+  | {
+      image: string;
+      task: 'classification';
+      label: string;
+      score: number | null;
+      top_k: { label: string; score: number }[];
+    };
+
+/** `POST snapshots/<id>/predict`: `via` is the deployment's id or `kernel` (a short-lived one). */
+export interface IPredictResult {
+  snapshot_id: string;
+  via: string;
+  predictions: IPredictionRecord[];
+}
+
+export interface IDatasetItem {
+  id: number;
+  name: string;
+  dir: string;
+  path: string;
+  tags: string[];
+}
+
+/** `GET datasets/<id>/items`: one page of a dataset's items. */
+export interface IDatasetItemsPage {
+  items: IDatasetItem[];
+  total: number;
+  offset?: number;
+  limit?: number;
 }

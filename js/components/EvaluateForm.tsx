@@ -172,6 +172,7 @@ export function EvaluateForm(props: {
           texts={service}
           errors={svc.errors}
           kernels={meta.kernels}
+          kernelLabels={meta.kernel_labels}
           onReset={meta.on_reset}
           onChange={(k, t) => setService(s => ({ ...(s as Record<keyof ServiceSettings, string>), [k]: t }))}
         />

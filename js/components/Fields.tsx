@@ -56,6 +56,7 @@ export function ServiceFields(props: {
   texts: Record<keyof ServiceSettings, string>;
   errors: Partial<Record<keyof ServiceSettings, string>>;
   kernels: string[];
+  kernelLabels?: Record<string, string>;
   onReset: string[];
   onChange: (key: keyof ServiceSettings, text: string) => void;
 }): JSX.Element {
@@ -83,7 +84,7 @@ export function ServiceFields(props: {
           {props.kernels.includes(texts.kernel_name) ? null : <option value={texts.kernel_name}>{texts.kernel_name || 'choose…'}</option>}
           {props.kernels.map(k => (
             <option key={k} value={k}>
-              {k}
+              {props.kernelLabels?.[k] ?? k}
             </option>
           ))}
         </select>

@@ -3,7 +3,8 @@
  * health and its reason, how many executions wait and run; Pause / Resume, Stop (no new work, the
  * running ones get the drain time to finish) and Edit (an inline form; the core's service checks
  * judge it and their one line is shown). The name shows the service's executions. Live: it re-reads
- * on the stream's `services` event (health or settings changed) and when executions change.
+ * on the stream's `services` event (health or settings changed) and when executions change. Below
+ * them, the deployments (`DeploymentsSection`).
  */
 
 import { Dialog, showDialog } from '@jupyterlab/apputils';
@@ -15,6 +16,7 @@ import { formatDuration } from '../format';
 import { debounced } from '../live';
 import type { IExecution, IMeta, IService } from '../types';
 import { changedSettings, EDITABLE, type EditableKey, settingTexts } from '../version';
+import { DeploymentsSection } from './Deployments';
 
 export function ServicesTab(props: { ctx: IMMContext }): JSX.Element {
   const { ctx } = props;
@@ -94,6 +96,7 @@ export function ServicesTab(props: { ctx: IMMContext }): JSX.Element {
       {services.map(s => (
         <ServiceCard key={s.name} ctx={ctx} service={s} model={models[s.model_id]} meta={meta} onChanged={replace} />
       ))}
+      <DeploymentsSection ctx={ctx} />
     </div>
   );
 }

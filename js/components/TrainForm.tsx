@@ -266,6 +266,7 @@ export function TrainForm(props: {
           texts={service}
           errors={svc.errors}
           kernels={meta.kernels}
+          kernelLabels={meta.kernel_labels}
           onReset={meta.on_reset}
           onChange={(k, t) => setService(s => ({ ...(s as Record<keyof ServiceSettings, string>), [k]: t }))}
         />

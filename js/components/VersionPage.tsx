@@ -3,8 +3,10 @@
  * page), tags (chips with remove, an input to add), notes (a textarea with a counter and Save; the
  * server's message when it refuses), weights (size, files and a download link, or why there are
  * none), its executions (each opens its panel; its service shows that service's executions), config,
- * labels, and the reproducibility record with whether the dataset changed since the training. It
- * re-reads on the event stream's `catalog` event, on its executions' changes and after reconnecting.
+ * labels, and the reproducibility record with whether the dataset changed since the training; for a
+ * version with weights, Try it (predict an uploaded image or a dataset item) and its deployments
+ * (Deploy, Undeploy, status and health). It re-reads on the event stream's `catalog` event, on its
+ * executions' changes and after reconnecting (and every few seconds while a deployment holds it).
  */
 
 import { Clipboard } from '@jupyterlab/apputils';
@@ -17,6 +19,8 @@ import { debounced } from '../live';
 import type { IExecution, IVersionBrief, IVersionPage } from '../types';
 import { formatBytes, notesCounter, tagError } from '../version';
 import { StatusBadge } from './common';
+import { VersionDeployments } from './Deployments';
+import { TryIt } from './TryIt';
 
 function short(hash: string | null | undefined, n = 12): string {
   return hash ? `${hash.slice(0, n)}…` : '-';
@@ -318,6 +322,26 @@ export function VersionPage(props: {
         ) : (
           <div className="mm-empty mm-no-weights">{page.weights.message}</div>
         )}
+      </section>
+
+      <section className="mm-section" data-section="tryit">
+        <h3>Try it</h3>
+        {page.trained ? (
+          <TryIt ctx={ctx} versionId={page.id} datasetId={page.dataset_id} />
+        ) : (
+          <div className="mm-empty mm-tryit-none">Predictions need weights: train this version first.</div>
+        )}
+      </section>
+
+      <section className="mm-section" data-section="deployments">
+        <h3>Deployments</h3>
+        <VersionDeployments
+          ctx={ctx}
+          versionId={page.id}
+          trained={page.trained}
+          deployments={page.deployments ?? []}
+          onChanged={() => setReload(n => n + 1)}
+        />
       </section>
 
       <section className="mm-section" data-section="executions">

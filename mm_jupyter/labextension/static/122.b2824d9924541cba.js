@@ -1,4 +1,4 @@
-"use strict";(self.rspackChunkmm_jupyter=self.rspackChunkmm_jupyter||[]).push([[122],{461(e,r,o){var a=o(601),t=o.n(a),i=o(314),n=(o.n(i))()(t());n.push([e.id,`/* Compare: the sidebar's selection (a checkbox per row, "Compare (n)") and the main-area panel. */
+"use strict";(self.rspackChunkmm_jupyter=self.rspackChunkmm_jupyter||[]).push([[122],{461(e,r,o){var t=o(601),a=o.n(t),i=o(314),n=(o.n(i))()(a());n.push([e.id,`/* Compare: the sidebar's selection (a checkbox per row, "Compare (n)") and the main-area panel. */
 
 /* a narrow column: the default sidebar (~250 px) keeps every header and fact of the table whole */
 .mm-table .mm-col-select {
@@ -218,7 +218,7 @@
   min-width: 24px;
   text-align: left;
 }
-`,""]),o.d(r,{},{A:n})},980(e,r,o){var a=o(601),t=o.n(a),i=o(314),n=(o.n(i))()(t());n.push([e.id,`/* The evaluation view in an evaluate execution's panel (components/EvaluationView.tsx). */
+`,""]),o.d(r,{},{A:n})},980(e,r,o){var t=o(601),a=o.n(t),i=o(314),n=(o.n(i))()(a());n.push([e.id,`/* The evaluation view in an evaluate execution's panel (components/EvaluationView.tsx). */
 
 .mm-eval {
   container-type: inline-size;
@@ -712,7 +712,7 @@
     ),
     var(--jp-layout-color1);
 }
-`,""]),o.d(r,{},{A:n})},932(e,r,o){var a=o(601),t=o.n(a),i=o(314),n=o.n(i),m=o(980),l=o(461),p=n()(t());p.i(m.A),p.i(l.A),p.push([e.id,`/* mm-jupyter sidebar, forms and execution panels; colours from JupyterLab's theme variables. */
+`,""]),o.d(r,{},{A:n})},932(e,r,o){var t=o(601),a=o.n(t),i=o(314),n=o.n(i),m=o(980),l=o(461),p=o(316),s=n()(a());s.i(m.A),s.i(l.A),s.i(p.A),s.push([e.id,`/* mm-jupyter sidebar, forms and execution panels; colours from JupyterLab's theme variables. */
 
 .mm-Sidebar {
   background: var(--jp-layout-color1);
@@ -1758,4 +1758,311 @@
   line-height: 24px;
   padding: 0 8px;
 }
-`,""]),o.d(r,{},{A:p})},314(e){e.exports=function(e){var r=[];return r.toString=function(){return this.map(function(r){var o="",a=void 0!==r[5];return r[4]&&(o+="@supports (".concat(r[4],") {")),r[2]&&(o+="@media ".concat(r[2]," {")),a&&(o+="@layer".concat(r[5].length>0?" ".concat(r[5]):""," {")),o+=e(r),a&&(o+="}"),r[2]&&(o+="}"),r[4]&&(o+="}"),o}).join("")},r.i=function(e,o,a,t,i){"string"==typeof e&&(e=[[null,e,void 0]]);var n={};if(a)for(var m=0;m<this.length;m++){var l=this[m][0];null!=l&&(n[l]=!0)}for(var p=0;p<e.length;p++){var s=[].concat(e[p]);a&&n[s[0]]||(void 0!==i&&(void 0===s[5]||(s[1]="@layer".concat(s[5].length>0?" ".concat(s[5]):""," {").concat(s[1],"}")),s[5]=i),o&&(s[2]&&(s[1]="@media ".concat(s[2]," {").concat(s[1],"}")),s[2]=o),t&&(s[4]?(s[1]="@supports (".concat(s[4],") {").concat(s[1],"}"),s[4]=t):s[4]="".concat(t)),r.push(s))}},r}},601(e){e.exports=function(e){return e[1]}},841(e,r,o){o.r(r);var a=o(72),t=o.n(a),i=o(825),n=o.n(i),m=o(659),l=o.n(m),p=o(56),s=o.n(p),d=o(540),c=o.n(d),f=o(113),x=o.n(f),v=o(932),u={};u.styleTagTransform=x(),u.setAttributes=s(),u.insert=l().bind(null,"head"),u.domAPI=n(),u.insertStyleElement=c(),t()(v.A,u);let g=v.A&&v.A.locals?v.A.locals:void 0;o.d(r,{},{default:g})},72(e){var r=[];function o(e){for(var o=-1,a=0;a<r.length;a++)if(r[a].identifier===e){o=a;break}return o}function a(e,a){for(var t={},i=[],n=0;n<e.length;n++){var m=e[n],l=a.base?m[0]+a.base:m[0],p=t[l]||0,s="".concat(l," ").concat(p);t[l]=p+1;var d=o(s),c={css:m[1],media:m[2],sourceMap:m[3],supports:m[4],layer:m[5]};if(-1!==d)r[d].references++,r[d].updater(c);else{var f=function(e,r){var o=r.domAPI(r);return o.update(e),function(r){r?(r.css!==e.css||r.media!==e.media||r.sourceMap!==e.sourceMap||r.supports!==e.supports||r.layer!==e.layer)&&o.update(e=r):o.remove()}}(c,a);a.byIndex=n,r.splice(n,0,{identifier:s,updater:f,references:1})}i.push(s)}return i}e.exports=function(e,t){var i=a(e=e||[],t=t||{});return function(e){e=e||[];for(var n=0;n<i.length;n++){var m=o(i[n]);r[m].references--}for(var l=a(e,t),p=0;p<i.length;p++){var s=o(i[p]);0===r[s].references&&(r[s].updater(),r.splice(s,1))}i=l}}},659(e){var r={};e.exports=function(e,o){var a=function(e){if(void 0===r[e]){var o=document.querySelector(e);if(window.HTMLIFrameElement&&o instanceof window.HTMLIFrameElement)try{o=o.contentDocument.head}catch(e){o=null}r[e]=o}return r[e]}(e);if(!a)throw Error("Couldn't find a style target. This probably means that the value for the 'insert' parameter is invalid.");a.appendChild(o)}},540(e){e.exports=function(e){var r=document.createElement("style");return e.setAttributes(r,e.attributes),e.insert(r,e.options),r}},56(e,r,o){e.exports=function(e){var r=o.nc;r&&e.setAttribute("nonce",r)}},825(e){e.exports=function(e){if("u"<typeof document)return{update:function(){},remove:function(){}};var r=e.insertStyleElement(e);return{update:function(o){var a,t,i;a="",o.supports&&(a+="@supports (".concat(o.supports,") {")),o.media&&(a+="@media ".concat(o.media," {")),(t=void 0!==o.layer)&&(a+="@layer".concat(o.layer.length>0?" ".concat(o.layer):""," {")),a+=o.css,t&&(a+="}"),o.media&&(a+="}"),o.supports&&(a+="}"),(i=o.sourceMap)&&"u">typeof btoa&&(a+="\n/*# sourceMappingURL=data:application/json;base64,".concat(btoa(unescape(encodeURIComponent(JSON.stringify(i))))," */")),e.styleTagTransform(a,r,e.options)},remove:function(){var e;null===(e=r).parentNode||e.parentNode.removeChild(e)}}}},113(e){e.exports=function(e,r){if(r.styleSheet)r.styleSheet.cssText=e;else{for(;r.firstChild;)r.removeChild(r.firstChild);r.appendChild(document.createTextNode(e))}}}}]);
+`,""]),o.d(r,{},{A:s})},316(e,r,o){var t=o(601),a=o.n(t),i=o(314),n=(o.n(i))()(a());n.push([e.id,`/* the version page's Try it and the deployments (version page and Services tab) */
+
+.mm-tryit-upload-row {
+  align-items: center;
+  display: flex;
+  flex-wrap: wrap;
+  gap: 4px 8px;
+  margin: 4px 0;
+}
+
+.mm-tryit-pick .mm-inline-form {
+  margin-bottom: 4px;
+}
+
+.mm-tryit-pick select,
+.mm-tryit-pick input {
+  box-sizing: border-box;
+  flex: 1;
+  min-width: 0;
+}
+
+.mm-tryit-items {
+  list-style: none;
+  margin: 0;
+  padding: 0;
+}
+
+.mm-tryit-item {
+  background: none;
+  border: none;
+  border-bottom: var(--jp-border-width) solid var(--jp-border-color3);
+  box-sizing: border-box;
+  color: var(--jp-ui-font-color1);
+  cursor: pointer;
+  display: block;
+  font-size: var(--jp-ui-font-size1);
+  min-height: 20px;
+  overflow: hidden;
+  padding: 2px 4px;
+  text-align: left;
+  text-overflow: ellipsis;
+  white-space: nowrap;
+  width: 100%;
+}
+
+.mm-tryit-item:hover:not(:disabled) {
+  background: var(--jp-layout-color2);
+}
+
+.mm-tryit-item[aria-pressed='true'] {
+  background: var(--jp-brand-color3);
+}
+
+.mm-tryit-item:disabled {
+  cursor: progress;
+}
+
+.mm-tryit-pager {
+  align-items: center;
+  display: flex;
+  gap: 6px;
+  justify-content: flex-end;
+  margin: 2px 0;
+}
+
+.mm-tryit-busy,
+.mm-deploy-busy {
+  align-items: center;
+  display: flex;
+  flex-wrap: wrap;
+  gap: 4px;
+  padding: 4px 0;
+}
+
+.mm-spinner {
+  animation: mm-spin 0.9s linear infinite;
+  border: 2px solid var(--jp-border-color2);
+  border-radius: 50%;
+  border-top-color: var(--jp-brand-color1);
+  box-sizing: border-box;
+  display: inline-block;
+  height: 12px;
+  width: 12px;
+}
+
+@keyframes mm-spin {
+  to {
+    transform: rotate(360deg);
+  }
+}
+
+.mm-tryit-result {
+  margin-top: 6px;
+}
+
+.mm-tryit-source {
+  margin-bottom: 4px;
+  overflow-wrap: anywhere;
+}
+
+/* the image at its displayed size; boxes are placed in percent of it, so they scale with it */
+.mm-tryit-frame {
+  background: var(--jp-layout-color2);
+  max-width: 100%;
+  overflow: hidden;
+  position: relative;
+}
+
+.mm-tryit-frame img {
+  display: block;
+  height: 100%;
+  image-rendering: pixelated;
+  width: 100%;
+}
+
+.mm-tryit-box {
+  border: 2px solid #e65100;
+  box-sizing: border-box;
+  pointer-events: none;
+  position: absolute;
+}
+
+.mm-tryit-box-label {
+  background: #e65100;
+  color: #fff;
+  font-size: var(--jp-ui-font-size0);
+  line-height: 1.3;
+  max-width: 100%;
+  overflow: hidden;
+  padding: 0 3px;
+  position: absolute;
+  text-overflow: ellipsis;
+  white-space: nowrap;
+}
+
+.mm-tryit-box-label.mm-above {
+  bottom: 100%;
+}
+
+.mm-tryit-box-label.mm-inside {
+  top: 0;
+}
+
+.mm-tryit-box-label.mm-left {
+  left: -2px;
+}
+
+.mm-tryit-box-label.mm-right {
+  right: -2px;
+}
+
+.mm-tryit-threshold {
+  align-items: center;
+  display: flex;
+  font-size: var(--jp-ui-font-size0);
+  gap: 6px;
+  margin: 4px 0;
+}
+
+.mm-tryit-threshold input {
+  flex: 1;
+  min-width: 80px;
+}
+
+.mm-tryit-boxlist,
+.mm-tryit-topk {
+  font-size: var(--jp-ui-font-size0);
+  margin: 2px 0;
+  padding-left: 18px;
+}
+
+.mm-tryit-classification {
+  align-items: flex-start;
+  display: flex;
+  flex-wrap: wrap;
+  gap: 8px;
+}
+
+.mm-tryit-thumb {
+  background: var(--jp-layout-color2);
+  height: 96px;
+  image-rendering: pixelated;
+  object-fit: contain;
+  width: 96px;
+}
+
+.mm-tryit-answer {
+  flex: 1;
+  min-width: 140px;
+}
+
+.mm-tryit-label {
+  font-size: var(--jp-ui-font-size2);
+  overflow-wrap: anywhere;
+}
+
+.mm-tryit-label .mm-tryit-class {
+  font-weight: 600;
+}
+
+.mm-tryit-topk li {
+  align-items: center;
+  display: grid;
+  gap: 6px;
+  grid-template-columns: minmax(0, 1fr) 60px max-content;
+}
+
+.mm-tryit-topk-label {
+  overflow: hidden;
+  text-overflow: ellipsis;
+  white-space: nowrap;
+}
+
+.mm-tryit-bar {
+  background: var(--jp-layout-color3);
+  display: block;
+  height: 6px;
+}
+
+.mm-tryit-bar > span {
+  background: var(--jp-brand-color1);
+  display: block;
+  height: 100%;
+}
+
+/* deployments (status colours doubled up: this file is imported before .mm-status's base rule) */
+
+.mm-deploy-bar {
+  align-items: center;
+  display: flex;
+  flex-wrap: wrap;
+  gap: 4px 8px;
+  margin: 4px 0;
+}
+
+.mm-deploy-bar .mm-button {
+  margin-left: 0;
+}
+
+.mm-deployment {
+  border: var(--jp-border-width) solid var(--jp-border-color2);
+  border-radius: 3px;
+  margin: 4px 0 8px;
+  padding: 6px;
+}
+
+.mm-deployment-head {
+  align-items: center;
+  display: flex;
+  flex-wrap: wrap;
+  gap: 6px;
+  min-width: 0;
+}
+
+.mm-deployment-id {
+  font-weight: 600;
+  overflow-wrap: anywhere;
+}
+
+.mm-deployment-of {
+  margin-top: 2px;
+  overflow-wrap: anywhere;
+}
+
+.mm-deployment-of .mm-version-link {
+  white-space: normal;
+}
+
+.mm-level-none {
+  background: var(--jp-layout-color2);
+  color: var(--jp-ui-font-color2);
+}
+
+.mm-deployments-all {
+  margin-bottom: 4px;
+}
+
+.mm-status.mm-status-pre-trained,
+.mm-status.mm-status-running {
+  background: #e3f4e6;
+  color: #1b5e20;
+}
+
+.mm-status.mm-status-deployed {
+  background: #e8eaf6;
+  color: #283593;
+}
+
+.mm-status.mm-status-starting,
+.mm-status.mm-status-stopping {
+  background: #fff4e0;
+  color: #8a5300;
+}
+
+.mm-status.mm-status-stopped {
+  background: #eceff1;
+  color: #455a64;
+}
+
+/* compact inputs, like the page's 24 px buttons */
+.mm-tryit-pick select.jp-mod-styled,
+.mm-tryit-pick input.jp-mod-styled {
+  font-size: var(--jp-ui-font-size1);
+  height: 26px;
+  line-height: 24px;
+  padding: 0 6px;
+}
+`,""]),o.d(r,{},{A:n})},314(e){e.exports=function(e){var r=[];return r.toString=function(){return this.map(function(r){var o="",t=void 0!==r[5];return r[4]&&(o+="@supports (".concat(r[4],") {")),r[2]&&(o+="@media ".concat(r[2]," {")),t&&(o+="@layer".concat(r[5].length>0?" ".concat(r[5]):""," {")),o+=e(r),t&&(o+="}"),r[2]&&(o+="}"),r[4]&&(o+="}"),o}).join("")},r.i=function(e,o,t,a,i){"string"==typeof e&&(e=[[null,e,void 0]]);var n={};if(t)for(var m=0;m<this.length;m++){var l=this[m][0];null!=l&&(n[l]=!0)}for(var p=0;p<e.length;p++){var s=[].concat(e[p]);t&&n[s[0]]||(void 0!==i&&(void 0===s[5]||(s[1]="@layer".concat(s[5].length>0?" ".concat(s[5]):""," {").concat(s[1],"}")),s[5]=i),o&&(s[2]&&(s[1]="@media ".concat(s[2]," {").concat(s[1],"}")),s[2]=o),a&&(s[4]?(s[1]="@supports (".concat(s[4],") {").concat(s[1],"}"),s[4]=a):s[4]="".concat(a)),r.push(s))}},r}},601(e){e.exports=function(e){return e[1]}},841(e,r,o){o.r(r);var t=o(72),a=o.n(t),i=o(825),n=o.n(i),m=o(659),l=o.n(m),p=o(56),s=o.n(p),d=o(540),c=o.n(d),f=o(113),x=o.n(f),g=o(932),v={};v.styleTagTransform=x(),v.setAttributes=s(),v.insert=l().bind(null,"head"),v.domAPI=n(),v.insertStyleElement=c(),a()(g.A,v);let u=g.A&&g.A.locals?g.A.locals:void 0;o.d(r,{},{default:u})},72(e){var r=[];function o(e){for(var o=-1,t=0;t<r.length;t++)if(r[t].identifier===e){o=t;break}return o}function t(e,t){for(var a={},i=[],n=0;n<e.length;n++){var m=e[n],l=t.base?m[0]+t.base:m[0],p=a[l]||0,s="".concat(l," ").concat(p);a[l]=p+1;var d=o(s),c={css:m[1],media:m[2],sourceMap:m[3],supports:m[4],layer:m[5]};if(-1!==d)r[d].references++,r[d].updater(c);else{var f=function(e,r){var o=r.domAPI(r);return o.update(e),function(r){r?(r.css!==e.css||r.media!==e.media||r.sourceMap!==e.sourceMap||r.supports!==e.supports||r.layer!==e.layer)&&o.update(e=r):o.remove()}}(c,t);t.byIndex=n,r.splice(n,0,{identifier:s,updater:f,references:1})}i.push(s)}return i}e.exports=function(e,a){var i=t(e=e||[],a=a||{});return function(e){e=e||[];for(var n=0;n<i.length;n++){var m=o(i[n]);r[m].references--}for(var l=t(e,a),p=0;p<i.length;p++){var s=o(i[p]);0===r[s].references&&(r[s].updater(),r.splice(s,1))}i=l}}},659(e){var r={};e.exports=function(e,o){var t=function(e){if(void 0===r[e]){var o=document.querySelector(e);if(window.HTMLIFrameElement&&o instanceof window.HTMLIFrameElement)try{o=o.contentDocument.head}catch(e){o=null}r[e]=o}return r[e]}(e);if(!t)throw Error("Couldn't find a style target. This probably means that the value for the 'insert' parameter is invalid.");t.appendChild(o)}},540(e){e.exports=function(e){var r=document.createElement("style");return e.setAttributes(r,e.attributes),e.insert(r,e.options),r}},56(e,r,o){e.exports=function(e){var r=o.nc;r&&e.setAttribute("nonce",r)}},825(e){e.exports=function(e){if("u"<typeof document)return{update:function(){},remove:function(){}};var r=e.insertStyleElement(e);return{update:function(o){var t,a,i;t="",o.supports&&(t+="@supports (".concat(o.supports,") {")),o.media&&(t+="@media ".concat(o.media," {")),(a=void 0!==o.layer)&&(t+="@layer".concat(o.layer.length>0?" ".concat(o.layer):""," {")),t+=o.css,a&&(t+="}"),o.media&&(t+="}"),o.supports&&(t+="}"),(i=o.sourceMap)&&"u">typeof btoa&&(t+="\n/*# sourceMappingURL=data:application/json;base64,".concat(btoa(unescape(encodeURIComponent(JSON.stringify(i))))," */")),e.styleTagTransform(t,r,e.options)},remove:function(){var e;null===(e=r).parentNode||e.parentNode.removeChild(e)}}}},113(e){e.exports=function(e,r){if(r.styleSheet)r.styleSheet.cssText=e;else{for(;r.firstChild;)r.removeChild(r.firstChild);r.appendChild(document.createTextNode(e))}}}}]);
