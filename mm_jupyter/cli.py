@@ -639,6 +639,13 @@ EXAMPLES: tuple[tuple[str, tuple[str, ...]], ...] = (
         "mm evaluate s-1a2b --test tag:test --wait",
         "mm rerun e-1a2b --config epochs=10          # train again as a new version, one setting changed",
     )),
+    ("predict and deploy", (
+        "mm predict s-1a2b photo.jpg --json           # one record per image: boxes, or label and top-k",
+        "mm deploy s-1a2b                            # a warm kernel answering REST predict; the version shows deployed",
+        "mm deployments                              # with health",
+        "mm undeploy dp-1a2b",
+        "mm versions add --model det --weights best.pt   # weights trained elsewhere: pre-trained",
+    )),
     ("follow executions", (
         "mm executions --status in-progress",
         "mm show e-1a2b                              # an execution (or a model, version, dataset)",
