@@ -186,6 +186,10 @@ def deploy(store: Store, version: str, *, kernel: str | None = None, runner: str
         runner = runner_for(runner).check_address(runner)
     names = check_known(store.home, check_names(secrets or []))
     kernel_name, _ = _kernel_and_env(store, snap, kernel, names)  # every name resolves now, not later
+    if runner != "local":  # an unreachable scheduler or no fitting worker: refused, nothing created
+        from .runners.dask import deployment_workers
+
+        deployment_workers(runner, store, kernel_name)
     live = q.deployments(store, active_only=True, snapshot_id=snap["id"])
     if live:
         raise Conflict(f"version {snap['id']} is already deployed as {live[0]['id']} ({live[0]['status']}): "

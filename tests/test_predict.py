@@ -159,7 +159,9 @@ def test_deploy_refusals_create_nothing(trained, toy, store):
         mm.deploy(snap, secrets=["NOPE"])
     with pytest.raises(InvalidInput, match="not installed"):
         mm.deploy(snap, kernel="no-such-kernel")
-    with pytest.raises(InvalidInput, match="dask"):
+    with pytest.raises(InvalidInput, match="k8s"):
+        mm.deploy(snap, runner="k8s://somewhere")
+    with pytest.raises(Conflict, match="unreachable"):
         mm.deploy(snap, runner="dask://127.0.0.1:1")
     with pytest.raises(NotFound):
         mm.undeploy("dp-nosuch")

@@ -542,16 +542,23 @@ def runner_address(cluster: Any) -> str:
 # --- deployments ------------------------------------------------------------------------------------
 
 
+def deployment_workers(runner: str, store: Store, kernel_name: str) -> list[str]:
+    """The workers of ``runner`` a deployment may run on (proved the store, have the kernel), or
+    ``Unavailable`` with the reason there is none (an unreachable scheduler included)."""
+    proved, why = placement(cluster_info(runner, store, refresh=True),
+                            {"runner": runner, "kernel_name": kernel_name, "gpus": 0})
+    if why:
+        raise Unavailable(why.reason)
+    return proved
+
+
 def submit_deployment(runner: str, store: Store, deployment_id: str, kernel_name: str) -> list[str]:
     """Run deployment ``deployment_id``'s process on a worker of ``runner`` that proved it opens this
     store and has the kernel (a long task that ends with the process); returns the workers it may run
     on, or raises ``Unavailable`` with the reason there is none."""
     from distributed import fire_and_forget
 
-    proved, why = placement(cluster_info(runner, store, refresh=True),
-                            {"runner": runner, "kernel_name": kernel_name, "gpus": 0})
-    if why:
-        raise Unavailable(why.reason)
+    proved = deployment_workers(runner, store, kernel_name)
     future = client_for(runner).submit(run_deployment, str(store.home), store.store_id, deployment_id,
                                        key=f"mm-deployment-{deployment_id}-{uuid.uuid4().hex[:6]}", pure=False,
                                        retries=0, workers=proved, allow_other_workers=False)
