@@ -11,7 +11,6 @@ row is set to ``stopping`` (``mm undeploy``), and records why it ended.
 
 from __future__ import annotations
 
-import base64
 import hmac
 import json
 import os
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidInput, MMError, one_line
-from .imagefiles import check_image_bytes
+from .imagefiles import check_image_bytes, check_top_k, decode_images, write_images
 from .kernel_session import KernelError, KernelSession
 from .secrets import Redactor, check_names, resolve
 from .store import Store, now
@@ -146,13 +145,7 @@ class Deployment:
     def _answer(self, batch: list[_Job]) -> None:
         folder = Path(tempfile.mkdtemp(dir=self.tmp))
         try:
-            paths, names = [], []
-            for j, job in enumerate(batch):
-                for i, (name, data) in enumerate(job.images):
-                    path = folder / f"{j}-{i}{Path(name).suffix[:8]}"
-                    path.write_bytes(data)
-                    paths.append(str(path))
-                    names.append(name)
+            paths, names = write_images(folder, [image for job in batch for image in job.images])
             top_k = max(job.top_k for job in batch)
             assert self.kernel is not None
             records = self.kernel.call(f"_mm_publish(_mm_predictor.predict_files({paths!r}, {names!r}, {top_k}))")
@@ -174,9 +167,7 @@ class Deployment:
     def predict(self, body: dict) -> tuple[int, Any]:
         try:
             images = parse_images(body)
-            top_k = body.get("top_k", 5)
-            if not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= 1000:
-                raise InvalidInput(f"top_k must be a whole number from 1 to 1000, got {top_k!r}")
+            top_k = check_top_k(body.get("top_k", 5))
         except MMError as exc:
             return 400, {"error": one_line(exc)}
         job = _Job(images, top_k)
@@ -245,17 +236,9 @@ def parse_images(body: dict) -> list[tuple[str, bytes]]:
         raise InvalidInput("give images: a non-empty list of {\"name\": …, \"data\": <base64>}")
     if len(images) > 256:
         raise InvalidInput(f"at most 256 images per request, got {len(images)}")
-    out = []
-    for i, image in enumerate(images):
-        if not isinstance(image, dict) or not isinstance(image.get("data"), str):
-            raise InvalidInput(f"image {i} must be {{\"name\": …, \"data\": <base64>}}")
-        name = str(image.get("name") or f"image-{i}")[:200]
-        try:
-            data = base64.b64decode(image["data"], validate=True)
-        except ValueError:
-            raise InvalidInput(f"image {name!r} is not valid base64") from None
+    out = decode_images(images)
+    for name, data in out:
         check_image_bytes(data, name)
-        out.append((name, data))
     return out
 
 

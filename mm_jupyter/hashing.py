@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from .errors import InvalidInput
+
 CHUNK = 1 << 20
 
 
@@ -23,3 +25,16 @@ def tree_hash(folder: str | Path) -> str:
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         digest.update(path.relative_to(root).as_posix().encode() + b"\0" + file_sha256(path).encode() + b"\n")
     return digest.hexdigest()
+
+
+def checked_weights(folder: str | Path, expected: str | None, whose: str) -> str:
+    """The content hash of a weights folder about to be used, which must exist and, when ``expected``
+    is known, still hash to it (``InvalidInput`` naming ``whose`` weights otherwise): changed weights
+    are never used in place of recorded ones."""
+    if not Path(folder).is_dir():
+        raise InvalidInput(f"the weights of {whose} are missing ({folder})")
+    digest = tree_hash(folder)
+    if expected and digest != expected:
+        raise InvalidInput(f"the weights in {folder} are not {whose}'s any more (sha256 {digest[:12]}…, "
+                           f"recorded {expected[:12]}…): refusing to use changed weights")
+    return digest

@@ -10,6 +10,7 @@ import shutil
 import tempfile
 from typing import Any
 
+from . import errors
 from .errors import MMError, Unavailable, one_line
 
 RESULT_MIME = "application/vnd.mm-jupyter.result+json"
@@ -115,8 +116,6 @@ class KernelSession:
 
 def raise_as(exc: KernelError) -> MMError:
     """An mm-jupyter error raised in the kernel as the same kind here (exit codes kept)."""
-    from . import errors
-
     cls = getattr(errors, exc.ename, None)
     if isinstance(cls, type) and issubclass(cls, MMError):
         return cls(exc.evalue)

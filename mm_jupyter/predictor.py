@@ -16,7 +16,7 @@ from typing import Any
 
 from .adapter import BaseModelAdapter
 from .errors import InvalidInput
-from .hashing import tree_hash
+from .hashing import checked_weights
 from .imagefiles import image_size
 from .items import Item, Prediction
 from .registry import kernel_adapter_class, version_model
@@ -47,12 +47,7 @@ class Predictor:
             raise InvalidInput(f"version {snap['id']} ({snap['name']}) has no weights: train it or add pre-trained "
                                "weights first")
         folder = Path(snap["weights_uri"])
-        if not folder.is_dir():
-            raise InvalidInput(f"the weights of version {snap['id']} are missing ({folder})")
-        digest = tree_hash(folder)
-        if snap.get("weights_hash") and digest != snap["weights_hash"]:
-            raise InvalidInput(f"the weights in {folder} are not version {snap['id']}'s any more (sha256 "
-                               f"{digest[:12]}…, recorded {snap['weights_hash'][:12]}…): refusing to use them")
+        checked_weights(folder, snap.get("weights_hash"), f"version {snap['id']}")
         labels = snap["labels"] or model["labels"] or []
         code = version_model(snap, model)  # the code the version was trained with
         adapter = kernel_adapter_class(code["adapter"], code.get("codebase"))(config=snap["config"], labels=labels)

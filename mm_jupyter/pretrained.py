@@ -47,15 +47,10 @@ def add_pretrained(store: Store, row: dict, weights: str, *, timeout: float = 60
                 raise raise_as(exc) from None
         digest = tree_hash(partial)
         partial.rename(final)
-        try:
-            return store.insert("snapshots", {
-                **row, "id": snap_id, "status": STATUS, "labels": loaded["labels"] or row["labels"],
-                "weights_uri": str(final), "weights_hash": digest, "created_at": now(),
-                "repro": {**(row.get("repro") or {}), "pretrained_from": str(source.resolve()),
-                          "weights_hash": digest}})
-        except BaseException:
-            shutil.rmtree(final, ignore_errors=True)
-            raise
+        return store.insert("snapshots", {
+            **row, "id": snap_id, "status": STATUS, "labels": loaded["labels"] or row["labels"],
+            "weights_uri": str(final), "weights_hash": digest, "created_at": now(),
+            "repro": {**(row.get("repro") or {}), "pretrained_from": str(source.resolve()), "weights_hash": digest}})
     except BaseException:
         shutil.rmtree(partial.parent, ignore_errors=True)  # nothing recorded: nothing left behind
         raise

@@ -23,7 +23,7 @@ from typing import Any
 from .adapter import BaseModelAdapter, RunContext, seed_everything, set_active_run
 from .errors import InvalidInput
 from .executions import FINISHED, Outcome
-from .hashing import tree_hash
+from .hashing import checked_weights, tree_hash
 from .items import EvalData, TrainData
 from .queries.executions import last_values
 from .queries.items import select_items
@@ -124,13 +124,7 @@ def build_adapter(ctx: RunContext, adapter: str, config: dict, labels: list[str]
         ctx.log(f"adapter code from the codebase {folder} (sha256 {ctx.params.get('codebase_hash')})")
     seed_everything(ctx.seed)  # again, now that the adapter's module (and maybe torch) is loaded
     if weights:
-        if not Path(weights).is_dir():
-            raise InvalidInput(f"weights folder {weights!r} does not exist")
-        digest = tree_hash(weights)
-        expected = ctx.params.get("weights_hash")
-        if expected and digest != expected:
-            raise InvalidInput(f"the weights in {weights} are not the version's any more (sha256 {digest[:12]}…, "
-                               f"trained {expected[:12]}…): refusing to use changed weights")
+        digest = checked_weights(weights, ctx.params.get("weights_hash"), "the version")
         model.load(weights)
         ctx.weights_hash = digest
         ctx.log(f"loaded weights from {weights} (sha256 {digest})")

@@ -25,11 +25,10 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 from .deployment import MODULE, key_path
 from .errors import Conflict, InvalidInput, NotFound, Unavailable, one_line
-from .imagefiles import check_image_bytes, check_image_file
+from .imagefiles import check_image_bytes, check_image_file, check_top_k, write_images
 from .kernel_session import KernelError, KernelSession, raise_as
 from .kernels import check_kernel
 from .processes import pid_alive, signal_group, wait_gone
@@ -63,12 +62,6 @@ def _checked(images: list[Image]) -> list[Image]:
     return images
 
 
-def _check_top_k(top_k: Any) -> int:
-    if not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= 1000:
-        raise InvalidInput(f"top_k must be a whole number from 1 to 1000, got {top_k!r}")
-    return top_k
-
-
 # --- predict -----------------------------------------------------------------------------------------
 
 
@@ -87,7 +80,7 @@ def predict(store: Store, version: str, images: list[Image], *, top_k: int = TOP
     deployment's id or ``"kernel"`` (a short-lived one)."""
     snap = _trained(store, version)
     images = _checked(images)
-    top_k = _check_top_k(top_k)
+    top_k = check_top_k(top_k)
     dep = q.serving(store, snap["id"])
     if dep is not None:
         try:
@@ -110,12 +103,7 @@ def _predict_in_kernel(store: Store, snap: dict, images: list[Image], top_k: int
     kernel, env = _kernel_and_env(store, snap)
     folder = Path(tempfile.mkdtemp(prefix="mm-predict-"))
     try:
-        paths, names = [], []
-        for i, (name, data) in enumerate(images):
-            path = folder / f"{i}{Path(name).suffix[:8]}"
-            path.write_bytes(data)
-            paths.append(str(path))
-            names.append(name)
+        paths, names = write_images(folder, images)
         with KernelSession(kernel, env=env, cwd=str(folder)) as session:
             try:
                 return session.call("from mm_jupyter.predictor import Predictor\n"
@@ -162,7 +150,7 @@ def predict_with_deployment(store: Store, ref: str, images: list[Image], *, top_
     """Predictions from deployment ``ref`` (``NotFound``; ``Conflict`` when it is not running)."""
     dep = q.deployment(store, ref)
     images = _checked(images)
-    top_k = _check_top_k(top_k)
+    top_k = check_top_k(top_k)
     if dep["status"] != "running":
         raise Conflict(f"deployment {dep['id']} is {dep['status']}, not running"
                        + (f": {dep['error']}" if dep.get("error") else ""))

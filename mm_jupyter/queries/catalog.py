@@ -23,7 +23,7 @@ from ..kernels import installed_kernels, kernel_labels
 from ..registry import adapter_class, adapters
 from ..services import DEFAULTS, DRAIN_TIME, ON_RESET, service_name
 from ..store import Store
-from .deployments import deployed_ids, deployments, shown_status
+from .deployments import deployed_ids, deployments, serving_ids, shown_status
 from .health import service_health, services_health
 from .items import (
     SPLIT_TAGS,
@@ -264,8 +264,9 @@ def version_page(store: Store, ref: str) -> dict:
         "WHERE snapshot_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?", [snap["id"], VERSION_EXECUTIONS])
     count = store.count("executions", snapshot_id=snap["id"])
     repro = snap.get("repro") or {}
-    return {"id": snap["id"], "name": snap["name"], "status": shown_status(store, snap),
-            "created_at": snap["created_at"], "deployments": deployments(store, snapshot_id=snap["id"])[:10],
+    served = deployments(store, snapshot_id=snap["id"])
+    return {"id": snap["id"], "name": snap["name"], "status": shown_status(store, snap, serving_ids(served)),
+            "created_at": snap["created_at"], "deployments": served[:10],
             "model_id": snap["model_id"], "model_name": model.get("name"), "adapter": model.get("adapter"),
             "trained": bool(snap.get("weights_uri")), "config": snap["config"] or {}, "labels": snap["labels"] or [],
             "filters": snap["filters"] or {}, "dataset_id": snap["dataset_id"],

@@ -81,6 +81,12 @@ def deployed_ids(store: Store) -> set[str]:
 
 
 def shown_status(store: Store, snapshot: dict, deployed: set[str] | None = None) -> str:
-    """``deployed`` while a deployment serves the version, else its stored status."""
+    """``deployed`` while a deployment serves the version (``deployed``: the ids of such versions, read
+    once for a listing), else its stored status."""
     deployed = deployed_ids(store) if deployed is None else deployed
     return "deployed" if snapshot["id"] in deployed else snapshot["status"]
+
+
+def serving_ids(rows: list[dict]) -> set[str]:
+    """The versions among deployment ``rows`` that a starting or running deployment serves."""
+    return {r["snapshot_id"] for r in rows if r["status"] in ACTIVE}

@@ -18,7 +18,6 @@ Metric names are the results' own (``mAP50-95``); intervals keyed by the metrics
 from __future__ import annotations
 
 import json
-import mimetypes
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from ..executions import FINISHED, Kind
 from ..items import Item
 from ..store import Store
 from .executions import resolve_id
-from .items import select_items
+from .items import image_problem, select_items
 
 HEADLINE = {"detect": ("mAP50-95", "mAP50", "mAP75", "precision", "recall", "f1"),
             "classify": ("accuracy", "macro_f1", "weighted_f1", "top1_accuracy", "top3_accuracy", "top5_accuracy")}
@@ -375,34 +374,10 @@ def image_path(store: Store, ref: str, item_id: int) -> Path:
     found = _items_by_id(store, dataset["id"], [item_id]).get(item_id)
     if found is None:
         raise NotFound(f"item {item_id} is no longer in dataset {dataset['name']}")
-    problem = _image_problem(Path(dataset["root"]), found.path)
+    problem = image_problem(Path(dataset["root"]), found.path)
     if problem:
         raise NotFound(f"item {item_id}: {problem}")
     return Path(found.path).resolve()
-
-
-def _image_problem(root: Path, path: str) -> str | None:
-    rel = _rel(root, path)
-    try:
-        resolved = Path(path).resolve()
-        inside = resolved.is_relative_to(root.resolve())
-    except (OSError, RuntimeError):
-        return f"its image {rel} cannot be resolved"
-    if not inside:
-        return f"its image {rel} lies outside the dataset's folder"
-    if not resolved.is_file():
-        return f"its image {rel} is not on disk"
-    kind = mimetypes.guess_type(resolved.name)[0] or ""
-    if not kind.startswith("image/"):
-        return f"{rel} is not an image file"
-    return None
-
-
-def _rel(root: Path, path: str) -> str:
-    try:
-        return Path(path).relative_to(root).as_posix()
-    except ValueError:
-        return Path(path).name
 
 
 def _members(store: Store, exe: dict, loaded: _Loaded, name: str) -> set[int]:
@@ -506,7 +481,7 @@ def _page_items(store: Store, exe: dict, loaded: _Loaded, page: list[dict], task
         elif item is None:
             problem = f"item {item_id} is no longer in dataset {dataset['name']}"
         else:
-            problem = _image_problem(root, item.path)
+            problem = image_problem(root, item.path)
         row = {**finite_or_none({k: v for k, v in r.items() if k != "slices"}),
                "width": meta.get("width"), "height": meta.get("height"),
                "image_url": f"executions/{exe['id']}/evaluation/items/{item_id}/image",

@@ -13,6 +13,7 @@ Several keys in one selection must all hold. The CLI's text forms (``tag:train``
 from __future__ import annotations
 
 import json
+import mimetypes
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -196,13 +197,33 @@ def item_file(store: Store, dataset_ref: str, item_id: int) -> Path:
     found = select_items(store, dataset["id"], {}, [item_id])
     if not found:
         raise NotFound(f"item {item_id} is not in dataset {dataset['name']}")
-    root = Path(dataset["root"]).resolve()
+    problem = image_problem(Path(dataset["root"]), found[0].path)
+    if problem:
+        raise NotFound(f"item {item_id}: {problem}")
+    return Path(found[0].path).resolve()
+
+
+def image_problem(root: Path, path: str) -> str | None:
+    """Why a dataset item's image cannot be served (outside the dataset's folder once symlinks are
+    resolved, not on disk, not an image file), in words naming it relative to ``root``; None when it can."""
+    rel = _rel(root, path)
     try:
-        path = Path(found[0].path).resolve()
+        resolved = Path(path).resolve()
+        inside = resolved.is_relative_to(root.resolve())
     except (OSError, RuntimeError):
-        raise NotFound(f"item {item_id}: its image cannot be resolved") from None
-    if not path.is_relative_to(root):
-        raise NotFound(f"item {item_id}: its image lies outside the dataset's folder")
-    if not path.is_file():
-        raise NotFound(f"item {item_id}: its image {found[0].name or item_id} is not on disk")
-    return path
+        return f"its image {rel} cannot be resolved"
+    if not inside:
+        return f"its image {rel} lies outside the dataset's folder"
+    if not resolved.is_file():
+        return f"its image {rel} is not on disk"
+    kind = mimetypes.guess_type(resolved.name)[0] or ""
+    if not kind.startswith("image/"):
+        return f"{rel} is not an image file"
+    return None
+
+
+def _rel(root: Path, path: str) -> str:
+    try:
+        return Path(path).relative_to(root).as_posix()
+    except ValueError:
+        return Path(path).name

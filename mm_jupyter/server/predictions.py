@@ -18,7 +18,6 @@ that is not an image, a version without weights, an unknown deployment: 400 / 40
 
 from __future__ import annotations
 
-import base64
 import mimetypes
 from typing import Any
 
@@ -27,6 +26,7 @@ from tornado import httputil, web
 
 from .. import serving
 from ..errors import InvalidInput
+from ..imagefiles import MAX_TOP_K, decode_images
 from ..queries import deployments as q_dep
 from ..queries.items import dataset_items, item_file
 from ..store import Store
@@ -46,7 +46,7 @@ def images_of(content_type: str, raw: bytes) -> tuple[list[tuple[str, bytes]], d
             raise InvalidInput("multipart body: give the image in a file field named 'image'")
         fields: dict[str, Any] = {}
         if "top_k" in args:
-            fields["top_k"] = int_arg(args["top_k"][0].decode(errors="replace"), "top_k", serving.TOP_K, 1, 1000)
+            fields["top_k"] = int_arg(args["top_k"][0].decode(errors="replace"), "top_k", serving.TOP_K, 1, MAX_TOP_K)
         return images, fields
     data = parse_json(raw) if raw.strip() else None
     body = Body(data)
@@ -55,19 +55,7 @@ def images_of(content_type: str, raw: bytes) -> tuple[list[tuple[str, bytes]], d
     listed = body.data.get("images")
     body.seen.add("images")
     body.done()
-    images: list[tuple[str, bytes]] = []
-    if listed is not None:
-        if not isinstance(listed, list):
-            raise InvalidInput("request body: field 'images' must be a list of {\"name\", \"data\": <base64>}")
-        for i, image in enumerate(listed):
-            if not isinstance(image, dict) or not isinstance(image.get("data"), str):
-                raise InvalidInput(f"request body: images[{i}] must be {{\"name\", \"data\": <base64>}}")
-            name = str(image.get("name") or f"image-{i}")[:200]
-            try:
-                images.append((name, base64.b64decode(image["data"], validate=True)))
-            except ValueError:
-                raise InvalidInput(f"request body: images[{i}] ({name!r}) is not valid base64") from None
-    return images, fields
+    return (decode_images(listed, "request body: images") if listed is not None else []), fields
 
 
 def predict_version(store: Store, ref: str, content_type: str, raw: bytes) -> dict:
