@@ -15,7 +15,13 @@ from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw
-from support.browser_util import models_sidebar, require_browser
+from support.browser_util import (
+    SIDEBAR_PANEL,
+    assert_controls_usable,
+    models_sidebar,
+    open_version,
+    require_browser,
+)
 from support.eval_data import shapes_dataset
 from support.server_util import start_server
 
@@ -24,8 +30,7 @@ import mm_jupyter as mm
 pytestmark = pytest.mark.slow
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 SIZES = ((1400, "1400x900"), (1000, "main area ~700 px"))
-PANEL = "#mm-jupyter-sidebar .mm-tab-body"
-CONTROLS = "button:visible, input:visible, textarea:visible, select:visible, a[href]:visible"
+PANEL = SIDEBAR_PANEL
 DETECTOR = "toy_detector:ToyDetector"
 # the toy detector's boxes (fractions of the image) over the threshold 0.25 the slider starts at
 SHOWN = {"circle": ((0.10, 0.30, 0.55, 0.90), "0.92"), "square": ((0.60, 0.02, 0.97, 0.45), "0.55")}
@@ -34,23 +39,6 @@ SHOWN = {"circle": ((0.10, 0.30, 0.55, 0.90), "0.92"), "square": ((0.60, 0.02, 0
 def inside(box: dict, outer: dict, slack: float = 1.0) -> bool:
     return (outer["x"] - slack <= box["x"] and box["x"] + box["width"] <= outer["x"] + outer["width"] + slack
             and outer["y"] - slack <= box["y"] and box["y"] + box["height"] <= outer["y"] + outer["height"] + slack)
-
-
-def assert_controls_inside(page, root, where: str) -> int:
-    """Every visible control under ``root`` lies inside the sidebar's panel and is big enough to use."""
-    panel = page.locator(PANEL).bounding_box()
-    controls = root.locator(CONTROLS)
-    n = controls.count()
-    assert n, f"{where}: no controls"
-    for i in range(n):
-        control = controls.nth(i)
-        control.scroll_into_view_if_needed()
-        box = control.bounding_box()
-        label = (control.get_attribute("aria-label") or control.inner_text() or f"#{i}").strip()[:40]
-        assert box and inside(box, panel), f"{where}: {label!r} {box} is not inside its panel {panel}"
-        small = (80, 16) if control.evaluate("el => el.tagName") in ("INPUT", "SELECT", "TEXTAREA") else (14, 12)
-        assert box["width"] >= small[0] and box["height"] >= small[1], f"{where}: {label!r} is too small ({box})"
-    return n
 
 
 def assert_boxes_drawn(page, view, where: str) -> None:
@@ -76,17 +64,6 @@ def assert_boxes_drawn(page, view, where: str) -> None:
         assert label.is_visible() and label.inner_text() == f"{box.get_attribute('data-label')} {score}"
         lb = label.bounding_box()
         assert inside(lb, fb) and inside(lb, panel), (where, "label outside", lb, fb)
-
-
-def open_version(sidebar, version_id: str):
-    sidebar.locator('.mm-tab[data-tab="versions"]').click()
-    back = sidebar.locator(".mm-version-page .mm-back")
-    if back.count():
-        back.click()
-    sidebar.locator(f'.mm-snapshot[data-id="{version_id}"]').click()
-    view = sidebar.locator(f'.mm-version-page[data-id="{version_id}"]')
-    view.locator(".mm-version-name").wait_for()
-    return view
 
 
 def shapes_image(path: Path, size=(320, 240)) -> Path:
@@ -142,7 +119,7 @@ def test_try_a_detection_version_upload_and_item_with_boxes_in_a_real_browser(la
             if width == 1000:
                 main = page.locator("#jp-main-dock-panel").bounding_box()
                 assert main and 600 <= main["width"] <= 760, main
-            assert_controls_inside(page, tryit, where)
+            assert_controls_usable(page, tryit, PANEL, where)
             assert_boxes_drawn(page, tryit, where)
             tryit.locator(".mm-tryit-frame").scroll_into_view_if_needed()
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -211,7 +188,7 @@ def test_try_a_classifier_deploy_and_undeploy_in_a_real_browser(lab, store, tmp_
         for width, where in SIZES:
             page.set_viewport_size({"width": width, "height": 900})
             page.wait_for_timeout(300)
-            assert_controls_inside(page, tryit, where)
+            assert_controls_usable(page, tryit, PANEL, where)
             panel = page.locator(PANEL).bounding_box()
             for part in (label, result.locator(".mm-tryit-thumb"), result.locator(".mm-tryit-topk")):
                 part.scroll_into_view_if_needed()
@@ -231,7 +208,7 @@ def test_try_a_classifier_deploy_and_undeploy_in_a_real_browser(lab, store, tmp_
         tryit.locator(".mm-tryit-file").set_input_files(str(upload))
         tryit.locator(f'.mm-tryit-result[data-via="{dep_id}"]').wait_for(timeout=60_000)
         assert tryit.locator(".mm-tryit-label").get_attribute("data-label")  # the toy's first label
-        assert_controls_inside(page, deployments, "version page deployments")
+        assert_controls_usable(page, deployments, PANEL, "version page deployments")
 
         # the Services tab lists it: id, version, model, status, health, kernel; Undeploy there
         sidebar.locator('.mm-tab[data-tab="services"]').click()
@@ -243,7 +220,7 @@ def test_try_a_classifier_deploy_and_undeploy_in_a_real_browser(lab, store, tmp_
         for width, where in SIZES:
             page.set_viewport_size({"width": width, "height": 900})
             page.wait_for_timeout(300)
-            assert_controls_inside(page, sidebar.locator(".mm-deployments"), f"deployments {where}")
+            assert_controls_usable(page, sidebar.locator(".mm-deployments"), PANEL, f"deployments {where}")
         page.set_viewport_size({"width": 1400, "height": 900})
         listed.scroll_into_view_if_needed()
         page.screenshot(path=str(SCREENSHOTS / "sidebar-deployments.png"))

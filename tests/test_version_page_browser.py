@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support.browser_util import models_sidebar, require_browser
+from support.browser_util import assert_controls_usable, models_sidebar, open_version, require_browser
 from support.helpers import TOY, wait_for
 from support.server_util import start_server
 
@@ -22,7 +22,6 @@ from mm_jupyter import scheduler
 
 pytestmark = pytest.mark.slow
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
-CONTROLS = "button:visible, input:visible, textarea:visible, select:visible, a[href]:visible"
 SIZES = ((1400, "1400x900"), (1000, "main area ~700 px"))
 
 
@@ -42,42 +41,6 @@ def lab(store, toy, tmp_path):
         yield server, {"parent": parent, "child": child, "run": trained, "other_run": other_run}
     finally:
         server.stop()
-
-
-def assert_controls_usable(page, root_selector: str, panel_selector: str, where: str) -> int:
-    """Every visible control under ``root_selector`` can be scrolled inside the panel, lies inside it
-    (both ways), and is big enough to use; returns how many were checked."""
-    panel = page.locator(panel_selector).bounding_box()
-    controls = page.locator(root_selector).locator(CONTROLS)
-    n = controls.count()
-    assert n, f"{where}: no controls under {root_selector}"
-    for i in range(n):
-        control = controls.nth(i)
-        control.scroll_into_view_if_needed()
-        box = control.bounding_box()
-        label = (control.get_attribute("aria-label") or control.inner_text() or control.get_attribute("title")
-                 or f"#{i}").strip()[:40]
-        assert box and panel, (where, label)
-        inside_x = panel["x"] - 1 <= box["x"] and box["x"] + box["width"] <= panel["x"] + panel["width"] + 1
-        inside_y = panel["y"] - 1 <= box["y"] and box["y"] + box["height"] <= panel["y"] + panel["height"] + 1
-        assert inside_x and inside_y, f"{where}: {label!r} {box} is not inside its panel {panel}"
-        tag = control.evaluate("el => el.tagName")
-        if tag in ("INPUT", "TEXTAREA", "SELECT"):
-            assert box["width"] >= 80 and box["height"] >= 16, f"{where}: {label!r} is too small ({box})"
-        else:
-            assert box["width"] >= 14 and box["height"] >= 12, f"{where}: {label!r} is too small ({box})"
-    return n
-
-
-def open_version(sidebar, version_id: str):
-    sidebar.locator('.mm-tab[data-tab="versions"]').click()
-    back = sidebar.locator(".mm-version-page .mm-back")
-    if back.count():
-        back.click()
-    sidebar.locator(f'.mm-snapshot[data-id="{version_id}"]').click()
-    view = sidebar.locator(f'.mm-version-page[data-id="{version_id}"]')
-    view.locator(".mm-version-name").wait_for()
-    return view
 
 
 def test_version_page_notes_tags_weights_lineage_in_a_real_browser(lab, store):

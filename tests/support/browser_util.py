@@ -118,3 +118,45 @@ def require_browser() -> None:
         pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium")
     if not (LABEXTENSION / "package.json").exists():
         pytest.fail("mm_jupyter/labextension is not built: npm ci && npm run build")
+
+
+# --- the sidebar: its controls, a version's page ------------------------------------------------------
+
+SIDEBAR_PANEL = "#mm-jupyter-sidebar .mm-tab-body"
+CONTROLS = "button:visible, input:visible, textarea:visible, select:visible, a[href]:visible"
+
+
+def assert_controls_usable(page, root, panel_selector: str, where: str) -> int:
+    """Every visible control under ``root`` (a selector or a locator) can be scrolled inside the panel,
+    lies inside it (both ways), and is big enough to use; returns how many were checked."""
+    panel = page.locator(panel_selector).bounding_box()
+    controls = (page.locator(root) if isinstance(root, str) else root).locator(CONTROLS)
+    n = controls.count()
+    assert n, f"{where}: no controls under {root}"
+    for i in range(n):
+        control = controls.nth(i)
+        control.scroll_into_view_if_needed()
+        box = control.bounding_box()
+        label = (control.get_attribute("aria-label") or control.inner_text() or control.get_attribute("title")
+                 or f"#{i}").strip()[:40]
+        assert box and panel, (where, label)
+        inside_x = panel["x"] - 1 <= box["x"] and box["x"] + box["width"] <= panel["x"] + panel["width"] + 1
+        inside_y = panel["y"] - 1 <= box["y"] and box["y"] + box["height"] <= panel["y"] + panel["height"] + 1
+        assert inside_x and inside_y, f"{where}: {label!r} {box} is not inside its panel {panel}"
+        tag = control.evaluate("el => el.tagName")
+        if tag in ("INPUT", "TEXTAREA", "SELECT"):
+            assert box["width"] >= 80 and box["height"] >= 16, f"{where}: {label!r} is too small ({box})"
+        else:
+            assert box["width"] >= 14 and box["height"] >= 12, f"{where}: {label!r} is too small ({box})"
+    return n
+
+
+def open_version(sidebar, version_id: str):
+    sidebar.locator('.mm-tab[data-tab="versions"]').click()
+    back = sidebar.locator(".mm-version-page .mm-back")
+    if back.count():
+        back.click()
+    sidebar.locator(f'.mm-snapshot[data-id="{version_id}"]').click()
+    view = sidebar.locator(f'.mm-version-page[data-id="{version_id}"]')
+    view.locator(".mm-version-name").wait_for()
+    return view
