@@ -104,14 +104,159 @@ export const SERVICE_FIELDS: (keyof ServiceSettings)[] = [
   'execution_timeout',
   'drain_time',
   'on_reset',
-  'max_attempts'
+  'max_attempts',
+  'runner',
+  'tracking_url'
 ];
 
-/** Service settings from their input texts, with an error per bad field. */
+/** A text as Python's `repr` writes it (the core's messages quote values that way). */
+export function pyRepr(text: string): string {
+  if (text.includes("'") && !text.includes('"')) {
+    return `"${text.replace(/\\/g, '\\\\')}"`;
+  }
+  return `'${text.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+interface ISplitUrl {
+  scheme: string;
+  netloc: string;
+  path: string;
+  query: string;
+  fragment: string;
+  credentials: boolean;
+  hostname: string;
+  /** null: none given; NaN: not a port (Python's `urlsplit(...).port` raises). */
+  port: number | null;
+}
+
+/** The parts of a URL as Python's `urllib.parse.urlsplit` sees them (what the core checks). */
+export function splitUrl(text: string): ISplitUrl {
+  const m = /^([A-Za-z][A-Za-z0-9+.-]*):([\s\S]*)$/.exec(text);
+  const scheme = m ? m[1].toLowerCase() : '';
+  let rest = m ? m[2] : text;
+  let netloc = '';
+  if (rest.startsWith('//')) {
+    const end = rest.slice(2).search(/[/?#]/);
+    netloc = end < 0 ? rest.slice(2) : rest.slice(2, 2 + end);
+    rest = end < 0 ? '' : rest.slice(2 + end);
+  }
+  const hash = rest.indexOf('#');
+  const fragment = hash < 0 ? '' : rest.slice(hash + 1);
+  rest = hash < 0 ? rest : rest.slice(0, hash);
+  const q = rest.indexOf('?');
+  const query = q < 0 ? '' : rest.slice(q + 1);
+  const path = q < 0 ? rest : rest.slice(0, q);
+  const at = netloc.lastIndexOf('@');
+  const hostport = at < 0 ? netloc : netloc.slice(at + 1);
+  let hostname: string;
+  let portText: string | null;
+  if (hostport.startsWith('[')) {
+    const close = hostport.indexOf(']');
+    hostname = close < 0 ? '' : hostport.slice(1, close);
+    const after = close < 0 ? '' : hostport.slice(close + 1);
+    portText = after.startsWith(':') ? after.slice(1) : null;
+  } else {
+    const colon = hostport.indexOf(':');
+    hostname = colon < 0 ? hostport : hostport.slice(0, colon);
+    portText = colon < 0 ? null : hostport.slice(colon + 1);
+  }
+  let port: number | null = null;
+  if (portText !== null && portText !== '') {
+    port = /^[0-9]+$/.test(portText) && Number(portText) <= 65535 ? Number(portText) : NaN;
+  }
+  return { scheme, netloc, path, query, fragment, credentials: at >= 0, hostname: hostname.toLowerCase(), port };
+}
+
+/** The runner schemes every mm-jupyter registers (the server's `meta.runners` lists any a package adds). */
+export const BUILTIN_RUNNERS = ['dask', 'local'];
+
+/**
+ * A service's runner setting checked like the core (`registry.runner_class(value).check_address`):
+ * `local`, `dask://host:port`, or an address of another registered scheme (its runner checks the rest).
+ */
+export function checkRunner(text: string, registered: string[] = BUILTIN_RUNNERS): Parsed {
+  const scheme = runnerScheme(text);
+  if (!registered.includes(scheme)) {
+    return {
+      ok: false,
+      error: `runner must be 'local' or SCHEME://… of a registered runner (registered: ${[...registered].sort().join(', ')}), got ${pyRepr(text)}`
+    };
+  }
+  if (scheme === 'local') {
+    return text === 'local' ? { ok: true, value: text } : { ok: false, error: `the local runner's address is 'local', got ${pyRepr(text)}` };
+  }
+  if (scheme !== 'dask') {
+    return { ok: true, value: text };
+  }
+  const u = splitUrl(text);
+  const ok =
+    text.startsWith('dask://') &&
+    text.length <= 300 &&
+    !!u.hostname &&
+    !!u.port &&
+    !u.path &&
+    !u.query &&
+    !u.fragment &&
+    !u.credentials &&
+    !/\s/.test(text);
+  return ok ? { ok: true, value: text } : { ok: false, error: `runner must be 'local' or 'dask://host:port', got ${pyRepr(text)}` };
+}
+
+export const TRACKING_API_PATH = '/mm-jupyter/runner/v1';
+
+/** A tracking URL checked and normalized like the core (`tracking_url.check_tracking_url`); "" clears it. */
+export function checkTrackingUrl(raw: string): Parsed {
+  if (raw === '') {
+    return { ok: true, value: '' };
+  }
+  if (!raw.trim()) {
+    return { ok: false, error: `tracking URL must be http://host:port (a Jupyter server or \`mm serve\`), got ${pyRepr(raw)}` };
+  }
+  let text = raw.trim().replace(/\/+$/, '');
+  const u = splitUrl(text);
+  if ((u.scheme !== 'http' && u.scheme !== 'https') || !u.hostname) {
+    return { ok: false, error: `tracking URL must be http://host:port or https://host:port, got ${pyRepr(raw)}` };
+  }
+  if (u.port !== null && isNaN(u.port)) {
+    return { ok: false, error: `tracking URL has a bad port: ${pyRepr(raw)}` };
+  }
+  if (u.query || u.fragment || u.credentials) {
+    return { ok: false, error: `tracking URL takes no query, fragment or credentials: ${pyRepr(raw)}` };
+  }
+  if (u.path.endsWith(TRACKING_API_PATH)) {
+    text = text.slice(0, -TRACKING_API_PATH.length);
+  }
+  return { ok: true, value: text };
+}
+
+/** The scheme of a runner setting, as the core's `registry.runner_scheme`. */
+export function runnerScheme(address: string | null | undefined): string {
+  if (!address || address === 'local') {
+    return 'local';
+  }
+  const i = address.indexOf('://');
+  return i < 0 ? address : address.slice(0, i);
+}
+
+/** The core's `services.check_combination` for the settings the forms show: a tracking URL needs a Dask runner. */
+export function checkCombination(runner: string, trackingUrl: string): string {
+  if (trackingUrl && runnerScheme(runner) === 'local') {
+    return 'service setting tracking_url needs a dask://host:port runner (a local run writes to the store directly)';
+  }
+  return '';
+}
+
+/**
+ * Service settings from their input texts, with an error per bad field. `runner` and `tracking_url`
+ * are in `values` only when they differ from `current` (the texts the form started from: the service's
+ * settings), so a plain submit changes neither.
+ */
 export function parseService(
   texts: Record<keyof ServiceSettings, string>,
   kernels: string[],
-  onReset: string[]
+  onReset: string[],
+  current?: Partial<Record<keyof ServiceSettings, string>> | null,
+  runners: string[] = BUILTIN_RUNNERS
 ): { values: Partial<ServiceSettings>; errors: Partial<Record<keyof ServiceSettings, string>> } {
   const values: Partial<ServiceSettings> = {};
   const errors: Partial<Record<keyof ServiceSettings, string>> = {};
@@ -148,6 +293,29 @@ export function parseService(
   } else {
     values.on_reset = texts.on_reset;
   }
+  const runner = checkRunner((texts.runner ?? '').trim(), runners);
+  const tracking = checkTrackingUrl(texts.tracking_url ?? '');
+  if (!runner.ok) {
+    errors.runner = runner.error;
+  }
+  if (!tracking.ok) {
+    errors.tracking_url = tracking.error;
+  } else if (runner.ok) {
+    const combination = checkCombination(String(runner.value), String(tracking.value));
+    if (combination) {
+      errors.tracking_url = combination;
+    }
+  }
+  const was = (key: 'runner' | 'tracking_url', check: (t: string) => Parsed, fallback: string) => {
+    const parsed = check((current?.[key] ?? fallback).trim());
+    return parsed.ok ? String(parsed.value) : null;
+  };
+  if (runner.ok && runner.value !== was('runner', t => checkRunner(t, runners), 'local')) {
+    values.runner = String(runner.value);
+  }
+  if (tracking.ok && tracking.value !== was('tracking_url', checkTrackingUrl, '')) {
+    values.tracking_url = (texts.tracking_url ?? '').trim(); // as typed: the core normalizes it the same way
+  }
   return { values, errors };
 }
 
@@ -155,7 +323,7 @@ export function parseService(
 export function serviceTexts(
   defaults: Record<string, any>,
   kind: 'train' | 'evaluate',
-  existing?: Partial<ServiceSettings> | null
+  existing?: Partial<Record<keyof ServiceSettings, unknown>> | null
 ): Record<keyof ServiceSettings, string> {
   const drain = defaults.drain_time && typeof defaults.drain_time === 'object' ? defaults.drain_time[kind] : defaults.drain_time;
   const base: Record<string, unknown> = { ...defaults, drain_time: drain, ...(existing ?? {}) };
@@ -163,6 +331,7 @@ export function serviceTexts(
   for (const key of SERVICE_FIELDS) {
     out[key] = base[key] === undefined || base[key] === null ? '' : String(base[key]);
   }
+  out.runner = out.runner || 'local'; // a service row without one runs locally (the core's runner_scheme)
   return out;
 }
 

@@ -104,6 +104,8 @@ export interface IService {
   max_attempts: number;
   runner?: string;
   gpus?: number;
+  /** With a dask:// runner: the Jupyter server or `mm serve` its remote workers report to (null: none). */
+  tracking_url?: string | null;
   paused: number;
   /** Names of the secrets every execution of the service gets in its kernel's environment. */
   secrets?: string[];
@@ -274,6 +276,8 @@ export interface IMeta {
   kernels: string[];
   kernel_labels?: Record<string, string>;  // name → "Display name (language)"
   home: string;
+  /** The registered runner schemes (`local`, `dask`, and any a package adds). */
+  runners?: string[];
 }
 
 export interface ServiceSettings {
@@ -283,6 +287,10 @@ export interface ServiceSettings {
   drain_time: number;
   on_reset: string;
   max_attempts: number;
+  /** `local` or `dask://host:port`. */
+  runner: string;
+  /** `http(s)://host:port` of a Jupyter server or `mm serve` (a dask:// runner only); "" clears it. */
+  tracking_url: string;
 }
 
 export interface ILaunchResult {

@@ -212,12 +212,18 @@ class RunContext:
     ``flush`` / ``close`` / progress reports. The timer's thread and the caller's share one lock, so
     batches are written whole and in order. An error the timer meets (the run was aborted or ended
     elsewhere) is raised by the next ``log_metric`` / ``flush`` of the caller. ``store`` is for reads
-    (the dataset's items).
+    (the dataset's items); a run on a worker without a store has none, and is given its ``workdir``
+    (the run folder) and ``weights_dir`` instead. ``last_values`` keeps the last value of each metric
+    it logged.
     """
 
-    def __init__(self, tracker: Tracker, store: Store, *, flush_every: float = 0.3, batch_size: int = 5000):
+    def __init__(self, tracker: Tracker, store: Store | None = None, *, workdir: str | Path | None = None,
+                 weights_dir: str | Path | None = None, flush_every: float = 0.3, batch_size: int = 5000):
+        if store is None and (workdir is None or weights_dir is None):
+            raise InvalidInput("a run without a store needs its workdir and weights_dir")
         self.tracker = tracker
         self.store = store
+        self.remote: dict | None = None  # the attempt's spec, for a run on a worker that has no store
         spec = tracker.describe()
         self.execution, self.snapshot, self.model = spec["execution"], spec["snapshot"], spec["model"]
         self.params: dict = dict(self.execution.get("params") or {})
@@ -228,10 +234,14 @@ class RunContext:
         self.snapshot_id = self.snapshot["id"]
         self.config: dict = dict(self.snapshot.get("config") or {})
         self.seed = int(self.config.get("seed", 0) or 0)
-        self.snapshot_dir = store.snapshot_dir(self.model["id"], self.snapshot_id)
-        self.weights_dir = self.snapshot_dir / "weights"
-        self.workdir = store.execution_dir(self.execution)
+        if store is not None:
+            self.snapshot_dir = store.snapshot_dir(self.model["id"], self.snapshot_id)
+        self.weights_dir = Path(weights_dir) if weights_dir is not None else self.snapshot_dir / "weights"
+        if store is None:
+            self.snapshot_dir = self.weights_dir.parent
+        self.workdir = Path(workdir) if workdir is not None else store.execution_dir(self.execution)
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.last_values: dict[str, float] = {}  # the last value logged of each metric (by this context)
         self._buffer: list[tuple] = []
         self._lock = threading.RLock()
         self._timer: threading.Timer | None = None
@@ -263,6 +273,7 @@ class RunContext:
             self._raise_timer_error()
         point = (name, self.step if step is None else int(step), None if epoch is None else int(epoch), value,
                  time.time())
+        self.last_values[name] = value
         with self._lock:
             buffer = self._buffer
             buffer.append(point)

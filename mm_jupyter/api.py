@@ -638,13 +638,20 @@ def _submitted(store: Store, idempotency_key: str | None, wait: bool) -> dict | 
 
 
 def _check_service_can_run(store: Store, model_id: str, kind: Kind, settings: dict) -> None:
-    """Refuse a submit that could never start on this machine: the service's kernel is not installed
-    (a local runner). A remote runner that is unreachable now keeps the execution pending instead."""
+    """Refuse a submit that could never start: the service's kernel is not installed (a local runner),
+    or its tracking URL does not answer. A remote runner that is unreachable now keeps the execution
+    pending instead."""
     from .queries.health import service_health
     from .services import new_service
 
     current = catalog.service_of(store, kind, model_id)
     service = {**(current or new_service(model_id, kind, {})), **settings}
+    if service.get("tracking_url"):
+        from .services import check_combination
+        from .tracking_url import ping
+
+        check_combination(service)  # a tracking URL without a Dask runner: the setting's own error first
+        ping(service["tracking_url"])  # workers could never report: refused now, nothing created
     if runner_scheme(service.get("runner")) != "local":
         return
     health = service_health(store, service)
@@ -977,6 +984,7 @@ def _run_here(store: Store, kind: Kind, snap: dict, params: dict, *, name: str, 
             "status": Status.IN_PROGRESS, "progress": 0.0, "attempts": 1, "params": params, "name": name,
             "started_at": t, "heartbeat_at": t, "host": hostname(), "runner_pid": os.getpid(), "runner": "local",
             "token_hash": token_hash(token), "rerun_of": rerun_of})
+        store.add_attempt_token(exe["id"], 1, token_hash(token))
         store.add_event(exe["id"], f"created {how}", type=EventType.CREATED)
     return store.get("executions", exe["id"]), token
 

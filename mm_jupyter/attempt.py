@@ -167,6 +167,18 @@ def run(execution_id: str, attempt: int) -> Status:
     folder = store.execution_dir(exe)
     watcher = Watcher(LocalTracker(store.home, execution_id, attempt, token), float(svc["execution_timeout"]),
                       folder)
+    outcome, error = watched(watcher, lambda: _execute(store, tracker, exe, svc, watcher, token),
+                             float(svc["execution_timeout"]))
+    status = persist(lambda: tracker.outcome(outcome, error), "recording the outcome")
+    if not watcher.supervisor:  # under Dask the supervising task hands back, over its worker's connection
+        persist(lambda: dispatch(store), "starting the next execution", wait=60.0)
+    return status
+
+
+def watched(watcher: Watcher, body: Callable[[], tuple[Outcome, str | None]],
+            timeout: float) -> tuple[Outcome, str | None]:
+    """Run ``body`` (the notebook) under ``watcher`` with SIGTERM turned into ``Terminated``; the
+    (outcome, error) of the attempt, the watcher's findings (lost supervisor, storage, timeout) first."""
 
     def on_sigterm(signum, frame):
         raise Terminated()
@@ -174,7 +186,7 @@ def run(execution_id: str, attempt: int) -> Status:
     signal.signal(signal.SIGTERM, on_sigterm)
     watcher.start()
     try:
-        outcome, error = _execute(store, tracker, exe, svc, watcher, token)
+        outcome, error = body()
     except Terminated:
         outcome, error = Outcome.TERMINATED, "runner received SIGTERM"
     except Exception as exc:  # anything the runner itself hit (the disk, the store): recorded, not lost
@@ -189,18 +201,13 @@ def run(execution_id: str, attempt: int) -> Status:
     elif watcher.storage_error:
         outcome, error = Outcome.STORAGE, f"OSError: {watcher.storage_error}"
     elif watcher.timed_out:
-        outcome, error = Outcome.TIMEOUT, f"execution timeout of {svc['execution_timeout']:g}s exceeded"
-    status = persist(lambda: tracker.outcome(outcome, error), "recording the outcome")
-    if not watcher.supervisor:  # under Dask the supervising task hands back, over its worker's connection
-        persist(lambda: dispatch(store), "starting the next execution", wait=60.0)
-    return status
+        outcome, error = Outcome.TIMEOUT, f"execution timeout of {timeout:g}s exceeded"
+    return outcome, error
 
 
 def _execute(store: Store, tracker: Tracker, exe: dict, svc: dict, watcher: Watcher,
              token: str) -> tuple[Outcome, str | None]:
     """Papermill on the service's kernel, the notebook and log beside the weights; (outcome, error)."""
-    from papermill.exceptions import PapermillExecutionError
-
     folder = store.inside_artifacts(store.execution_dir(exe))
     folder.mkdir(parents=True, exist_ok=True)
     notebook = folder / NOTEBOOK_NAME
@@ -229,10 +236,21 @@ def _execute(store: Store, tracker: Tracker, exe: dict, svc: dict, watcher: Watc
     redactor = Redactor(values)
     log.write(f"[mm] {time.strftime('%Y-%m-%d %H:%M:%S')} attempt {exe['attempts']} of "
               f"{exe['kind']} {exe['id']} on kernel {svc['kernel_name']}\n")
+    return run_notebook(template, notebook, params, kernel_name=svc["kernel_name"], log=log, folder=folder,
+                        watcher=watcher, tracker=tracker, redactor=redactor, on_kernel_start=kernel_started)
+
+
+def run_notebook(template: Path, notebook: Path, params: dict, *, kernel_name: str, log: SafeLog, folder: Path,
+                 watcher: Watcher, tracker: Tracker, redactor: Redactor,
+                 on_kernel_start: Callable[[int], None]) -> tuple[Outcome, str | None]:
+    """Papermill on ``kernel_name`` in ``folder``; (outcome, error), the error redacted, the end written
+    to ``log`` (which is closed)."""
+    from papermill.exceptions import PapermillExecutionError
+
     outcome, error = Outcome.SUCCESS, None
     try:
-        execute(template, notebook, params, kernel_name=svc["kernel_name"], log_file=log,
-                cwd=folder, on_kernel_start=kernel_started, redactor=redactor)
+        execute(template, notebook, params, kernel_name=kernel_name, log_file=log,
+                cwd=folder, on_kernel_start=on_kernel_start, redactor=redactor)
     except PapermillExecutionError as exc:
         evalue = redactor.text(str(exc.evalue)).strip().splitlines()[-1:] or [""]
         error = f"cell {exc.cell_index}: {exc.ename}: {evalue[0][:500]}"

@@ -41,7 +41,7 @@ HEALTH_WIDTH = 100  # the services table's HEALTH column; --json has the whole r
 
 
 SERVICE_KEYS = ("kernel_name", "concurrency", "max_instances", "queue_size", "execution_timeout", "on_reset",
-                "max_attempts", "drain_time", "runner", "gpus")
+                "max_attempts", "drain_time", "runner", "gpus", "tracking_url")
 
 
 def service_settings(args: argparse.Namespace) -> dict:
@@ -518,8 +518,40 @@ def cmd_secrets(args: argparse.Namespace) -> int:
     return 0
 
 
+CONFIG_KEYS = ("artifact_root",)
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    """``mm config show`` / ``set KEY VALUE`` / ``unset KEY``: store-wide settings (the artifact root)."""
+    from . import api
+    from .artifact_root import configure, configured
+
+    store = api.connect()
+    if args.action != "show":
+        if args.key not in CONFIG_KEYS:
+            raise InvalidInput(f"mm config {args.action} needs a setting: {', '.join(CONFIG_KEYS)} (got {args.key!r})")
+        if args.action == "set" and not args.value:
+            raise InvalidInput("mm config set artifact_root needs a URL (file:///PATH, s3://BUCKET/PREFIX, "
+                               "gs://BUCKET/PREFIX)")
+        if args.action == "unset" and args.value:
+            raise InvalidInput("mm config unset artifact_root takes no value")
+        configure(store, args.value if args.action == "set" else None)
+    row = configured(store)
+    emit(args, row, f"artifact_root  {safe(row['artifact_root'])}" + ("  (default)" if row["default"] else ""))
+    return 0
+
+
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """``mm serve``: the runner API (remote workers report there) and the reconcile timer, until
+    interrupted."""
+    from .serve import serve
+
+    serve(args.host, args.port)
+    return 0
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
@@ -659,6 +691,9 @@ EXAMPLES: tuple[tuple[str, tuple[str, ...]], ...] = (
         "mm services set mgmt-train-m-1a2b --concurrency 2 --kernel python3",
         "mm services stop mgmt-train-m-1a2b --drain-time 60",
         "mm cluster up --workers 2                   # then: mm services set NAME --runner dask://HOST:PORT",
+        "mm serve --host 0.0.0.0                     # remote workers report here: --tracking-url http://HOST:8890",
+        "mm config set artifact_root s3://bucket/mm  # where weights, notebooks and logs go (checked writable)",
+        "mm config show",
     )),
     ("secrets (values never on the command line, in the store, notebooks or logs)", (
         "mm secrets set HF_TOKEN                     # the value on standard input (piped, or typed unseen)",
@@ -691,6 +726,9 @@ def _add_settings_flags(p: argparse.ArgumentParser) -> None:
                    help="attempts at most with --on-reset rerun (default 3)")
     p.add_argument("--runner", help="local (default) or dask://host:port (a Dask scheduler)")
     p.add_argument("--gpus", type=int, help="GPUs per execution, asked of Dask workers as resources={'GPU': n}")
+    p.add_argument("--tracking-url", dest="tracking_url", metavar="URL",
+                   help="with a dask:// runner: workers share nothing with this machine and report to this Jupyter "
+                   "server or `mm serve` (http://host:port); '' goes back to workers that open this store")
 
 
 def _add_service_flags(p: argparse.ArgumentParser) -> None:
@@ -839,6 +877,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?", help="set, remove: the secret's name (an environment variable name, not MM_*)")
     p.add_argument("extra", nargs="*", metavar="VALUE", help="refused: a value is never an argument (ps shows "
                    "arguments to every user); pipe it on standard input")
+    p = add("config", cmd_config, "show or set store-wide settings: artifact_root (where weights, notebooks and logs "
+            "are stored: file:///PATH, s3://BUCKET/PREFIX, gs://BUCKET/PREFIX)")
+    p.add_argument("action", nargs="?", choices=("show", "set", "unset"), default="show",
+                   help="show (default), set KEY VALUE (checked: a probe file must be writable there) or unset KEY "
+                   "(back to the default, file://$MM_HOME/artifacts)")
+    p.add_argument("key", nargs="?", help="the setting: artifact_root")
+    p.add_argument("value", nargs="?", help="set: the new value")
     p = add("cluster", cmd_cluster, "start a Dask LocalCluster to run services on (mm cluster up)", json_flag=False)
     p.add_argument("action", choices=("up",), help="up: start it and print its address (Ctrl-C stops it)")
     p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
@@ -847,6 +892,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpus-per-worker", type=int, default=1, help="GPUs each GPU worker declares (default 1)")
     p.add_argument("--host", default="127.0.0.1", help="address the scheduler listens on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8786, help="scheduler port (0: any free port)")
+    p = add("serve", cmd_serve, "serve the runner API for remote workers (a service's --tracking-url) without "
+            "Jupyter, with the reconcile timer (Ctrl-C stops it)", json_flag=False)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0: every "
+                   "interface, for workers on other machines)")
+    p.add_argument("--port", type=int, default=8890, help="port (default 8890; 0: any free port)")
     p = add("predict", cmd_predict, "predict images with a trained version (its deployment's warm kernel if one "
             "serves it, else a short-lived kernel)")
     p.add_argument("snapshot", metavar="VERSION", help=f"the version with weights; {ID_HELP}")

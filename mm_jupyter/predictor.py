@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .adapter import BaseModelAdapter
+from .artifact_root import local_copy
 from .errors import InvalidInput
 from .hashing import checked_weights
 from .imagefiles import image_size
@@ -46,7 +47,8 @@ class Predictor:
         if not snap.get("weights_uri"):
             raise InvalidInput(f"version {snap['id']} ({snap['name']}) has no weights: train it or add pre-trained "
                                "weights first")
-        folder = Path(snap["weights_uri"])
+        # weights at a URL (s3://…) are used through a local copy, cached by their hash
+        folder = local_copy(snap["weights_uri"], snap.get("weights_hash"), Path(home) / "cache" / "weights")
         checked_weights(folder, snap.get("weights_hash"), f"version {snap['id']}")
         labels = snap["labels"] or model["labels"] or []
         code = version_model(snap, model)  # the code the version was trained with

@@ -38,8 +38,10 @@ def pid_alive(pid: int | None, must_contain: str = "") -> bool:
 
 
 def runner_alive(pid: int | None) -> bool:
-    """Whether ``pid`` is a live runner process (an attempt) on this host."""
-    return pid_alive(pid, ATTEMPT_MODULE)
+    """Whether ``pid`` is a live runner process (an attempt, local or remote) on this host."""
+    from .tracking_url import REMOTE_ATTEMPT_MODULE
+
+    return pid_alive(pid, ATTEMPT_MODULE) or pid_alive(pid, REMOTE_ATTEMPT_MODULE)
 
 
 def signal_group(pid: int | None, sig: int) -> None:

@@ -10,6 +10,10 @@ A notebook is run three ways, and ``open_run`` tells them apart:
 - a stored executed notebook run again (papermill, or Run All): its execution has ended, so a new
   execution is created (``rerun_of`` the original, a new version for a training) and the original
   is never touched. A token that is not the running attempt's own is refused.
+
+On a remote worker (``remote_attempt``; ``MM_REMOTE_SPEC`` in the kernel's environment) there is no
+store: the run reports through an ``HttpTracker``, reads its items and weights from the worker's
+staged copies named in the spec file, and uploads the weights it trains.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +29,14 @@ from .adapter import BaseModelAdapter, RunContext, seed_everything, set_active_r
 from .errors import InvalidInput
 from .executions import FINISHED, Outcome
 from .hashing import checked_weights, tree_hash
-from .items import EvalData, TrainData
+from .http_tracker import REMOTE_SPEC_ENV, HttpTracker
+from .items import EvalData, Item, TrainData
 from .queries.executions import last_values
 from .queries.items import select_items
 from .registry import kernel_adapter_class
 from .store import Store
 from .tracker import ATTEMPT_ENV, TOKEN_ENV, LocalTracker
+from .tracking_url import URL_ENV
 
 
 def open_run(mm_home: str = "", execution_id: str = "", token: str = "", attempt: int = 0, *,
@@ -38,6 +45,8 @@ def open_run(mm_home: str = "", execution_id: str = "", token: str = "", attempt
     parameters its steps use. See the module docstring for the three ways a notebook runs."""
     from . import api
 
+    if os.environ.get(REMOTE_SPEC_ENV):
+        return _open_remote(Path(os.environ[REMOTE_SPEC_ENV]), execution_id)
     store = Store(mm_home or None, create=False)
     token = token or os.environ.get(TOKEN_ENV, "")
     attempt = int(attempt or os.environ.get(ATTEMPT_ENV, 0) or 0)
@@ -75,6 +84,53 @@ def open_run(mm_home: str = "", execution_id: str = "", token: str = "", attempt
     return ctx
 
 
+def _open_remote(spec_path: Path, execution_id: str) -> RunContext:
+    """The context of a run on a remote worker: no store; the spec ``remote_attempt`` wrote (rows,
+    params, items and the staged copies), an ``HttpTracker``, the run folder as ``workdir``."""
+    spec = json.loads(spec_path.read_text())
+    worker = spec["worker"]
+    if execution_id and execution_id != spec["execution"]["id"]:
+        raise InvalidInput(f"this kernel runs execution {spec['execution']['id']} remotely, not {execution_id}")
+    tracker = HttpTracker(os.environ[URL_ENV], spec["execution"]["id"], int(worker["attempt"]),
+                          os.environ.get(TOKEN_ENV, ""), worker["spool_dir"])
+    tracker.use_spec(spec)
+    run_dir = Path(worker["run_dir"])
+    ctx = RunContext(tracker, None, workdir=run_dir, weights_dir=run_dir / "weights")
+    ctx.remote = spec
+    staged = {"parent_weights": "weights_dir", "weights": "weights_dir", "codebase": "codebase_dir"}
+    for key, folder in staged.items():  # the worker's staged copies in place of the server's folders
+        if ctx.params.get(key):
+            if not worker.get(folder):
+                raise InvalidInput(f"{key} of this run were not staged on this worker (the server listed no "
+                                   "files for them)")
+            ctx.params[key] = worker[folder]
+    set_active_run(ctx)
+    seed_everything(ctx.seed)
+    _spool_after_cells(ctx, tracker)
+    return ctx
+
+
+def _spool_after_cells(ctx: RunContext, tracker: HttpTracker) -> None:
+    """After each cell, what it logged is written to the spool: when the kernel ends (killed, or
+    shut down by the runner) before it was sent, the runner's tracker sends it."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+
+    def after_cell(result: Any) -> None:
+        try:
+            ctx.flush()
+            tracker.spool_now()
+        except Exception as exc:  # noqa: BLE001 (the attempt ended: the cell's own error says so)
+            print(f"[mm] {exc}", file=sys.stderr, flush=True)
+
+    shell.events.register("post_run_cell", after_cell)
+
+
 def _record_failures_here(ctx: RunContext) -> None:
     """A run in this kernel has no runner to record how it ended: a cell that raises ends it failed."""
     try:
@@ -99,6 +155,8 @@ def _record_failures_here(ctx: RunContext) -> None:
 def finish(ctx: RunContext) -> None:
     """The last step: flush; a run in this kernel also records its success (a runner records its own)."""
     ctx.close()
+    if ctx.remote is not None:
+        ctx.tracker.drain(60.0)  # type: ignore[attr-defined]
     if ctx.here and not ctx.finished:
         ctx.finished = True
         status = ctx.tracker.outcome(Outcome.SUCCESS)
@@ -106,9 +164,27 @@ def finish(ctx: RunContext) -> None:
 
 
 def load_items(ctx: RunContext, dataset_id: str, selection: dict | None, role: str) -> list:
-    items = select_items(ctx.store, dataset_id, selection or {})
+    """The dataset's items of a selection (on a remote worker: the spec's, at their staged copies)."""
+    items = select_items(ctx.store, dataset_id, selection or {}) if ctx.remote is None else \
+        remote_items(ctx.remote, role, selection)
     ctx.log(f"{role}: {len(items)} items from dataset {dataset_id} with {json.dumps(selection)}")
     return items
+
+
+def remote_items(spec: dict, role: str, selection: dict | None) -> list[Item]:
+    """The items the server resolved for ``role``'s selection (``<role>_selection``, else the one
+    whose params equal ``selection``), each ``path`` its staged copy on this worker."""
+    found = spec["items"]
+    params = spec["execution"].get("params") or {}
+    key = f"{role}_selection"
+    if key not in found:
+        key = next((k for k in found if params.get(k) == selection), "")
+    if key not in found:
+        raise InvalidInput(f"the {role} selection {json.dumps(selection)[:200]} is not in this run's spec "
+                           f"(it has {', '.join(found) or 'none'})")
+    return [Item(id=r["id"], path=r["local_path"], name=r.get("name") or "", dir=r.get("dir") or "",
+                 tags=list(r.get("tags") or []), metadata=dict(r.get("metadata") or {}),
+                 annotations=r.get("annotations")) for r in found[key]]
 
 
 def build_adapter(ctx: RunContext, adapter: str, config: dict, labels: list[str],
@@ -124,10 +200,17 @@ def build_adapter(ctx: RunContext, adapter: str, config: dict, labels: list[str]
         ctx.log(f"adapter code from the codebase {folder} (sha256 {ctx.params.get('codebase_hash')})")
     seed_everything(ctx.seed)  # again, now that the adapter's module (and maybe torch) is loaded
     if weights:
+        from .artifact_root import is_url, local_copy
+        from .store import default_home
+
+        source = weights  # weights at a URL (s3://…) are used through a local copy, cached by their hash
+        home = ctx.store.home if getattr(ctx, "store", None) is not None else default_home()
+        weights = str(local_copy(weights, ctx.params.get("weights_hash"), home / "cache" / "weights"))
         digest = checked_weights(weights, ctx.params.get("weights_hash"), "the version")
         model.load(weights)
         ctx.weights_hash = digest
-        ctx.log(f"loaded weights from {weights} (sha256 {digest})")
+        ctx.log(f"loaded weights from {source}" + (f" (local copy {weights})" if is_url(source) else "")
+                + f" (sha256 {digest})")
     return model
 
 
@@ -157,13 +240,31 @@ def save_weights(ctx: RunContext, model: BaseModelAdapter) -> str:
     digest = tree_hash(partial)
     os.rename(partial, final)
     try:
-        ctx.set_snapshot(status="trained", weights_uri=str(final), weights_hash=digest)
+        if ctx.remote is None:
+            ctx.set_snapshot(status="trained", weights_uri=str(final), weights_hash=digest)
+            where = str(final)
+        else:
+            where = _upload_weights(ctx, final, digest)
     except BaseException:
         shutil.rmtree(final, ignore_errors=True)  # not recorded: leave nothing behind
         raise
-    ctx.log(f"weights saved to {final} (sha256 {digest})")
+    ctx.log(f"weights saved to {where} (sha256 {digest})")
     ctx.report_progress(100)
     return str(final)
+
+
+def _upload_weights(ctx: RunContext, folder: Path, digest: str) -> str:
+    """A remote run's weights: every file uploaded under the spec's ``weights_key``, then recorded on
+    the version (the server checks they hash to ``digest``); returns where they are."""
+    spec = ctx.remote or {}
+    key = spec.get("weights_key")
+    if not key:
+        raise InvalidInput("this run's spec has no weights_key: only a training saves weights")
+    client = ctx.tracker.client  # type: ignore[attr-defined]
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        client.upload(f"{key}/{path.relative_to(folder).as_posix()}", path)
+    ctx.set_snapshot(status="trained", weights_key=key, weights_hash=digest)
+    return f"{spec.get('artifact_root', '')}/{key} (local copy {folder})"
 
 
 def evaluate(ctx: RunContext, model: BaseModelAdapter, items: list, labels: list[str],
@@ -251,7 +352,10 @@ def worst_items(results: dict, n: int = 10) -> list[dict]:
 
 
 def final_metrics(ctx: RunContext) -> dict[str, float]:
-    """The last value of each metric of this execution (for the summary cell)."""
+    """The last value of each metric of this execution (for the summary cell); a remote run's are
+    those it logged."""
+    if ctx.remote is not None:
+        return dict(sorted(ctx.last_values.items()))
     return last_values(ctx.store, ctx.execution_id)
 
 

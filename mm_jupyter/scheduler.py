@@ -39,6 +39,7 @@ from .secrets import check_known
 from .services import check_combination, check_setting, check_settings, new_service, service_name
 from .store import Store, now
 from .tracker import hand_over_token, new_token, token_hash
+from .tracking_url import ping
 
 DASK_START_TIMEOUT = 600.0
 
@@ -77,6 +78,8 @@ def configure(store: Store, name: str, settings: dict[str, Any]) -> dict:
     settings = check_settings(settings)
     check_combination({**svc, **settings})
     _known_secrets(store, settings)
+    if settings.get("tracking_url"):
+        ping(settings["tracking_url"])  # its workers could never report: refused, nothing changed
     if settings:
         store.update("services", svc["name"], **settings)
     dispatch(store)
@@ -137,7 +140,9 @@ def claim_queued(store: Store, skip: frozenset[str] | set[str] = frozenset()) ->
                            attempts=exe["attempts"] + 1, progress=0, runner_pid=None, kernel_pid=None, host=None,
                            worker=None, runner=svc["runner"], ended_at=None, outcome=None,
                            token_hash=token_hash(token))
-                claimed.append({**store.get("executions", exe_id), "token": token})
+                store.add_attempt_token(exe_id, exe["attempts"] + 1, token_hash(token))
+                claimed.append({**store.get("executions", exe_id), "token": token,
+                                "tracking_url": svc.get("tracking_url")})
     return claimed
 
 
@@ -152,6 +157,11 @@ def dispatch(store: Store) -> list[str]:
     """Start every queued execution that has a free slot on its (unpaused, reachable) service."""
     started = []
     for exe in claim_queued(store, blocked_services(store)):
+        if exe["tracking_url"]:  # a worker that shares nothing: the token goes with the task
+            runner_for(exe["runner"]).start(store, exe, store.get("services", exe["service"]), on_done=dispatch_home)
+            started.append(exe["id"])
+            continue
+        exe.pop("tracking_url")
         try:
             hand_over_token(store.inside_artifacts(store.execution_dir(exe)), exe.pop("token"))
         except Exception as exc:  # the disk is full or read-only, a path outside the artifact root

@@ -3,7 +3,9 @@
 A service (``mgmt-<kind>-<model id>``) holds the kernel name (the "machine type"), the runner
 (``local`` or a registered scheme such as ``dask://host:port``), ``concurrency × max_instances``
 slots, the queue size, the execution timeout, the drain time, ``on_reset``, ``max_attempts`` and the
-names of the secrets its runs get (``secrets``).
+names of the secrets its runs get (``secrets``). A Dask service may name a ``tracking_url`` (a Jupyter
+server or ``mm serve``): its attempts then run on workers that share nothing with this machine and
+report through that server's runner API.
 The queue itself is ``scheduler``'s; a service's health is ``queries.health``'s.
 """
 
@@ -16,6 +18,7 @@ from .errors import InvalidInput
 from .kernels import check_kernel
 from .registry import runner_class, runner_scheme
 from .secrets import check_names
+from .tracking_url import check_tracking_url
 
 DEFAULTS: dict[str, Any] = {
     "kernel_name": "python3",
@@ -28,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "paused": 0,
     "runner": "local",
     "gpus": 0,
+    "tracking_url": None,
 }
 DRAIN_TIME = {"train": 300.0, "evaluate": 600.0}
 ON_RESET = ("fail", "rerun")
@@ -79,6 +83,8 @@ def check_setting(key: str, value: Any) -> Any:
         if not isinstance(value, str):
             raise InvalidInput(f"runner must be 'local' or 'dask://host:port', got {value!r}")
         value = runner_class(value).check_address(value)
+    elif key == "tracking_url":
+        value = check_tracking_url(value) if value != "" else None  # "" clears it: the direct one-host path
     elif key == "paused":
         if value not in (0, 1) or (not isinstance(value, bool) and not isinstance(value, int)):
             raise InvalidInput(f"service setting paused must be true or false, got {value!r}")
@@ -91,6 +97,9 @@ def check_combination(service: dict[str, Any]) -> None:
     if int(service.get("gpus") or 0) and runner_scheme(service.get("runner")) == "local":
         raise InvalidInput("service setting gpus needs a dask://host:port runner "
                            "(the local runner uses the machine as it is)")
+    if service.get("tracking_url") and runner_scheme(service.get("runner")) == "local":
+        raise InvalidInput("service setting tracking_url needs a dask://host:port runner (a local run writes "
+                           "to the store directly)")
 
 
 def new_service(model_id: str, kind: str, settings: dict[str, Any]) -> dict[str, Any]:

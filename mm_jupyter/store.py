@@ -40,7 +40,7 @@ def _import_database() -> type:
 
 Database = _import_database()
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 JSON_COLUMNS = {
     "models": ("labels", "config", "codebase"),
     "snapshots": ("config", "labels", "filters", "repro"),
@@ -292,8 +292,22 @@ def _migrate_9(db: Database) -> None:
     db.execute("CREATE INDEX idx_deployments_snapshot ON deployments(snapshot_id, status)")
 
 
+def _migrate_10(db: Database) -> None:
+    """v10: remote runners. ``attempt_tokens``: the hash of every attempt's token, written once when
+    the attempt is claimed, so the runner API tells a zombie (an old attempt of the execution) from a
+    forged token and from another execution's; ``runner_batches``: the batch ids a remote runner sent,
+    each stored once (a retried batch writes nothing); a service's ``tracking_url`` (where its remote
+    workers report; NULL: workers open the store directly)."""
+    db.execute("CREATE TABLE attempt_tokens (token_hash TEXT PRIMARY KEY, execution_id TEXT NOT NULL, "
+               "attempt INTEGER NOT NULL, created_at REAL NOT NULL)")
+    db.execute("CREATE INDEX idx_attempt_tokens_execution ON attempt_tokens(execution_id, attempt)")
+    db.execute("CREATE TABLE runner_batches (execution_id TEXT NOT NULL, batch_id TEXT NOT NULL, "
+               "attempt INTEGER NOT NULL, received_at REAL NOT NULL, PRIMARY KEY (execution_id, batch_id))")
+    db.execute("ALTER TABLE services ADD COLUMN tracking_url TEXT")
+
+
 MIGRATIONS: list[Callable[[Database], None]] = [_migrate_1, _migrate_2, _migrate_3, _migrate_4, _migrate_5,
-                                                _migrate_6, _migrate_7, _migrate_8, _migrate_9]
+                                                _migrate_6, _migrate_7, _migrate_8, _migrate_9, _migrate_10]
 
 
 # --- the store ----------------------------------------------------------------------------------
@@ -421,10 +435,28 @@ class Store:
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self.db
+            self.conn.execute("COMMIT")
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            if self.conn.in_transaction:  # also when COMMIT itself failed (busy, disk full)
+                self.conn.execute("ROLLBACK")
             raise
-        self.conn.execute("COMMIT")
+
+    @contextmanager
+    def savepoint(self) -> Iterator[Database]:
+        """A part of the current transaction that an exception undoes alone (the rest stays); outside
+        a transaction, a transaction of its own."""
+        if not self.conn.in_transaction:
+            with self.tx() as db:
+                yield db
+            return
+        self.conn.execute("SAVEPOINT mm_part")
+        try:
+            yield self.db
+        except BaseException:
+            self.conn.execute("ROLLBACK TO mm_part")
+            self.conn.execute("RELEASE mm_part")
+            raise
+        self.conn.execute("RELEASE mm_part")
 
     def close(self) -> None:
         self.conn.close()
@@ -576,6 +608,26 @@ class Store:
     def set_item_tags(self, changes: list[tuple[str, int]]) -> None:
         """``(tags JSON, item id)`` pairs."""
         self.conn.executemany("UPDATE items SET tags = ? WHERE id = ?", changes)
+
+    # -- remote runners: attempt tokens and batch ids --
+
+    def add_attempt_token(self, execution_id: str, attempt: int, token_hash: str) -> None:
+        """Remember the hash of a claimed attempt's token (written once, never changed)."""
+        self.conn.execute("INSERT INTO attempt_tokens (token_hash, execution_id, attempt, created_at) "
+                          "VALUES (?, ?, ?, ?)", [token_hash, execution_id, int(attempt), now()])
+
+    def attempt_for_token(self, token_hash: str) -> dict | None:
+        """``{"token_hash", "execution_id", "attempt", "created_at"}`` of the attempt a token hash was
+        given to, or None for a hash never handed out."""
+        rows = self.query("SELECT * FROM attempt_tokens WHERE token_hash = ?", [token_hash])
+        return rows[0] if rows else None
+
+    def record_batch(self, execution_id: str, attempt: int, batch_id: str) -> bool:
+        """Note a remote runner's batch id; False when it was seen before (then nothing of the batch is
+        written again). Call it inside the transaction that writes the batch."""
+        cur = self.conn.execute("INSERT OR IGNORE INTO runner_batches (execution_id, batch_id, attempt, received_at) "
+                                "VALUES (?, ?, ?, ?)", [execution_id, batch_id, int(attempt), now()])
+        return cur.rowcount == 1
 
     # -- artifact paths --
 

@@ -13,15 +13,16 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mm_jupyter"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("errors", "items", "checks", "kernels", "processes", "textfmt", "hashing", "svgplots",
                     "secrets", "downsample", "imagefiles", "kernel_session",
-                    "codebases")),
+                    "codebases", "tracking_url", "artifact_root")),
     ("store", ("store",)),
     ("state", ("executions", "metrics", "shapes", "notebooks", "queries.dql")),
-    ("writes", ("tracker", "evaluation")),
+    ("writes", ("tracker", "http_tracker", "evaluation")),
     ("adapters", ("adapter", "adapters", "registry", "predictor")),
     ("runners", ("runners", "services")),
     ("reads", ("queries",)),
-    ("commands", ("datasets", "scheduler", "api", "attempt", "deployment", "serving", "pretrained")),
-    ("faces", ("cli", "demo", "widgets", "server", "runtime", "introspect", "labextension")),
+    ("commands", ("datasets", "scheduler", "api", "attempt", "remote_attempt", "runner_api", "deployment", "serving",
+                  "pretrained")),
+    ("faces", ("cli", "demo", "widgets", "server", "runtime", "introspect", "labextension", "serve")),
 ]
 SQL = re.compile(r"\b(SELECT\s|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+(TABLE|INDEX|VIRTUAL)|"
                  r"ALTER\s+TABLE|PRAGMA\s|BEGIN\s+IMMEDIATE)|\w+\s*(=|<|>|LIKE|IN)\s*\(?\?")

@@ -227,6 +227,61 @@ def test_invalid_values_are_shown_inline_and_nothing_is_submitted(store, toy):
     assert "config.epochs" not in form.errors() and form.config.fields["epochs"].message.value == ""
 
 
+def test_service_step_runner_and_tracking_url_prefilled_checked_and_sent_only_when_changed(store, toy):
+    from support.helpers import free_port
+
+    from mm_jupyter.widgets.fields import TRACKING_URL_HINT
+
+    form = TrainForm("toy")
+    service = form.service
+    assert service.runner.input.value == "local" and service.tracking_url.input.value == ""
+    assert TRACKING_URL_HINT in " ".join(c.value for c in service.children if isinstance(c, w.HTML))
+    assert service.runner in service.children and service.tracking_url in service.children
+    assert "runner" not in service.values() and "tracking_url" not in service.values(), "a plain submit sends nothing new"
+
+    # the core's messages, field by field: a bad runner, a tracking URL without a Dask runner, a bad URL
+    service.runner.input.value = "dask://scheduler"
+    assert form.errors() == {"service.runner": "runner must be 'local' or 'dask://host:port', got 'dask://scheduler'"}
+    service.runner.input.value = "local"
+    service.tracking_url.input.value = "http://127.0.0.1:8888"
+    assert form.errors() == {"service.tracking_url": "service setting tracking_url needs a dask://host:port runner "
+                                                     "(a local run writes to the store directly)"}
+    assert "needs a dask://host:port runner" in service.tracking_url.message.value
+    assert form.create_button.disabled and form.submit(create=True) is None
+    service.tracking_url.input.value = "ftp://lab:8888"
+    assert form.errors() == {"service.tracking_url": "tracking URL must be http://host:port or https://host:port, "
+                                                     "got 'ftp://lab:8888'"}
+
+    # a Dask runner with a tracking URL nobody answers: what is typed is what is sent, and the core refuses
+    # it in one line at submit; nothing is created
+    scheduler, dead = free_port(), free_port()
+    service.runner.input.value = f" dask://127.0.0.1:{scheduler} "
+    service.tracking_url.input.value = f"http://127.0.0.1:{dead}/"
+    assert form.errors() == {} and not form.create_button.disabled
+    assert service.values()["runner"] == f"dask://127.0.0.1:{scheduler}"
+    assert service.values()["tracking_url"] == f"http://127.0.0.1:{dead}"
+    assert form.submit(create=True) is None
+    shown = html.unescape(form.result.value)
+    assert f"tracking URL http://127.0.0.1:{dead} is unreachable: " in shown, shown
+    assert store.find("executions") == [] and store.find("snapshots") == []
+    assert store.first("services", name=f"mgmt-train-{toy['id']}") is None, "the service is not changed either"
+
+    # a Dask service with a tracking URL: both pre-filled; unchanged they are not sent; "" clears the URL
+    ensure_service(store, toy["id"], "evaluate", {"runner": f"dask://127.0.0.1:{scheduler}",
+                                                  "tracking_url": f"http://127.0.0.1:{dead}"})
+    snap = mm.create_snapshot("toy", config={"epochs": 1}, dataset="toy-data")
+    ev_service = EvaluateForm(snap["id"]).service
+    assert ev_service.runner.input.value == f"dask://127.0.0.1:{scheduler}"
+    assert ev_service.tracking_url.input.value == f"http://127.0.0.1:{dead}"
+    assert ev_service.errors() == {} and "runner" not in ev_service.values()
+    assert "tracking_url" not in ev_service.values()
+    ev_service.tracking_url.input.value = ""
+    assert ev_service.values()["tracking_url"] == "" and "runner" not in ev_service.values()
+    ev_service.tracking_url.input.value = f"http://127.0.0.1:{dead}"
+    ev_service.runner.input.value = "local"  # the URL is no longer valid with it
+    assert set(ev_service.errors()) == {"tracking_url"}
+
+
 def test_default_subset_follows_the_models_predefined_filters(store, toy):
     dataset = store.get("datasets", "toy-data")
     form = TrainForm("toy")

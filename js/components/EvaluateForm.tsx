@@ -75,7 +75,10 @@ export function EvaluateForm(props: {
       .catch(err => setLoadError(String(err.message ?? err)));
   }, [datasetId]);
 
-  const svc = service && meta ? parseService(service, meta.kernels, meta.on_reset) : { values: {}, errors: {} };
+  const svc =
+    service && meta
+      ? parseService(service, meta.kernels, meta.on_reset, serviceTexts(meta.service_defaults, 'evaluate', model?.services.evaluate ?? null), meta.runners)
+      : { values: {}, errors: {} };
   const version = model?.snapshots.find(s => s.id === versionId) ?? null;
   const dataErrors = [version?.trained ? '' : 'choose a trained version', datasetId ? '' : 'choose a dataset', testError].filter(Boolean);
   const steps = [

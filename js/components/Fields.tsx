@@ -52,6 +52,10 @@ export function ConfigFields(props: {
   );
 }
 
+export const TRACKING_URL_HINT =
+  'with a dask:// runner: workers that share nothing with this machine report here (a Jupyter server or mm serve); ' +
+  'empty: workers open this store';
+
 export function ServiceFields(props: {
   texts: Record<keyof ServiceSettings, string>;
   errors: Partial<Record<keyof ServiceSettings, string>>;
@@ -67,6 +71,21 @@ export function ServiceFields(props: {
         className="jp-mod-styled"
         aria-label={label}
         inputMode="decimal"
+        value={texts[key]}
+        onChange={e => props.onChange(key, e.target.value)}
+      />
+    </Field>
+  );
+  const text = (key: 'runner' | 'tracking_url', label: string, hint: string, placeholder: string) => (
+    <Field label={label} error={errors[key]} hint={hint} name={`service.${key}`}>
+      <input
+        className="jp-mod-styled"
+        aria-label={label}
+        type="text"
+        inputMode="url"
+        spellCheck={false}
+        autoComplete="off"
+        placeholder={placeholder}
         value={texts[key]}
         onChange={e => props.onChange(key, e.target.value)}
       />
@@ -89,6 +108,8 @@ export function ServiceFields(props: {
           ))}
         </select>
       </Field>
+      {text('runner', 'Runner', 'local, or dask://host:port (a Dask scheduler)', 'local')}
+      {text('tracking_url', 'Tracking URL', TRACKING_URL_HINT, 'http://host:port')}
       {num('concurrency', 'Concurrency', 'executions at a time')}
       {num('execution_timeout', 'Execution timeout (s)', 'a run longer than this fails (retried while attempts allow)')}
       {num('drain_time', 'Drain time (s)', 'grace period for running executions when the service stops')}

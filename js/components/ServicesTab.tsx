@@ -190,6 +190,12 @@ function ServiceCard(props: {
         <dd>{s.kernel_name}</dd>
         <dt>Runner</dt>
         <dd>{s.runner ?? 'local'}</dd>
+        {s.tracking_url ? (
+          <>
+            <dt>Tracking URL</dt>
+            <dd className="mm-service-tracking-url">{s.tracking_url}</dd>
+          </>
+        ) : null}
         <dt>Concurrency</dt>
         <dd>
           {s.concurrency} × {s.max_instances ?? 1} instance{(s.max_instances ?? 1) === 1 ? '' : 's'}

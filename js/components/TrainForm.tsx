@@ -109,7 +109,10 @@ export function TrainForm(props: {
 
   const fields = model?.config_schema ?? [];
   const config = parseConfigForm(fields, configTexts);
-  const svc = service && meta ? parseService(service, meta.kernels, meta.on_reset) : { values: {}, errors: {} };
+  const svc =
+    service && meta
+      ? parseService(service, meta.kernels, meta.on_reset, serviceTexts(meta.service_defaults, 'train', model?.services.train ?? null), meta.runners)
+      : { values: {}, errors: {} };
   const dataErrors = [
     datasetId ? '' : 'choose a dataset',
     subsetErrors.train,

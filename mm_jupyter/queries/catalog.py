@@ -17,10 +17,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from ..artifact_root import ArtifactRoot, elsewhere, files_of
 from ..errors import InvalidInput, MMError, NotFound, one_line
 from ..executions import KINDS, STATUSES, Kind
 from ..kernels import installed_kernels, kernel_labels
-from ..registry import adapter_class, adapters
+from ..registry import adapter_class, adapters, runners
 from ..services import DEFAULTS, DRAIN_TIME, ON_RESET, service_name
 from ..store import Store
 from .deployments import deployed_ids, deployments, serving_ids, shown_status
@@ -69,7 +70,7 @@ def meta(store: Store) -> dict:
             "kinds": list(KINDS), "service_defaults": {**DEFAULTS, "drain_time": DRAIN_TIME},
             "on_reset": list(ON_RESET), "kernels": sorted(installed_kernels()), "kernel_labels": kernel_labels(),
             "home": str(store.home),
-            "adapters": registered_adapters()}
+            "adapters": registered_adapters(), "runners": sorted(runners())}
 
 
 # --- models and versions -------------------------------------------------------------------------
@@ -200,6 +201,8 @@ def weights(store: Store, snapshot: dict, folder: Path | None = None) -> dict:
     """What a version's weights are: ``available``, ``files`` (``name`` relative to the folder, ``size``
     in bytes), ``size`` (all files), ``hash`` (``weights_hash``) and ``message`` (why none). ``folder``:
     its ``weights_folder`` when the caller has it."""
+    if folder is None and (outside := elsewhere(store, snapshot.get("weights_uri"))) is not None:
+        return _weights_elsewhere(snapshot, *outside)
     folder = folder or weights_folder(store, snapshot)
     if folder is None:
         message = NO_WEIGHTS if not snapshot.get("weights_uri") else \
@@ -209,6 +212,19 @@ def weights(store: Store, snapshot: dict, folder: Path | None = None) -> dict:
              for p in sorted(folder.rglob("*")) if p.is_file() and not p.is_symlink()]
     return {"available": bool(files), "files": files, "size": sum(f["size"] for f in files),
             "hash": snapshot.get("weights_hash"), "message": "" if files else "the weights folder is empty"}
+
+
+def _weights_elsewhere(snapshot: dict, root: ArtifactRoot, key: str) -> dict:
+    """``weights`` of a version whose weights live at a URL (or under a configured ``file://`` root)."""
+    try:
+        listed = files_of(root, key, snapshot.get("weights_hash"))
+    except Exception as exc:  # an MMError, or the store's backend (botocore, gcsfs, …) raises its own kinds
+        listed, message = [], f"the weights of version {snapshot['id']} cannot be listed: {one_line(exc)}"
+    else:
+        message = "" if listed else f"the weights of version {snapshot['id']} are missing at {snapshot['weights_uri']}"
+    files = [{"name": name, "size": size} for name, size in listed]
+    return {"available": bool(files), "files": files, "size": sum(f["size"] for f in files),
+            "hash": snapshot.get("weights_hash"), "message": message}
 
 
 def weights_file(store: Store, ref: str, name: str | None) -> tuple[dict, Path, list[dict]]:

@@ -1,8 +1,8 @@
 """A service's health, the one rule every face shows: (level, code, reason).
 
 ``error`` when it cannot start executions (its runner says why: a kernel that is not installed, an
-unreachable scheduler, no worker with the GPUs asked, workers that cannot use the store; or its
-last three executions failed to start), ``warning`` while it is stopping or paused, else ``ok``.
+unreachable scheduler, no worker with the GPUs asked, workers that cannot use the store, an artifact
+root that cannot be written; or its last three executions failed to start), ``warning`` while it is stopping or paused, else ``ok``.
 Codes are stable (UIs and tests key on them); reasons are one readable sentence: one line (white
 space and line breaks of a runner's or an error's text folded), at most ``REASON_LIMIT`` characters,
 the same in every face (a table may shorten it for its column; ``--json`` and REST give it whole).
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from ..artifact_root import cached_problem, root_url
 from ..errors import MMError, one_line
 from ..executions import ABORTED, FAILED, Outcome
 from ..registry import runner_for
@@ -54,6 +55,9 @@ def service_health(store: Store, service: dict, *, wait: bool = True) -> Health:
         return _health("error", "runner-unknown", one_line(exc))
     if problem is not None:
         return _health("error", problem.code, problem.reason)
+    unwritable = artifact_root_problem(store, wait=wait)
+    if unwritable is not None:
+        return _health("error", "artifact-root-unwritable", unwritable)
     recent = store.query(
         "SELECT outcome, error FROM executions WHERE service = ? AND status IN (?, ?) AND ended_at IS NOT NULL "
         "ORDER BY ended_at DESC LIMIT ?", [service["name"], FAILED, ABORTED, START_FAILURES_IN_A_ROW])
@@ -67,6 +71,13 @@ def service_health(store: Store, service: dict, *, wait: bool = True) -> Health:
     if service["paused"]:
         return _health("warning", "paused", "the service is paused: new executions stay pending")
     return OK
+
+
+def artifact_root_problem(store: Store, *, wait: bool = True) -> str | None:
+    """Why the store's artifact root cannot be written (every service needs it), else None; the probe's
+    result is remembered for some seconds (``artifact_root.cached_problem``); ``wait=False`` never
+    blocks on it."""
+    return cached_problem(root_url(store.home, store.meta("artifact_root")), wait=wait)
 
 
 def services_health(store: Store, names: list[str] | None = None, *, wait: bool = False) -> dict[str, Health]:

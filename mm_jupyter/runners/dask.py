@@ -143,27 +143,28 @@ def close_clients() -> None:
             pass
 
 
-def cluster_info(runner: str, store: Store, refresh: bool = False) -> dict:
-    """What the scheduler and its workers look like (cached ``PROBE_TTL`` s per address and store):
-    ``{"error": str | None, "workers": {address: {"resources", "kernels", "store", "host"}}}``; a
-    worker's ``store`` is None when it proved it opens this very store, else why it cannot."""
-    cached = _INFO.get((runner, str(store.home)))
+def cluster_info(runner: str, store: Store, refresh: bool = False, tracking_url: str | None = None) -> dict:
+    """What the scheduler and its workers look like (cached ``PROBE_TTL`` s per address, store and
+    tracking URL): ``{"error": str | None, "workers": {address: {"resources", "kernels", "store",
+    "host"}}}``; a worker's ``store`` is None when it proved it opens this very store (with a
+    ``tracking_url``: when it reached that URL's runner API), else why it cannot."""
+    cached = _INFO.get((runner, str(store.home), tracking_url or ""))
     if cached and not refresh and time.monotonic() - cached[0] < PROBE_TTL:
         return cached[1]
-    return _probe(runner, str(store.home), store.store_id)
+    return _probe(runner, str(store.home), store.store_id, tracking_url)
 
 
-def last_cluster_info(runner: str, store: Store) -> dict | None:
+def last_cluster_info(runner: str, store: Store, tracking_url: str | None = None) -> dict | None:
     """``cluster_info`` without waiting: what was last seen (None before the first answer); a stale or
     missing answer is refreshed in a background thread (with its own store connection)."""
-    key = (runner, str(store.home))
+    key = (runner, str(store.home), tracking_url or "")
     cached = _INFO.get(key)
     if cached is None or time.monotonic() - cached[0] >= PROBE_TTL:
         with _LOCK:
             start = key not in _PROBING
             _PROBING.add(key)
         if start:
-            threading.Thread(target=_probe, args=(runner, key[1], store.store_id), daemon=True,
+            threading.Thread(target=_probe, args=(runner, key[1], store.store_id, tracking_url), daemon=True,
                              name=f"mm-probe-{runner}").start()
     return cached[1] if cached else None
 
@@ -185,12 +186,14 @@ def write_probe_value(home: str) -> str:
     return nonce
 
 
-def _probe(runner: str, home: str, expected_store: str) -> dict:
+def _probe(runner: str, home: str, expected_store: str, tracking_url: str | None = None) -> dict:
     try:
         client = client_for(runner)
         workers = client.scheduler_info(n_workers=-1)["workers"]
         facts: dict = {}
-        if workers:
+        if workers and tracking_url:  # workers that share nothing: they must reach the runner API
+            facts = client.run(remote_worker_facts, tracking_url, on_error="return")
+        elif workers:
             try:
                 nonce: str | None = write_probe_value(home)
             except Exception as exc:  # our own store refused the write: no worker can prove anything
@@ -205,9 +208,10 @@ def _probe(runner: str, home: str, expected_store: str) -> dict:
         info = {"error": f"{type(exc).__name__}: {exc}".strip(), "workers": {}}
         with _LOCK:
             _CLIENTS.pop(runner, None)
+    key = (runner, home, tracking_url or "")
     with _LOCK:
-        _INFO[(runner, home)] = (time.monotonic(), info)
-        _PROBING.discard((runner, home))
+        _INFO[key] = (time.monotonic(), info)
+        _PROBING.discard(key)
     return info
 
 
@@ -215,6 +219,9 @@ def _facts(answer: Any) -> dict:
     """A worker's answer to ``worker_facts``, or what to assume when it failed (restarting, say)."""
     if isinstance(answer, dict):
         return answer
+    if isinstance(answer, ModuleNotFoundError | ImportError) and "mm_jupyter" in str(answer):
+        return {"kernels": [], "host": None, "store": "mm-jupyter is not installed on the worker "
+                f"({type(answer).__name__}: {answer}): pip install mm-jupyter there"}
     return {"kernels": [], "store": f"no answer from the worker ({answer!r})", "host": None}
 
 
@@ -253,6 +260,9 @@ def placement(info: dict, svc: dict) -> tuple[list[str], Problem | None]:
     proved = sorted(a for a, w in fit.items() if w["store"] is None)
     if not proved:
         left_out = "; ".join(f"{a}: {w['store']}" for a, w in sorted(fit.items()))
+        if svc.get("tracking_url"):
+            return [], Problem("tracking-unreachable", f"no worker of {runner} can report to the tracking URL "
+                               f"{svc['tracking_url']}, so none gets executions ({len(fit)} left out: {left_out})")
         return [], Problem("store-unreachable", f"no worker of {runner} proved it opens this store, so none gets "
                            f"executions ({len(fit)} left out: {left_out})")
     return proved, None
@@ -261,7 +271,9 @@ def placement(info: dict, svc: dict) -> tuple[list[str], Problem | None]:
 def problem(store: Store, svc: dict, wait: bool = True) -> Problem | None:
     """Why ``svc``'s executions cannot start on its scheduler now, or None when they can (at least
     one fitting worker proved it opens this store; or, with ``wait=False``, nothing is known yet)."""
-    info = cluster_info(svc["runner"], store) if wait else last_cluster_info(svc["runner"], store)
+    url = svc.get("tracking_url")
+    info = cluster_info(svc["runner"], store, tracking_url=url) if wait else \
+        last_cluster_info(svc["runner"], store, url)
     if info is None:
         return None
     return placement(info, svc)[1]
@@ -308,21 +320,25 @@ class DaskRunner(Runner):
         """Submit a claimed attempt as a task, only to the workers that proved they open this store
         (and declare the GPUs: ``resources={"GPU": n}``)."""
         gpus = int(service.get("gpus") or 0)
-        svc = {**service, "runner": exe["runner"]}
+        url = exe.get("tracking_url")
+        svc = {**service, "runner": exe["runner"], "tracking_url": url}
         try:
             from distributed import fire_and_forget
 
-            cached = _INFO.get((exe["runner"], str(store.home)))  # what dispatch's health check just saw
+            cached = _INFO.get((exe["runner"], str(store.home), url or ""))  # what dispatch's health check saw
             proved, why = placement(cached[1], svc) if cached else ([], None)
             if not proved:
-                proved, why = placement(cluster_info(exe["runner"], store, refresh=True), svc)
+                proved, why = placement(cluster_info(exe["runner"], store, refresh=True, tracking_url=url), svc)
             if why:
                 fail(store, exe["id"], f"cannot start runner: {why.reason}", Outcome.START_FAILURE,
                      attempt=exe["attempts"])
                 return
             client = client_for(exe["runner"])
-            future = client.submit(supervise, str(store.home), store.store_id, exe["id"], exe["attempts"], on_done,
-                                   key=task_key(exe), pure=False, retries=0, workers=proved,
+            if url:  # a worker that shares nothing: it gets the URL and the attempt's token, nothing else
+                task, args = supervise_remote, (url, store.store_id, exe["id"], exe["attempts"], exe["token"])
+            else:
+                task, args = supervise, (str(store.home), store.store_id, exe["id"], exe["attempts"], on_done)
+            future = client.submit(task, *args, key=task_key(exe), pure=False, retries=0, workers=proved,
                                    allow_other_workers=False, resources={"GPU": gpus} if gpus else None)
             fire_and_forget(future)  # the task outlives this (possibly short-lived) process
         except Exception as exc:
@@ -331,8 +347,9 @@ class DaskRunner(Runner):
             return
         store.add_event(exe["id"], f"submitted to {exe['runner']} as task {task_key(exe)}"
                         + (f" with resources GPU={gpus}" if gpus else "")
-                        + f", for the {len(proved)} worker(s) that proved they open this store: {', '.join(proved)}",
-                        type=EventType.SUBMITTED)
+                        + (f", reporting to {url}, for the {len(proved)} worker(s) that reached it: "
+                           if url else f", for the {len(proved)} worker(s) that proved they open this store: ")
+                        + ", ".join(proved), type=EventType.SUBMITTED)
 
     def stop(self, store: Store, exe: dict) -> None:
         """Cancel the attempt's task and kill its runner and kernel on the worker (best effort: the
@@ -362,8 +379,9 @@ class DaskRunner(Runner):
 
 
 def _known_unreachable(runner: str, store: Store) -> bool:
-    cached = _INFO.get((runner, str(store.home)))
-    return bool(cached and time.monotonic() - cached[0] < PROBE_TTL and cached[1]["error"])
+    fresh = [info for (address, home, _), (seen, info) in list(_INFO.items())
+             if address == runner and home == str(store.home) and time.monotonic() - seen < PROBE_TTL]
+    return bool(fresh and fresh[-1]["error"])
 
 
 # --- the worker side -----------------------------------------------------------------------------
@@ -465,6 +483,49 @@ def supervise(home: str, expected_store: str, execution_id: str, attempt: int, o
         store.close()
     on_done(home)
     return status
+
+
+def remote_worker_facts(tracking_url: str) -> dict:
+    """Run on each worker of a service with a tracking URL: its kernels, its host, and whether it
+    reaches that URL's runner API (``store``: None = yes, else why not)."""
+    from ..tracking_url import ping
+
+    try:
+        kernels = sorted(installed_kernels(max_age=0))
+    except Exception:
+        kernels = []
+    try:
+        ping(tracking_url, timeout=min(3.0, connect_timeout()))
+        reach = None
+    except Exception as exc:
+        reach = f"from {hostname()}: {one_line(exc)}"
+    return {"kernels": kernels, "store": reach, "host": hostname()}
+
+
+def supervise_remote(tracking_url: str, expected_store: str, execution_id: str, attempt: int, token: str) -> str:
+    """The task of an attempt on a worker that shares nothing with the store: the remote runner
+    process (``python -m mm_jupyter.remote_attempt``) gets the tracking URL and the attempt's token in
+    its environment and reports everything through the runner API (which also starts what waits once
+    it ends). Returns how the runner process exited."""
+    from distributed import get_worker
+
+    from ..tracking_url import REMOTE_ATTEMPT_MODULE, remote_env, worker_cache
+
+    me = get_worker().address
+    cache = worker_cache()
+    env = {**os.environ, "MM_SUPERVISOR_PID": str(os.getpid()), "MM_WORKER_ADDRESS": me,
+           **remote_env(tracking_url, token, execution_id, attempt)}
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        with open(cache / f"runner-{execution_id}-{attempt}.log", "ab") as out:
+            proc = subprocess.Popen([sys.executable, "-m", REMOTE_ATTEMPT_MODULE], stdin=subprocess.DEVNULL,
+                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=cache,
+                                    env=env)
+    except Exception as exc:
+        reason = f"cannot start runner on dask worker {me} ({hostname()}): {one_line(exc)}"
+        report_start_failure(expected_store, execution_id, attempt, reason)
+        return f"start failed: {reason}"
+    return f"runner exited {proc.wait()}"
 
 
 def _start(store: Store, execution_id: str, attempt: int, me: str) -> subprocess.Popen | str:

@@ -4,6 +4,10 @@ Every path is resolved (symlinks included) under ``Store.artifacts`` by ``Store.
 anything else is answered ``NotFound`` (404, never an absolute path in the message). The sidebar opens executed notebooks through
 a JupyterLab drive (``mm-artifacts:<path>``) backed by ``contents``, so they open read-only wherever
 ``MM_HOME`` lives (it is hidden by default, ``~/.mm_jupyter``, and usually outside the server's root).
+
+When the store's artifact root is set elsewhere (``mm config set artifact_root s3://…`` or another
+``file://`` folder), what is not in ``Store.artifacts`` is read through that ``ArtifactRoot`` by key
+(the same relative paths), and a version's weights at a URL are listed and streamed from it.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote
 
-from ..errors import InvalidInput, NotFound
+from ..artifact_root import ArtifactRoot, check_key, elsewhere, files_of, root_url
+from ..errors import InvalidInput, MMError, NotFound, one_line
 from ..notebooks import LOG_NAME, NOTEBOOK_NAME
 from ..queries import catalog, executions
 from ..store import Store
@@ -58,6 +63,9 @@ def contents(store: Store, rel: str, content: bool = True) -> dict:
     rel = rel.rstrip("/")
     path = resolve(store, rel)
     if not path.exists():
+        root = configured_root(store)
+        if root is not None:
+            return _root_contents(root, rel, content)
         raise NotFound(f"no artifact at {rel!r}")
     stat = path.stat()
     model = {"name": path.name if rel else "", "path": relpath(store, path),
@@ -95,6 +103,84 @@ def contents(store: Store, rel: str, content: bool = True) -> dict:
     return model
 
 
+def configured_root(store: Store) -> ArtifactRoot | None:
+    """The store's artifact root when it is not its own ``artifacts`` folder (meta ``artifact_root``), else None."""
+    value = store.meta("artifact_root")
+    if not value or value == root_url(store.home, None):
+        return None
+    try:
+        return ArtifactRoot(value)
+    except InvalidInput:
+        return None
+
+
+def _read_error(rel: str, exc: Exception) -> NotFound:
+    return NotFound(f"cannot read artifact {rel[:80]!r} from the artifact root: {one_line(exc)}")
+
+
+def _root_contents(root: ArtifactRoot, rel: str, content: bool) -> dict:
+    """``contents`` of a key read through an artifact root that is not the store's folder."""
+    try:
+        key = check_key(rel)
+    except InvalidInput:
+        raise NotFound(f"no artifact at {rel[:80]!r}") from None
+    try:
+        size = root.size(key)
+        listed = root.list(key) if size is None else []
+    except Exception as exc:  # an MMError, or the backend's own kinds (botocore, gcsfs, …)
+        raise _read_error(rel, exc) from None
+    name = rel.rsplit("/", 1)[-1] if rel else ""
+    model = {"name": name, "path": rel, "created": None, "last_modified": None, "writable": False, "size": None,
+             "mimetype": None, "format": None, "content": None, "hash": None, "hash_algorithm": None}
+    if size is None:
+        if not listed:
+            raise NotFound(f"no artifact at {rel!r}")
+        model["type"] = "directory"
+        if content:
+            children: dict[str, dict] = {}
+            for key, child_size in listed:
+                part = key[len(rel):].lstrip("/").split("/")[0] if rel else key.split("/")[0]
+                child = f"{rel}/{part}" if rel else part
+                is_file = child == key
+                children.setdefault(part, {
+                    "name": part, "path": child, "type": ("notebook" if part.endswith(".ipynb") else "file")
+                    if is_file else "directory", "created": None, "last_modified": None, "writable": False,
+                    "size": child_size if is_file else None, "mimetype": None, "format": None, "content": None,
+                    "hash": None, "hash_algorithm": None})
+            model["format"] = "json"
+            model["content"] = [children[k] for k in sorted(children)]
+        return model
+    model["size"] = size
+    if size > MAX_FILE_BYTES:
+        raise InvalidInput(f"artifact {rel!r} is larger than {MAX_FILE_BYTES // 2**20} MiB")
+    data = b""
+    if content:
+        try:
+            data = root.read_bytes(rel)
+        except NotFound:
+            raise
+        except Exception as exc:  # the backend's own kinds
+            raise _read_error(rel, exc) from None
+    if name.endswith(".ipynb"):
+        model["type"] = "notebook"
+        if content:
+            try:
+                model["content"] = json.loads(data.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise InvalidInput(f"artifact {rel!r} is not a readable notebook: {exc}") from None
+            model["format"] = "json"
+        return model
+    model["type"] = "file"
+    model["mimetype"] = mimetypes.guess_type(name)[0] or "text/plain"
+    if content:
+        try:
+            model["content"], model["format"] = data.decode("utf-8"), "text"
+        except UnicodeDecodeError:
+            model["content"], model["format"] = base64.b64encode(data).decode("ascii"), "base64"
+            model["mimetype"] = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return model
+
+
 def _inside(store: Store, child: Path) -> bool:
     try:
         resolve(store, relpath(store, child))
@@ -115,6 +201,10 @@ def execution_file(store: Store, exe: dict, name: str) -> Path | None:
 def notebook_relpath(store: Store, exe: dict) -> str | None:
     """The executed notebook's path relative to the artifact root (what the drive opens), or None."""
     uri = exe.get("notebook_uri")
+    root = configured_root(store) if uri else None
+    key = root.key_of(uri) if root is not None else None
+    if key is not None:  # under the configured root: the drive reads it through the root (`contents`);
+        return key       # no round trip to it here (this runs on the server's event loop)
     if uri:
         try:
             path = resolve(store, relpath(store, Path(uri).resolve()))
@@ -129,13 +219,23 @@ def log_chunk(store: Store, exe_ref: str, offset: int | None, tail: int) -> dict
     """The execution's log from byte ``offset`` (at most 256 KiB), or its last ``tail`` bytes."""
     exe = store.get("executions", exe_ref)
     path = execution_file(store, exe, LOG_NAME)
-    size = path.stat().st_size if path else 0
+    root = configured_root(store) if path is None else None
+    key = f"{store.execution_dir(exe).relative_to(store.artifacts).as_posix()}/{LOG_NAME}"
+    try:
+        size = path.stat().st_size if path else (root.size(key) or 0) if root else 0
+    except Exception:  # an unreachable root: no log to show yet
+        size = 0
     start = max(0, size - tail) if offset is None else min(offset, size)
     data = b""
-    if path and size > start:
-        with open(path, "rb") as fh:
-            fh.seek(start)
-            data = fh.read(LOG_CHUNK)
+    if size > start and (path or root):
+        try:
+            with (open(path, "rb") if path else root.open_read(key)) as fh:
+                fh.seek(start)
+                data = fh.read(LOG_CHUNK)
+        except NotFound:
+            raise
+        except Exception as exc:  # the backend's own kinds
+            raise _read_error(key, exc) from None
     return {"execution_id": exe["id"], "offset": start, "next_offset": start + len(data), "size": size,
             "text": data.decode("utf-8", errors="replace")}
 
@@ -175,6 +275,10 @@ def weights_download(store: Store, ref: str, name: str | None = None) -> Downloa
     """A version's weights to download: the file ``name`` of its weights folder, or (no ``name``) a zip
     of every file in it (``<version>-weights.zip``); ``NotFound`` with one line when it has none
     (``catalog.NO_WEIGHTS``) or no such file. Every path is checked to lie under the artifact root."""
+    snap = store.get("snapshots", ref)
+    outside = elsewhere(store, snap.get("weights_uri"))
+    if outside is not None:
+        return _weights_download_from(snap, *outside, name)
     snap, folder, files = catalog.weights_file(store, ref, name)
     version = _safe_name(snap["name"])
     if name is not None:
@@ -187,6 +291,47 @@ def weights_download(store: Store, ref: str, name: str | None = None) -> Downloa
         with zipfile.ZipFile(spool, "w", zipfile.ZIP_STORED) as archive:
             for item in files:
                 archive.write(resolve(store, relpath(store, folder / item["name"])), item["name"])
+        size = spool.tell()
+        spool.seek(0)
+    except BaseException:
+        spool.close()
+        raise
+    return Download(f"{version}-weights.zip", spool, size, "application/zip")
+
+
+def _weights_download_from(snap: dict, root: ArtifactRoot, key: str, name: str | None) -> Download:
+    """``weights_download`` of weights at a URL (or under a configured ``file://`` root), streamed from it."""
+    version = _safe_name(snap["name"])
+    try:
+        files = files_of(root, key, snap.get("weights_hash"))
+    except MMError:
+        raise
+    except Exception as exc:  # the backend's own kinds
+        raise _read_error(key or snap["weights_uri"], exc) from None
+    if not files:
+        raise NotFound(f"the weights of version {snap['id']} are missing at {snap['weights_uri']}")
+    if name is not None:
+        chosen = [(n, size) for n, size in files if n == name]
+        if not chosen:
+            raise NotFound(f"version {snap['id']} has no weights file {name[:80]!r} (it has: "
+                           f"{', '.join(n for n, _ in files[:10])})")
+        file_key = "/".join(filter(None, (key, name)))
+        try:
+            fh = root.open_read(file_key)
+        except MMError:
+            raise
+        except Exception as exc:  # the backend's own kinds
+            raise _read_error(file_key, exc) from None
+        return Download(f"{version}-{_safe_name(Path(name).name)}", fh, chosen[0][1],
+                        mimetypes.guess_type(name)[0] or "application/octet-stream")
+    spool = tempfile.TemporaryFile()
+    try:
+        with zipfile.ZipFile(spool, "w", zipfile.ZIP_STORED) as archive:
+            for file_name, _ in files:
+                with root.open_read("/".join(filter(None, (key, file_name)))) as src, \
+                        archive.open(file_name, "w", force_zip64=True) as out:
+                    while chunk := src.read(1 << 20):
+                        out.write(chunk)
         size = spool.tell()
         spool.seek(0)
     except BaseException:

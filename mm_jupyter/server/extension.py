@@ -13,13 +13,17 @@ from tornado.ioloop import PeriodicCallback
 from traitlets import Float, Integer, Unicode
 
 from ..errors import MMError
+from ..runner_api import RunnerAPI
 from ..scheduler import reconcile
 from ..serving import reconcile as reconcile_deployments
+from ..tracking_url import API_PATH as RUNNER_API
 from .handlers import routes
 from .pool import StorePool
+from .runner_routes import routes as runner_routes
 from .stream import StreamHub
 
 API_PATH = "mm-jupyter/api"
+RUNNER_PATH = RUNNER_API.lstrip("/")  # the runner API of remote workers (attempt tokens, not Jupyter's)
 
 
 class State:
@@ -80,10 +84,12 @@ class MMJupyterApp(ExtensionApp):
         hub = StreamHub(pool.home, self.poll_interval)
         self.state = State(pool, hub)
         self.settings["mm_jupyter_state"] = self.state
+        self.runner_api = RunnerAPI(pool.home)
         self.log.info("mm-jupyter: API at /%s (store %s)", API_PATH, pool.home)
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(routes(url_path_join("/", API_PATH)))
+        self.handlers.extend(runner_routes(url_path_join("/", RUNNER_PATH), self.runner_api))
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         """Once the loop runs: reconcile the store now and then (``scheduler.reconcile``)."""
@@ -113,3 +119,6 @@ class MMJupyterApp(ExtensionApp):
         if state:
             state.hub.close()
             state.pool.close()
+        runner_api = getattr(self, "runner_api", None)
+        if runner_api:
+            runner_api.close()

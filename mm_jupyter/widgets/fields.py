@@ -12,12 +12,15 @@ import ipywidgets as w
 from ..adapter import coerce_value
 from ..errors import InvalidInput, MMError
 from ..kernels import kernel_labels
-from ..services import DEFAULTS, DRAIN_TIME, ON_RESET, check_settings
+from ..services import DEFAULTS, DRAIN_TIME, ON_RESET, check_combination, check_settings
 from .common import inline_error, one_line
 
 LABEL = {"description_width": "170px"}
 WIDE = w.Layout(width="420px")
 Listener = Callable[[], None]
+RUNNER_HINT = "local, or dask://host:port (a Dask scheduler)"
+TRACKING_URL_HINT = ("with a dask:// runner: workers that share nothing with this machine report here (a Jupyter "
+                     "server or mm serve); empty: workers open this store")
 
 
 class Field(w.VBox):
@@ -134,10 +137,21 @@ class ConfigEditor(w.VBox):
 
 
 class ServiceSettings(w.VBox):
-    """Kernel (machine type), concurrency, execution timeout, drain time, on-reset action, attempts."""
+    """Kernel (machine type), runner, tracking URL, concurrency, execution timeout, drain time,
+    on-reset action, attempts. ``values`` holds the runner and the tracking URL only when they differ
+    from the service's current ones (a plain submit changes neither)."""
 
     def __init__(self, kind: str, current: dict | None, on_change: Listener):
         current = {**DEFAULTS, "drain_time": DRAIN_TIME[kind], **(current or {})}
+        self.current_runner = current["runner"] or "local"
+        self.current_tracking_url = current.get("tracking_url") or ""
+        self.runner = Field("Runner", self.current_runner, self._parse_runner, hint=RUNNER_HINT,
+                            on_change=lambda: self._runner_changed(on_change))
+        self.tracking_url = Field("Tracking URL", self.current_tracking_url, self._parse_tracking_url,
+                                  on_change=on_change)
+        self.tracking_url.input.placeholder = "http://host:port"
+        tracking_hint = w.HTML(f'<div class="mm-tracking-url-hint" style="color:#777;font-size:11px;margin:-2px 0 4px '
+                               f'174px;max-width:520px">{html.escape(TRACKING_URL_HINT)}</div>')
         labels = kernel_labels()
         kernels = sorted(labels)
         options = [(labels[k], k) for k in kernels]
@@ -159,9 +173,25 @@ class ServiceSettings(w.VBox):
             control.observe(lambda _c: on_change(), names="value")
         self.kernel.observe(lambda _c: self._check_kernel(), names="value")
         self._check_kernel()
-        super().__init__([self.kernel, self.kernel_message, self.fields["concurrency"],
-                          self.fields["execution_timeout"], self.fields["drain_time"], self.on_reset,
-                          self.fields["max_attempts"]])
+        super().__init__([self.kernel, self.kernel_message, self.runner, self.tracking_url, tracking_hint,
+                          self.fields["concurrency"], self.fields["execution_timeout"], self.fields["drain_time"],
+                          self.on_reset, self.fields["max_attempts"]])
+
+    @staticmethod
+    def _parse_runner(text: str) -> str:
+        return check_settings({"runner": text.strip()})["runner"]
+
+    def _parse_tracking_url(self, text: str) -> str:
+        """The URL as the core stores it ("" clears it); a URL with the local runner is refused here as
+        the core refuses it (``services.check_combination``)."""
+        url = check_settings({"tracking_url": text}).get("tracking_url") or ""
+        if url and self.runner.value is not None:
+            check_combination({"runner": self.runner.value, "tracking_url": url})
+        return url
+
+    def _runner_changed(self, on_change: Listener) -> None:
+        self.tracking_url.validate()  # a tracking URL is valid only with a Dask runner
+        on_change()
 
     @staticmethod
     def _field(label: str, key: str, current: dict, kind: type, on_change: Listener) -> Field:
@@ -189,8 +219,16 @@ class ServiceSettings(w.VBox):
         out = {k: f.error for k, f in self.fields.items() if f.error}
         if self.kernel_error:
             out["kernel_name"] = self.kernel_error
+        for key, field in (("runner", self.runner), ("tracking_url", self.tracking_url)):
+            if field.error:
+                out[key] = field.error
         return out
 
     def values(self) -> dict:
-        return {"kernel_name": self.kernel.value, "on_reset": self.on_reset.value,
-                **{k: f.value for k, f in self.fields.items()}}
+        out = {"kernel_name": self.kernel.value, "on_reset": self.on_reset.value,
+               **{k: f.value for k, f in self.fields.items()}}
+        if self.runner.value is not None and self.runner.value != self.current_runner:
+            out["runner"] = self.runner.value
+        if self.tracking_url.value is not None and self.tracking_url.value != self.current_tracking_url:
+            out["tracking_url"] = self.tracking_url.value  # "" clears it
+        return out
