@@ -26,6 +26,7 @@ import fcntl
 import hashlib
 import http.client
 import json
+import math
 import os
 import shutil
 import ssl
@@ -38,6 +39,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from . import metric_columns
 from .errors import Conflict, InvalidInput, Unavailable
 from .executions import IN_PROGRESS, EventType, Outcome, Status
 from .tracker import AttemptEnded, Tracker
@@ -120,9 +122,10 @@ class RunnerClient:
         return conn, resp
 
     def call(self, method: str, route: str, payload: Any = None, *, timeout: float | None = None,
-             attempt_route: bool = True) -> dict:
-        """A JSON call; returns the decoded answer."""
-        body = None if payload is None else json.dumps(payload, allow_nan=False).encode()
+             attempt_route: bool = True, raw: bytes | None = None) -> dict:
+        """A JSON call (the body ``payload`` encoded, or ``raw``: JSON bytes as they are); returns the
+        decoded answer."""
+        body = raw if raw is not None else None if payload is None else json.dumps(payload, allow_nan=False).encode()
         headers = {"Content-Type": "application/json"} if body is not None else {}
         conn, resp = self.open(method, route, body=body, headers=headers, timeout=timeout,
                                attempt_route=attempt_route)
@@ -281,6 +284,18 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
+def _metric_fields(points: list) -> dict:
+    """A batch's metric points as packed columns (``metric_columns``), or as JSON rows when a step or
+    value does not pack (a step past 64 bits); rows carry a non-finite value as null."""
+    if not points:
+        return {"metrics": []}
+    try:
+        return {"columns": metric_columns.encode(points), "n_points": len(points)}
+    except (OverflowError, TypeError, ValueError):
+        return {"metrics": [[n, s, e, v if isinstance(v, int | float) and math.isfinite(v) else None, t]
+                            for n, s, e, v, t in points]}
+
+
 class _Spool:
     """One tracker's spool folder (locked while the tracker lives) and the folders of dead ones."""
 
@@ -384,7 +399,8 @@ class HttpTracker(Tracker):
         self._busy = False  # the sender is posting a file
         self._last_spool = 0.0
         self._ended: AttemptEnded | None = None
-        self._thread: threading.Thread | None = None
+        self._thread: threading.Thread | None = None  # the sender
+        self._spooler: threading.Thread | None = None
         self._spec: dict | None = None
         self.sent = self.dropped = 0  # batches answered 2xx / dropped (400, 413)
         self._files += self._spool.adopt_orphans()
@@ -398,6 +414,10 @@ class HttpTracker(Tracker):
             self._thread = threading.Thread(target=self._run, name=f"mm-http-tracker-{self.execution_id}",
                                             daemon=True)
             self._thread.start()
+        if self._spooler is None or not (self._spooler.is_alive() or self._closing):
+            self._spooler = threading.Thread(target=self._spool_loop, daemon=True,
+                                             name=f"mm-http-spooler-{self.execution_id}")
+            self._spooler.start()
 
     def _pending(self) -> bool:
         return bool(self._metrics or self._events or self._fields)
@@ -423,41 +443,26 @@ class HttpTracker(Tracker):
             size += len(self._events[n][0])
             n += 1
         events, self._events = self._events[:n], self._events[n:]
-        batch = {"batch_id": uuid.uuid4().hex, "metrics": metrics, "events": events,
+        batch = {"batch_id": uuid.uuid4().hex, **_metric_fields(metrics), "events": events,
                  "progress": self._fields.pop("progress", None), "kernel_pid": self._fields.pop("kernel_pid", None),
                  "notebook": self._fields.pop("notebook", None)}
         self._urgent = len(self._metrics) >= self.max_points or (self._urgent and self._pending())
         return batch
 
     def _run(self) -> None:
+        """The sender: posts the spooled batches in order, retrying while the server is away. Batches
+        are taken and spooled by the spooler thread meanwhile, so encoding the next batch overlaps the
+        server's work on this one."""
         delay, next_try = 0.2, 0.0
         while True:
-            with self._cond:  # batches are taken and spooled under the lock: their order is kept
+            with self._cond:
                 clock = time.monotonic()
-                batch = None
-                if self._pending() and self._ended is None and (
-                        self._urgent or self._closing or clock >= self._last_spool + self.every):
-                    batch = self._take_batch()
-                    self._last_spool = clock
-                    try:
-                        self._files.append(self._spool.write(batch))
-                        self._cond.notify_all()
-                        continue
-                    except (OSError, ValueError) as exc:  # a full disk: posted unspooled, below
-                        say(f"[mm] spooling a batch failed ({exc}); sending it unspooled")
-                if batch is None and not (self._files and clock >= next_try):
+                if not (self._files and clock >= next_try):
                     if not self._pending() and not self._files and self._closing:
                         self._spool.close()  # what was not answered stays for the next tracker
                         return
-                    waits = [next_try - clock] if self._files else []
-                    if self._pending():
-                        waits.append(self._last_spool + self.every - clock)
-                    self._cond.wait(max(0.01, min(waits)) if waits else None)
+                    self._cond.wait(max(0.01, next_try - clock) if self._files else 0.5)
                     continue
-            if batch is not None:
-                self._post_unspooled(batch)
-                continue
-            with self._cond:
                 path = self._files[0]
                 self._busy = True
             result = self._send(path)
@@ -471,6 +476,29 @@ class HttpTracker(Tracker):
                     if self._files and self._files[0] == path:
                         self._files.pop(0)
                 self._cond.notify_all()
+
+    def _spool_loop(self) -> None:
+        """The spooler: takes what is queued into batches (at most every ``every`` s, at once when
+        ``max_points`` wait) and writes each to the spool, under the lock so their order is kept."""
+        while True:
+            with self._cond:
+                clock = time.monotonic()
+                if not (self._pending() and self._ended is None and (
+                        self._urgent or self._closing or clock >= self._last_spool + self.every)):
+                    if self._closing and not self._pending():
+                        return
+                    wait = self._last_spool + self.every - clock if self._pending() and self._ended is None else 0.5
+                    self._cond.wait(max(0.01, wait))
+                    continue
+                batch = self._take_batch()
+                self._last_spool = clock
+                try:
+                    self._files.append(self._spool.write(batch))
+                    self._cond.notify_all()
+                    continue
+                except (OSError, ValueError) as exc:  # a full disk: posted unspooled, below
+                    say(f"[mm] spooling a batch failed ({exc}); sending it unspooled")
+            self._post_unspooled(batch)
 
     def _post_unspooled(self, batch: dict) -> None:
         delay = 0.2
@@ -486,19 +514,27 @@ class HttpTracker(Tracker):
                 return
 
     def _send(self, path: Path) -> str:
-        """Post one spooled batch: ``sent``, ``dropped``, ``ended`` or ``retry``."""
+        """Post one spooled batch: ``sent``, ``dropped``, ``ended`` or ``retry``. The spooled bytes are
+        sent as they are, ``sent_at`` put in front (decoding and encoding 5,000 points again would
+        cost more than the rest of the client's work on them)."""
         try:
-            batch = json.loads(path.read_text())
+            data = path.read_bytes()
+            if not data.startswith(b"{"):
+                raise ValueError("not a JSON object")
         except (OSError, ValueError) as exc:
             say(f"[mm] spooled batch {path.name} cannot be read ({exc}); dropped")
             with self._cond:
                 self._spool.done(path)
             return "dropped"
         try:
-            self.client.call("POST", "/batch", {**batch, "sent_at": time.time()})
+            self.client.call("POST", "/batch", raw=b'{"sent_at": %r, ' % time.time() + data[1:])
         except Unreachable:
             return "retry"
         except Refused as exc:
+            try:
+                batch = json.loads(data)
+            except ValueError:
+                batch = {}
             return self._refused_batch(exc, batch, path)
         with self._cond:
             self.sent += 1
@@ -510,7 +546,8 @@ class HttpTracker(Tracker):
             self._end(exc)
             return "ended"
         self.dropped += 1
-        say(f"[mm] a batch of {len(batch.get('metrics') or [])} metric points and {len(batch.get('events') or [])} "
+        say(f"[mm] a batch of {batch.get('n_points', len(batch.get('metrics') or []))} metric points and "
+            f"{len(batch.get('events') or [])} "
             f"events was refused by the server ({exc.status}: {exc.message}); dropped, the run goes on")
         if path is not None:
             with self._cond:

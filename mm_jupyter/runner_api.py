@@ -14,7 +14,8 @@ execution is in progress on that attempt, with that token), exactly as for a loc
 transaction, each write in a savepoint of its own (a failing write fails only its caller, the others
 commit), and each caller waits for its own result, given only once the group is committed. A batch's
 metric points, events, progress, kernel pid and notebook are written with its ``runner_batches`` row
-in that transaction: a batch id seen before writes nothing (``duplicate``). Metric timestamps are
+in that transaction: a batch id seen before writes nothing (``duplicate``). A batch's points come as packed columns
+(``metric_columns``; JSON rows are taken too), each point checked. Metric timestamps are
 shifted by ``server now − sent_at`` and heartbeats stamped with this machine's clock, so this
 server's clock decides liveness (the normal ``scheduler.reconcile``).
 
@@ -35,10 +36,12 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from math import isfinite
 from pathlib import Path, PurePosixPath
 from queue import Empty, SimpleQueue
 from typing import Any, BinaryIO, TypeVar
 
+from . import metric_columns
 from .artifact_root import ArtifactRoot, check_key, root_url
 from .errors import Conflict, InvalidInput, MMError, NotFound, StoreError, one_line
 from .executions import IN_PROGRESS, EventType, Kind, Outcome, heartbeat_interval, on_reset
@@ -532,6 +535,7 @@ class RunnerAPI:
         """A batch of the attempt's reports, written whole or not at all (see the module's docstring)."""
         server_now = received_at or now()
         fields = _fields(body, {"batch_id": str, "sent_at": (int, float), "metrics": (list, type(None)),
+                                "columns": (dict, type(None)), "n_points": (int, type(None)),
                                 "events": (list, type(None)), "progress": (int, float, type(None)),
                                 "kernel_pid": (int, type(None)), "notebook": (str, type(None))},
                          required=("batch_id", "sent_at"))
@@ -540,6 +544,8 @@ class RunnerAPI:
             raise InvalidInput(f"batch_id must be 1-64 letters, digits, '-' or '_', got {batch_id[:80]!r}")
         shift = server_now - float(fields["sent_at"])
         points = _points(fields.get("metrics") or [], shift, server_now)
+        if fields.get("columns") is not None:
+            points += metric_columns.decode(fields["columns"], shift)
         events = [_event(e, i) for i, e in enumerate(fields.get("events") or [])]
         notebook_uri = None
         if fields.get("notebook"):
@@ -752,7 +758,8 @@ def _fields(body: Any, kinds: dict[str, type | tuple[type, ...]], required: tupl
     return body
 
 
-_INT, _NUMBER = (int, type(None)), (int, float, type(None))  # JSON's types: bool is never a number here
+_INT, _NUMBER = (int, type(None)), (int, float, type(None))
+_MIN_INT, _MAX_INT = -(1 << 63), (1 << 63) - 1  # JSON's types: bool is never a number here
 
 
 def _points(raw: list, shift: float, server_now: float) -> list[tuple]:
@@ -769,6 +776,9 @@ def _points(raw: list, shift: float, server_now: float) -> list[tuple]:
             raise InvalidInput(f"metrics[{i}]: step must be an integer or null, and so must epoch")
         if type(value) not in _NUMBER or type(ts) not in _NUMBER:
             raise InvalidInput(f"metrics[{i}]: value must be a number or null, and so must ts")
+        if (type(value) is float and not isfinite(value)) or (type(ts) is float and not isfinite(ts)) \
+                or any(type(v) is int and not _MIN_INT <= v <= _MAX_INT for v in (step, epoch, value, ts)):
+            raise InvalidInput(f"metrics[{i}]: numbers must be finite, integers within 64 bits")
         out.append((name, step, epoch, value, server_now if ts is None else ts + shift))
     return out
 

@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mm_jupyter"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("errors", "items", "checks", "kernels", "processes", "textfmt", "hashing", "svgplots",
                     "secrets", "downsample", "imagefiles", "kernel_session",
-                    "codebases", "tracking_url", "artifact_root")),
+                    "codebases", "tracking_url", "metric_columns", "artifact_root")),
     ("store", ("store",)),
     ("state", ("executions", "metrics", "shapes", "notebooks", "queries.dql")),
     ("writes", ("tracker", "http_tracker", "evaluation")),

@@ -24,6 +24,7 @@ from support.helpers import wait_for
 
 import mm_jupyter as mm
 from mm_jupyter import scheduler
+from mm_jupyter.metric_columns import encode
 from mm_jupyter.runner_api import Writer
 from mm_jupyter.tracker import take_token
 
@@ -241,9 +242,16 @@ def test_too_large_and_malformed_batches_are_refused_and_the_run_goes_on(served,
     error(run.post("batch", {"batch_id": "c1"}), 400, "sent_at")
     error(run.call("POST", "batch", data=b'{"batch_id": "c2", "sent_at": NaN}'), 400, "NaN")
     error(run.batch(surprise=1), 400, "unknown field")
+    error(run.batch(columns={**encode([("loss", 1, 0, 0.5, 1.0)]), "step": "AAAA"}), 400, "whole number")
+    error(run.batch(metrics=[["loss", 1, 0, 2**70, 1.0]]), 400, "within 64 bits")
     assert served.store.count("metrics") == 0 and served.store.count("runner_batches") == 0
     assert run.batch(metrics=[["loss", 1, 0, 0.5, time.time()]]).json()["ok"] is True
     assert served.store.count("metrics", execution_id=run.id) == 1
+    packed = encode([("loss", 2, None, float("nan"), time.time()), ("loss", 3, 0, float("inf"), time.time())])
+    assert run.batch(columns=packed).json()["ok"] is True  # the values a local run would store, as it stores them
+    values = served.store.query("SELECT step, epoch, value FROM metrics WHERE execution_id = ? AND step > 1 "
+                                "ORDER BY step", [run.id])
+    assert values == [{"step": 2, "epoch": None, "value": None}, {"step": 3, "epoch": 0, "value": float("inf")}]
 
 
 def test_writes_are_committed_in_groups_and_a_failing_write_fails_only_its_caller(home, store):

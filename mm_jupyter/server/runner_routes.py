@@ -25,7 +25,7 @@ from ..errors import MMError, one_line
 from ..runner_api import MAX_JSON_BYTES, Caller, Refused, RunnerAPI, Upload
 from ..tracking_url import API_PATH
 from .errors import status_of
-from .inputs import parse_json
+from .inputs import parse_checked_later, parse_json
 
 CHUNK = 1 << 20
 ATTEMPT = r"/attempts/([^/]+)/([^/]+)"
@@ -135,10 +135,10 @@ class JSONHandler(RunnerHandler):
         return RunnerError(413, f"request body{size} is too large (at most {MAX_JSON_BYTES >> 20} MiB): "
                                 "send smaller batches")
 
-    def body(self) -> Any:
+    def body(self, parse: Any = parse_json) -> Any:
         raw = bytes(self._body)
         try:
-            return parse_json(raw) if raw.strip() else {}
+            return parse(raw) if raw.strip() else {}
         except MMError as exc:
             raise _http_error(exc) from None
 
@@ -162,10 +162,11 @@ class WriteHandler(JSONHandler):
     async def post(self, execution_id: str, attempt: str, what: str) -> None:
         received = time.time()
         caller = await self.caller(execution_id, attempt)
-        body = self.body()
-        if what == "batch":
+        if what == "batch":  # parsed off the event loop; its points are checked one by one in runner_api
+            body = await self.run(self.body, parse_checked_later)
             self.reply(await self.run(self.api.batch, caller, body, received))
         else:
+            body = self.body()
             self.reply(await self.run(getattr(self.api, what), caller, body))
 
 
