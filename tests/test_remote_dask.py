@@ -13,11 +13,14 @@ from pathlib import Path
 
 import pytest
 from support.helpers import counts, wait_for, wait_status
-from support.remote_util import Cluster, Serve, can_unshare, wait_gone
+from support.remote_util import Cluster, Serve, can_unshare, site_without_mm_jupyter, wait_gone
+from support.s3_util import s3_server
 
 import mm_jupyter as mm
+from mm_jupyter.artifact_root import ArtifactRoot, configure
 from mm_jupyter.errors import InvalidInput, Unavailable
 from mm_jupyter.hashing import tree_hash
+from mm_jupyter.queries.health import service_health
 
 pytest.importorskip("distributed")
 
@@ -129,6 +132,47 @@ def test_runner_api_unreachable_for_10_s_loses_and_duplicates_nothing(remote, st
     assert len(rows) == 40 * 3, "every point once: spooled while the API was away, never stored twice"
     assert len({(r["name"], r["step"]) for r in rows}) == 40 * 3
     assert store.get("snapshots", snap)["status"] == "trained"
+
+
+@pytest.mark.slow
+def test_a_remote_run_stores_its_artifacts_in_an_s3_root_through_the_server(home, store, toy, tmp_path):
+    with s3_server(tmp_path / "s3") as s3:
+        configure(store, s3.url("mm"))
+        serve = Serve(home, tmp_path / "serve.log", env=s3.env).start()  # the server holds the credentials
+        cluster = Cluster()
+        try:  # the worker gets none of them: its files go through the server
+            cluster.worker(worker_env(tmp_path, "w1"), tmp_path / "w1.log", drop=tuple(s3.env))
+            snap = toy(epochs=2)
+            done = wait_status(store, mm.train(snap, service=settings(serve, cluster))["id"], "success", 120)
+            version = store.get("snapshots", snap)
+            assert version["weights_uri"].startswith(s3.url("mm") + "/models/")
+            assert done["notebook_uri"].startswith(s3.url("mm") + "/models/")
+            root = ArtifactRoot(s3.url("mm"))
+            assert root.tree_hash(root.key_of(version["weights_uri"])) == version["weights_hash"]
+            folder = root.key_of(done["notebook_uri"]).rsplit("/", 1)[0]
+            assert {"notebook.ipynb", "log.txt"} <= {k.rsplit("/", 1)[1] for k, _ in root.list(folder)}
+            ev = wait_status(store, mm.evaluate(snap, service=settings(serve, cluster))["id"], "success", 120)
+            results = root.key_of(ev["notebook_uri"]).rsplit("/", 1)[0] + "/results.json"
+            assert version["weights_hash"] in root.read_bytes(results).decode()  # evaluated those very weights
+            assert not any(store.artifacts.rglob("notebook.ipynb")), "nothing under the local artifact folder"
+        finally:
+            cluster.close()
+            serve.stop()
+
+
+@pytest.mark.slow
+def test_a_worker_without_mm_jupyter_is_named_in_the_services_health(remote, store, toy, tmp_path):
+    serve, cluster = remote
+    site = site_without_mm_jupyter(tmp_path / "site")
+    cluster.worker({**worker_env(tmp_path, "bare"), "PYTHONPATH": str(site)}, tmp_path / "bare.log",
+                   python=[os.path.realpath(os.sys.executable), "-S"], cwd=tmp_path)
+    snap = toy(epochs=1)
+    exe = mm.train(snap, service=settings(serve, cluster))
+    svc = store.get("services", exe["service"])
+    health = service_health(store, svc)
+    assert health.level == "error" and health.code == "tracking-unreachable", health
+    assert "mm-jupyter is not installed on the worker" in health.reason
+    assert store.get("executions", exe["id"])["status"] == "pending"  # it waits for a worker that can run it
 
 
 def test_a_tracking_url_that_does_not_answer_is_refused_and_nothing_is_created(store, toy):

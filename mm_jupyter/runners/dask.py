@@ -219,9 +219,9 @@ def _facts(answer: Any) -> dict:
     """A worker's answer to ``worker_facts``, or what to assume when it failed (restarting, say)."""
     if isinstance(answer, dict):
         return answer
-    if isinstance(answer, ModuleNotFoundError | ImportError) and "mm_jupyter" in str(answer):
-        return {"kernels": [], "host": None, "store": "mm-jupyter is not installed on the worker "
-                f"({type(answer).__name__}: {answer}): pip install mm-jupyter there"}
+    if isinstance(answer, BaseException) and "No module named 'mm_jupyter" in str(answer):  # as the worker said it
+        return {"kernels": None, "host": None, "store": "mm-jupyter is not installed on the worker "
+                f"({one_line(answer)}): pip install mm-jupyter there"}
     return {"kernels": [], "store": f"no answer from the worker ({answer!r})", "host": None}
 
 
@@ -253,7 +253,8 @@ def placement(info: dict, svc: dict) -> tuple[list[str], Problem | None]:
     if not fit:
         return [], Problem("no-gpu-worker", f"no worker of {runner} declares GPU={gpus} "
                            f"(resources={{'GPU': {gpus}}})")
-    fit = {a: w for a, w in fit.items() if kernel in w["kernels"]}
+    # a worker that cannot tell its kernels (no mm-jupyter there) stays, to be left out with that reason
+    fit = {a: w for a, w in fit.items() if w["kernels"] is None or kernel in w["kernels"]}
     if not fit:
         return [], Problem("kernel-missing", f"kernel {kernel!r} is not installed on any worker of {runner} "
                            "that fits the service")

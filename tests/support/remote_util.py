@@ -79,17 +79,20 @@ class Cluster:
         self.runner = "dask://" + self.address.removeprefix("tcp://")
         self.workers: list[subprocess.Popen] = []
 
-    def worker(self, env: dict, log: Path, *, namespace_over: Path | None = None) -> subprocess.Popen:
-        """A worker process (no nanny, one thread) with ``env``; with ``namespace_over``, in its own mount
-        namespace where that folder is an empty tmpfs."""
-        cmd = [sys.executable, "-m", "distributed.cli.dask_worker", self.address, "--nthreads", "1", "--no-nanny",
-               "--no-dashboard", "--host", "127.0.0.1"]
+    def worker(self, env: dict, log: Path, *, namespace_over: Path | None = None, drop: tuple[str, ...] = (),
+               python: list[str] | None = None, cwd: Path | None = None) -> subprocess.Popen:
+        """A worker process (no nanny, one thread) with ``env`` (less the variables in ``drop``); with
+        ``namespace_over``, in its own mount namespace where that folder is an empty tmpfs; ``python``:
+        the interpreter command to run it with."""
+        cmd = [*(python or [sys.executable]), "-m", "distributed.cli.dask_worker", self.address, "--nthreads", "1",
+               "--no-nanny", "--no-dashboard", "--host", "127.0.0.1"]
         if namespace_over is not None:
             script = 'mount -t tmpfs tmpfs "$0" && exec "$@"'
             cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c", script, str(namespace_over), *cmd]
         with open(log, "ab") as out:
-            proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+            full = {k: v for k, v in {**os.environ, **env}.items() if k not in drop}
+            proc = subprocess.Popen(cmd, env=full, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                    cwd=cwd)
         self.workers.append(proc)
         n = len(self.workers)
         client = self.client()
@@ -126,3 +129,17 @@ def wait_gone(pid: int, timeout: float = 30.0) -> None:
 
 def elapsed(since: float) -> float:
     return time.monotonic() - since
+
+
+def site_without_mm_jupyter(folder: Path) -> Path:
+    """A folder of links to this interpreter's installed packages, all but mm-jupyter: a worker started
+    with ``python -S`` and it on PYTHONPATH has Dask and everything else, and no mm-jupyter."""
+    import sysconfig
+
+    folder.mkdir(parents=True, exist_ok=True)
+    site = Path(sysconfig.get_paths()["purelib"])
+    for entry in site.iterdir():
+        if "mm_jupyter" in entry.name or entry.suffix == ".pth":
+            continue
+        (folder / entry.name).symlink_to(entry)
+    return folder
