@@ -42,6 +42,7 @@ from typing import Any
 from . import metric_columns
 from .errors import Conflict, InvalidInput, Unavailable
 from .executions import IN_PROGRESS, EventType, Outcome, Status
+from .hashing import file_sha256
 from .tracker import AttemptEnded, Tracker
 from .tracking_url import API_PATH, check_tracking_url
 
@@ -208,7 +209,7 @@ class RunnerClient:
         resumed from what the server already has (``HEAD``) after a broken connection; the last piece
         carries the whole file's sha256. Returns the size."""
         size = path.stat().st_size
-        sha = _file_sha256(path)
+        sha = file_sha256(path)
         route = f"/files/{_quote_key(key)}"
 
         def put(data: bytes, headers: dict) -> None:
@@ -265,14 +266,6 @@ def _error_text(resp: http.client.HTTPResponse) -> str:
     except (ValueError, OSError, http.client.HTTPException):
         text = resp.reason or ""
     return " ".join(text.split())[:500]
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(READ):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -49,7 +49,7 @@ from .hashing import file_sha256
 from .queries.items import select_items
 from .registry import version_model
 from .scheduler import dispatch
-from .store import Store, now
+from .store import Connections, Store, now
 from .tracker import LocalTracker, token_hash
 from .tracking_url import API_NAME, API_VERSION
 
@@ -239,13 +239,11 @@ class RunnerAPI:
     def __init__(self, home: str | Path, *, workers: int = 8, refused_tokens: tuple[str, ...] = ()):
         self.home = Path(home)
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mm-runner-api")
-        self._identity: tuple[str, tuple[int, int]] | None = None  # the store every connection must open
+        self.connections = Connections(self.home, create=False)
         self._lock = threading.Lock()
-        self.writer = Writer(self.home, opener=self._open)
+        self.writer = Writer(self.home, opener=self.connections.open)
         self.hashes = ContentHashes()
         self._refused = {token_hash(t) for t in refused_tokens if t}
-        self._local = threading.local()
-        self._stores: list[Store] = []
         self._access: OrderedDict[tuple[str, int], Access] = OrderedDict()
         self._roots: dict[str, ArtifactRoot] = {}
         self._dispatcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mm-runner-dispatch")
@@ -253,27 +251,9 @@ class RunnerAPI:
 
     # -- plumbing --
 
-    def _open(self) -> Store:
-        """A connection to the store: every one after the first must find that very store (a deleted
-        or replaced ``mm.db`` is a ``StoreError``, never a new empty store)."""
-        with self._lock:
-            known = self._identity
-        if known is None:
-            store = Store(self.home, create=False)
-            with self._lock:
-                self._identity = self._identity or (store.id, store.identity)
-        else:
-            store = Store(self.home, create=False, expect_id=known[0], expect_file=known[1])
-        with self._lock:
-            self._stores.append(store)
-        return store
-
     def store(self) -> Store:
         """This thread's connection (reads; writes go through ``writer``)."""
-        store = getattr(self._local, "store", None)
-        if store is None:
-            store = self._local.store = self._open()
-        return store
+        return self.connections.store()
 
     def root(self, store: Store | None = None) -> ArtifactRoot:
         """The store's artifact root now."""
@@ -288,13 +268,7 @@ class RunnerAPI:
         self.writer.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
         self._dispatcher.shutdown(wait=False, cancel_futures=True)
-        with self._lock:
-            stores, self._stores = self._stores, []
-        for store in stores:
-            try:
-                store.close()
-            except Exception:  # closing from another thread may be refused; the process is ending
-                pass
+        self.connections.close()
 
     def dispatch_soon(self) -> None:
         """Start what waits for a free slot (``scheduler.dispatch``), off the caller's thread; several

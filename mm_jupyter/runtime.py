@@ -110,14 +110,19 @@ def _open_remote(spec_path: Path, execution_id: str) -> RunContext:
     return ctx
 
 
-def _spool_after_cells(ctx: RunContext, tracker: HttpTracker) -> None:
-    """After each cell, what it logged is written to the spool: when the kernel ends (killed, or
-    shut down by the runner) before it was sent, the runner's tracker sends it."""
+def _shell() -> Any:
+    """The IPython shell running this code, or None (a plain process)."""
     try:
         from IPython import get_ipython
     except ImportError:
-        return
-    shell = get_ipython()
+        return None
+    return get_ipython()
+
+
+def _spool_after_cells(ctx: RunContext, tracker: HttpTracker) -> None:
+    """After each cell, what it logged is written to the spool: when the kernel ends (killed, or
+    shut down by the runner) before it was sent, the runner's tracker sends it."""
+    shell = _shell()
     if shell is None:
         return
 
@@ -133,11 +138,7 @@ def _spool_after_cells(ctx: RunContext, tracker: HttpTracker) -> None:
 
 def _record_failures_here(ctx: RunContext) -> None:
     """A run in this kernel has no runner to record how it ended: a cell that raises ends it failed."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return
-    shell = get_ipython()
+    shell = _shell()
     if shell is None:
         return
 

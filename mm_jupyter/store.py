@@ -12,6 +12,7 @@ import json
 import os
 import sqlite3
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -678,3 +679,50 @@ def probe_store(home: str | os.PathLike, expected_id: str, nonce_key: str | None
         return (f"{path} on {host} is not the live store: it has the submitter's store id but not the value the "
                 "submitter just wrote into it (a copy of the file, or a stale view of it)")
     return None
+
+
+class Connections:
+    """One ``Store`` per thread on one home (a server's workers, the runner API's threads): the first
+    connection may create the store (``create``); every later one must find that very store (a
+    deleted or replaced ``mm.db`` is a ``StoreError``, never a new empty store)."""
+
+    def __init__(self, home: str | os.PathLike, *, create: bool = True):
+        self.home = Path(home)
+        self.create = create
+        self.store_id: str | None = None  # the store every connection must open (set by the first)
+        self.identity: tuple[int, int] | None = None
+        self._local = threading.local()
+        self._stores: list[Store] = []
+        self._lock = threading.Lock()
+
+    def open(self, **options: Any) -> Store:
+        """A new connection (kept to be closed by ``close``)."""
+        with self._lock:
+            first = self.store_id is None
+        if first:
+            store = Store(self.home, create=self.create, **options)
+            with self._lock:
+                self.store_id = self.store_id or store.id
+                self.identity = self.identity or store.identity
+        else:
+            store = Store(self.home, create=False, expect_id=self.store_id, expect_file=self.identity, **options)
+        with self._lock:
+            self._stores.append(store)
+        return store
+
+    def store(self) -> Store:
+        """This thread's connection (opened on first use)."""
+        store = getattr(self._local, "store", None)
+        if store is None:
+            store = self._local.store = self.open()
+        return store
+
+    def close(self) -> None:
+        """Close every connection opened here."""
+        with self._lock:
+            stores, self._stores = self._stores, []
+        for store in stores:
+            try:
+                store.close()
+            except Exception:  # closing from another thread may be refused; the process is ending
+                pass

@@ -20,6 +20,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
+from . import tracking_url
 from .errors import Conflict
 from .executions import IN_PROGRESS, EventType, Outcome, Status, record_outcome
 from .store import Store, now
@@ -36,7 +37,7 @@ def token_hash(token: str) -> str:
 
 
 TOKEN_FILE = ".attempt-token"
-TOKEN_ENV, ATTEMPT_ENV = "MM_ATTEMPT_TOKEN", "MM_ATTEMPT"  # how a runner hands them to its kernel
+TOKEN_ENV, ATTEMPT_ENV = tracking_url.TOKEN_ENV, tracking_url.ATTEMPT_ENV  # how a runner hands them to its kernel
 
 
 def hand_over_token(folder: Path, token: str) -> None:

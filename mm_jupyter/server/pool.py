@@ -13,13 +13,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import sqlite3
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..store import Store, default_home
+from ..store import Connections, Store, default_home
 
 T = TypeVar("T")
 
@@ -30,39 +29,16 @@ class StorePool:
     def __init__(self, home: str | Path | None = None, workers: int = 4, name: str = "mm-api"):
         self.home = Path(home).expanduser().resolve() if home else default_home().resolve()
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
-        self._local = threading.local()
-        self._stores: list[Store] = []
-        self._lock = threading.Lock()
-        self.store_id: str | None = None  # the store every connection must open (set by the first)
-        self.identity: tuple[int, int] | None = None
-
-    def _open(self, **options: object) -> Store:
-        """A connection to this pool's store: the first may create it; every later one must find that
-        very store (a deleted or replaced ``mm.db`` is a ``StoreError``, never a new empty store)."""
-        with self._lock:
-            first = self.store_id is None
-        if first:
-            store = Store(self.home, **options)
-            with self._lock:
-                self.store_id = self.store_id or store.id
-                self.identity = self.identity or store.identity
-        else:
-            store = Store(self.home, create=False, expect_id=self.store_id, expect_file=self.identity, **options)
-        with self._lock:
-            self._stores.append(store)
-        return store
+        self.connections = Connections(self.home)
 
     def store(self) -> Store:
         """This thread's store (opened on first use)."""
-        store = getattr(self._local, "store", None)
-        if store is None:
-            store = self._local.store = self._open()
-        return store
+        return self.connections.store()
 
     def reader(self) -> Store:
         """The event loop thread's own connection (queries only; a short busy timeout)."""
         if getattr(self, "_reader", None) is None:
-            self._reader = self._open(read_only=True)
+            self._reader = self.connections.open(read_only=True)
         return self._reader
 
     async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -82,10 +58,4 @@ class StorePool:
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
-        with self._lock:
-            stores, self._stores = self._stores, []
-        for store in stores:
-            try:
-                store.close()
-            except Exception:  # closing from another thread may be refused; the process is ending
-                pass
+        self.connections.close()
