@@ -119,10 +119,11 @@ def stage(client: RunnerClient, spec: dict, cache: Path, run_dir: Path) -> dict:
 
 
 def upload_run_folder(client: RunnerClient, run_dir: Path, execution_key: str) -> list[str]:
-    """Every file of the run folder under ``execution_key`` (the spec and the weights excepted);
-    returns the errors (one line each)."""
+    """Every file of the run folder under ``execution_key`` (the spec and the weights excepted, and
+    links: an adapter's links to the staged items are not the run's files); returns the errors (one
+    line each)."""
     errors = []
-    for path in sorted(p for p in run_dir.rglob("*") if p.is_file()):
+    for path in sorted(p for p in run_dir.rglob("*") if p.is_file() and not p.is_symlink()):
         rel = path.relative_to(run_dir).as_posix()
         if rel.split("/")[0] in NOT_UPLOADED or rel.split("/")[0].startswith("weights.partial-"):
             continue
@@ -185,7 +186,8 @@ def run(url: str, token: str, execution_id: str, attempt: int, cache: Path | Non
                                  timeout)
     finally:
         live.stop()
-    for problem in upload_run_folder(tracker.client, run_dir, spec["execution_key"]):
+    problems = upload_run_folder(tracker.client, run_dir, spec["execution_key"])
+    for problem in problems:
         say(f"[mm] {problem}")
         try:
             tracker.event(problem, "error", EventType.LOG)
@@ -193,6 +195,8 @@ def run(url: str, token: str, execution_id: str, attempt: int, cache: Path | Non
             pass
     status = tracker.outcome(outcome, error)
     tracker.close()
+    if not problems:  # everything is on the server: the worker keeps only its caches (items, weights)
+        shutil.rmtree(run_dir, ignore_errors=True)
     return status
 
 

@@ -259,6 +259,7 @@ def test_remote_attempt_trains_and_evaluates_the_toy_model_with_no_store_on_the_
     assert blobs and all(p.suffix == ".png" for p in blobs)
     assert not (tmp_path / "worker-home").exists()  # nothing written to any MM_HOME on the worker
     assert not spooled(tmp_path / "worker-cache" / "spool")  # every batch answered, no spool left
+    assert not any((tmp_path / "worker-cache" / "runs").iterdir()), "the run folder goes once all is uploaded"
 
     ev = mm.evaluate(snap["id"])
     assert ev["id"] in started
