@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -93,6 +95,8 @@ def test_a_worker_in_its_own_mount_namespace_sees_no_store_and_still_runs(remote
     exe = mm.train(snap, service=settings(serve, cluster))
     wait_status(store, exe["id"], "success", 120)
     assert store.get("snapshots", snap)["status"] == "trained"
+    ev = wait_status(store, mm.evaluate(snap, service=settings(serve, cluster))["id"], "success", 120)
+    assert (Path(ev["notebook_uri"]).parent / "results.json").is_file()
 
 
 @pytest.mark.slow
@@ -185,4 +189,8 @@ def test_a_tracking_url_that_does_not_answer_is_refused_and_nothing_is_created(s
         mm.train(snap, service={"tracking_url": "http://127.0.0.1:9"})
     with pytest.raises(InvalidInput, match="tracking URL must be http://host:port"):
         mm.train(snap, service={"runner": "dask://127.0.0.1:1", "tracking_url": "ftp://x"})
+    assert counts(store) == before
+    cli = subprocess.run([sys.executable, "-m", "mm_jupyter.cli", "train", snap, "--runner", "dask://127.0.0.1:1",
+                          "--tracking-url", "http://127.0.0.1:9"], capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 4 and cli.stderr.count("\n") == 1 and "is unreachable" in cli.stderr, cli.stderr
     assert counts(store) == before
