@@ -88,6 +88,12 @@ def heartbeat_stale_after() -> float:
     return float(os.environ.get("MM_HEARTBEAT_STALE", "30"))
 
 
+def remote_heartbeat_stale_after() -> float:
+    """The same for a run on a worker that reports over the network (a tracking URL): its spool rides
+    out a cut of the network or of the server, so it is judged lost only after a longer silence."""
+    return max(heartbeat_stale_after(), float(os.environ.get("MM_REMOTE_HEARTBEAT_STALE", "120")))
+
+
 def execution_name(kind: str, version_name: str, offline: bool = False) -> str:
     """An execution's name: its kind and its version's name (what the search rule matches)."""
     return f"{kind} {version_name}" + (" (offline)" if offline else "")

@@ -30,6 +30,7 @@ from .executions import (
     fail,
     heartbeat_stale_after,
     on_reset,
+    remote_heartbeat_stale_after,
     transition,
 )
 from .processes import hostname, pid_alive, runner_alive
@@ -230,8 +231,13 @@ def finish_drains(store: Store, force: str | None = None) -> list[str]:
 # --- reconciliation -----------------------------------------------------------------------------
 
 
-def lost_reason(exe: dict, host: str, at: float) -> str | None:
-    """Why an in-progress execution counts as lost (its runner is gone, its heartbeat is stale), or None."""
+_UP_SINCE = time.time()  # when this process started judging heartbeats
+
+
+def lost_reason(exe: dict, host: str, at: float, remote: bool = False) -> str | None:
+    """Why an in-progress execution counts as lost (its runner is gone, its heartbeat is stale), or None.
+    A ``remote`` run (its worker reports to a tracking URL) gets ``remote_heartbeat_stale_after``, counted
+    from no earlier than this process's start: a server that was down is not the worker's silence."""
     params = exe["params"] or {}
     here = bool(params.get("offline")) or params.get("mode") == "papermill"  # runs in a user's process
     if exe["host"] == host and exe["runner_pid"]:
@@ -248,7 +254,10 @@ def lost_reason(exe: dict, host: str, at: float) -> str | None:
         if beat < at - max(DASK_START_TIMEOUT, heartbeat_stale_after()):
             return f"no worker of {exe['runner']} started it within {at - beat:.0f} s"
         return None
-    if beat < at - heartbeat_stale_after():
+    stale = heartbeat_stale_after()
+    if remote:
+        beat, stale = max(beat, _UP_SINCE), remote_heartbeat_stale_after()
+    if beat < at - stale:
         return f"heartbeat stale for {at - beat:.0f} s (runner, kernel or server died)"
     return None
 
@@ -265,8 +274,9 @@ def reconcile(store: Store) -> list[str]:
             if fail(store, failure.execution_id, failure.reason, Outcome.START_FAILURE,
                     attempt=failure.attempt) == FAILED:
                 handled.append(failure.execution_id)
+    reporting = queue.reporting_services(store)
     for exe in queue.in_progress(store):
-        reason = lost_reason(exe, host, at)
+        reason = lost_reason(exe, host, at, remote=exe["service"] in reporting)
         if reason and on_reset(store, exe["id"], reason, attempt=exe["attempts"]) in (RERUN, ABORTED):
             stop_attempt(store, exe)
             handled.append(exe["id"])

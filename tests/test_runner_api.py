@@ -357,6 +357,23 @@ def test_the_reconcile_timer_ends_a_run_whose_heartbeats_stopped_by_the_servers_
     error(run.batch(progress=1.0), 409, "aborted")
 
 
+def test_a_remote_run_rides_out_a_silence_shorter_than_its_own_stale_limit(served, toy, monkeypatch):
+    from mm_jupyter import scheduler
+
+    run = claimed(served, toy)
+    exe = served.store.get("executions", run.id)
+    served.store.update("services", exe["service"], tracking_url="http://127.0.0.1:9")  # its workers report
+    monkeypatch.setenv("MM_HEARTBEAT_STALE", "0.5")
+    monkeypatch.setenv("MM_REMOTE_HEARTBEAT_STALE", "2.0")
+    monkeypatch.setattr(scheduler, "_UP_SINCE", time.time() + 1.0)  # as if this server had just started
+    assert run.post("heartbeat").json()["alive"] is True
+    time.sleep(1.5)  # past the local limit; the remote one counts from the server's start
+    assert scheduler.reconcile(served.store) == [] and served.store.get("executions", run.id)["status"] == "in-progress"
+    time.sleep(2.0)
+    assert run.id in scheduler.reconcile(served.store)
+    assert "heartbeat stale" in served.store.get("executions", run.id)["error"]
+
+
 # --- spec, blobs, files, weights ------------------------------------------------------------------------
 
 

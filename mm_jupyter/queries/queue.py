@@ -48,6 +48,12 @@ def in_progress(store: Store, service: str | None = None) -> list[dict]:
     return store.find("executions", **where)
 
 
+def reporting_services(store: Store) -> set[str]:
+    """The services whose workers report over the network (a tracking URL)."""
+    return {r["name"] for r in store.query("SELECT name FROM services WHERE tracking_url IS NOT NULL "
+                                           "AND tracking_url != ''")}
+
+
 def draining(store: Store) -> list[dict]:
     """Services being stopped (a drain deadline is set)."""
     return store.query("SELECT * FROM services WHERE draining_until IS NOT NULL")
