@@ -186,6 +186,8 @@ class YoloAdapter(BaseModelAdapter):
 
     task = "detect"
     requires = ("torch", "torchvision", "ultralytics")
+    # what a warm kernel imports ahead (mm_jupyter.warm_kernels): ultralytics through our offline import
+    preload = ("torch", "torchvision", f"{__name__}:_ultralytics")
     config_help = {
         "model": "An ultralytics model yaml (trained from scratch, e.g. yolov8n.yaml) or a local .pt weights file.",
         "epochs": "Passes over the training subset.",

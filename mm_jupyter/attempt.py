@@ -19,9 +19,10 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO, TypeVar
+from typing import Any, TextIO, TypeVar
 
 from .executions import EventType, Outcome, Status, heartbeat_interval
+from .kernel_pool import after_run, claim_for_run, run_adapter
 from .notebooks import LOG_NAME, NOTEBOOK_NAME, execute, template_for
 from .processes import hostname, signal_group, wait_gone
 from .scheduler import dispatch
@@ -236,13 +237,21 @@ def _execute(store: Store, tracker: Tracker, exe: dict, svc: dict, watcher: Watc
     redactor = Redactor(values)
     log.write(f"[mm] {time.strftime('%Y-%m-%d %H:%M:%S')} attempt {exe['attempts']} of "
               f"{exe['kind']} {exe['id']} on kernel {svc['kernel_name']}\n")
-    return run_notebook(template, notebook, params, kernel_name=svc["kernel_name"], log=log, folder=folder,
-                        watcher=watcher, tracker=tracker, redactor=redactor, on_kernel_start=kernel_started)
+    # a warm kernel of this (kernel, adapter) when the pool has one (kernel_pool); else a fresh one
+    adapter, private = run_adapter(params, dask=bool(watcher.supervisor)), {TOKEN_ENV, ATTEMPT_ENV, *values}
+    km = adapter and claim_for_run(str(store.home), svc["kernel_name"], adapter, private, str(folder),
+                                   kernel_started, say)
+    ended = run_notebook(template, notebook, params, kernel_name=svc["kernel_name"], log=log, folder=folder,
+                         watcher=watcher, tracker=tracker, redactor=redactor, on_kernel_start=kernel_started,
+                         km=km or None)
+    if adapter and ended[0] != Outcome.TERMINATED and not watcher.revoked:
+        after_run(str(store.home), svc["kernel_name"], adapter, private, say)
+    return ended
 
 
 def run_notebook(template: Path, notebook: Path, params: dict, *, kernel_name: str, log: SafeLog, folder: Path,
                  watcher: Watcher, tracker: Tracker, redactor: Redactor,
-                 on_kernel_start: Callable[[int], None]) -> tuple[Outcome, str | None]:
+                 on_kernel_start: Callable[[int], None], km: Any = None) -> tuple[Outcome, str | None]:
     """Papermill on ``kernel_name`` in ``folder``; (outcome, error), the error redacted, the end written
     to ``log`` (which is closed)."""
     from papermill.exceptions import PapermillExecutionError
@@ -250,7 +259,7 @@ def run_notebook(template: Path, notebook: Path, params: dict, *, kernel_name: s
     outcome, error = Outcome.SUCCESS, None
     try:
         execute(template, notebook, params, kernel_name=kernel_name, log_file=log,
-                cwd=folder, on_kernel_start=on_kernel_start, redactor=redactor)
+                cwd=folder, on_kernel_start=on_kernel_start, redactor=redactor, km=km)
     except PapermillExecutionError as exc:
         evalue = redactor.text(str(exc.evalue)).strip().splitlines()[-1:] or [""]
         error = f"cell {exc.cell_index}: {exc.ename}: {evalue[0][:500]}"

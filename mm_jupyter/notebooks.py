@@ -146,24 +146,29 @@ def _redacted_output(output: Path, redactor: Redactor | None) -> str:
 
 def execute(template: Path, output: Path, parameters: dict, *, kernel_name: str, log_file: Any,
             cwd: Path, on_kernel_start: Callable[[int], None], autosave_every: int = 5,
-            redactor: Redactor | None = None) -> None:
+            redactor: Redactor | None = None, km: Any = None) -> None:
     """Run ``template`` with papermill into ``output``: parameters injected as literals, saved after
     every cell and every ``autosave_every`` s inside long cells, stream output appended to ``log_file``.
 
     With a ``redactor`` (the run's secrets), every save of the notebook and every line of the log is
     redacted before it is written. The kernel is started first and boots while papermill is imported
     (~0.4 s of a runner's start); papermill then runs on that kernel, and it is shut down here,
-    whatever happened.
+    whatever happened. ``km``: a kernel manager of a kernel already running for this run (an adopted
+    warm kernel, whose pid was reported already); it is used instead of starting one, and shut down
+    the same way.
     """
     import shutil
 
     from jupyter_core.utils import run_sync
 
     streams: list[Any] = []
-    manager_class, sock_dir = ipc_kernel_manager(on_kernel_start)
-    km = manager_class(kernel_name=kernel_name)
+    sock_dir = ""
+    if km is None:
+        manager_class, sock_dir = ipc_kernel_manager(on_kernel_start)
+        km = manager_class(kernel_name=kernel_name)
     try:
-        run_sync(km.start_kernel)(cwd=str(cwd))
+        if sock_dir:
+            run_sync(km.start_kernel)(cwd=str(cwd))
         import papermill
 
         # one writer per stream: each holds back its own possible start of a value
@@ -183,4 +188,5 @@ def execute(template: Path, output: Path, parameters: dict, *, kernel_name: str,
         # left to say, and a graceful exit of torch & co. took ~2.7 s per run
         if km.has_kernel:
             run_sync(km.shutdown_kernel)(now=True)
-        shutil.rmtree(sock_dir, ignore_errors=True)
+        if sock_dir:
+            shutil.rmtree(sock_dir, ignore_errors=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 SUPPORT = Path(__file__).parent / "support"
+os.environ.setdefault("MM_WARM_KERNELS", "0")  # no kernel pool in tests (also those with their own MM_HOME)
 if str(SUPPORT) not in sys.path:
     sys.path.insert(0, str(SUPPORT))  # the toy adapter, for this process and (via PYTHONPATH) its kernels
 
@@ -22,6 +23,7 @@ def home(tmp_path, monkeypatch):
     path = tmp_path / "mmhome"
     monkeypatch.setenv("MM_HOME", str(path))
     monkeypatch.setenv("MM_HEARTBEAT_INTERVAL", "0.5")
+    monkeypatch.setenv("MM_WARM_KERNELS", "0")  # no kernel pool unless a test turns it on (test_kernel_pool)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(SUPPORT), os.environ.get("PYTHONPATH", "")]))
     api._STORES.clear()
     yield path

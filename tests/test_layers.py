@@ -13,9 +13,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mm_jupyter"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("errors", "items", "checks", "kernels", "processes", "textfmt", "hashing", "svgplots",
                     "secrets", "downsample", "imagefiles", "kernel_session",
-                    "codebases", "tracking_url", "metric_columns", "artifact_root")),
+                    "codebases", "tracking_url", "metric_columns", "artifact_root", "warm_kernels")),
     ("store", ("store",)),
-    ("state", ("executions", "metrics", "shapes", "notebooks", "queries.dql")),
+    ("state", ("executions", "metrics", "shapes", "notebooks", "queries.dql", "kernel_pool")),
     ("writes", ("tracker", "http_tracker", "evaluation")),
     ("adapters", ("adapter", "adapters", "registry", "predictor")),
     ("runners", ("runners", "services")),
