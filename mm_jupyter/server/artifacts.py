@@ -18,6 +18,8 @@ import mimetypes
 import re
 import tempfile
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -114,8 +116,16 @@ def configured_root(store: Store) -> ArtifactRoot | None:
         return None
 
 
-def _read_error(rel: str, exc: Exception) -> NotFound:
-    return NotFound(f"cannot read artifact {rel[:80]!r} from the artifact root: {one_line(exc)}")
+@contextmanager
+def _reading(rel: str, keep: type[Exception] | tuple[type[Exception], ...] = MMError) -> Iterator[None]:
+    """A read through an artifact root: the backend's own errors (botocore, gcsfs, …) become one
+    ``NotFound`` line naming the artifact; ours (``keep``) pass through as they are."""
+    try:
+        yield
+    except keep:
+        raise
+    except Exception as exc:
+        raise NotFound(f"cannot read artifact {rel[:80]!r} from the artifact root: {one_line(exc)}") from None
 
 
 def _root_contents(root: ArtifactRoot, rel: str, content: bool) -> dict:
@@ -124,11 +134,9 @@ def _root_contents(root: ArtifactRoot, rel: str, content: bool) -> dict:
         key = check_key(rel)
     except InvalidInput:
         raise NotFound(f"no artifact at {rel[:80]!r}") from None
-    try:
+    with _reading(rel, keep=()):  # any error, ours included, is "cannot read" here
         size = root.size(key)
         listed = root.list(key) if size is None else []
-    except Exception as exc:  # an MMError, or the backend's own kinds (botocore, gcsfs, …)
-        raise _read_error(rel, exc) from None
     name = rel.rsplit("/", 1)[-1] if rel else ""
     model = {"name": name, "path": rel, "created": None, "last_modified": None, "writable": False, "size": None,
              "mimetype": None, "format": None, "content": None, "hash": None, "hash_algorithm": None}
@@ -155,12 +163,8 @@ def _root_contents(root: ArtifactRoot, rel: str, content: bool) -> dict:
         raise InvalidInput(f"artifact {rel!r} is larger than {MAX_FILE_BYTES // 2**20} MiB")
     data = b""
     if content:
-        try:
+        with _reading(rel, keep=NotFound):
             data = root.read_bytes(rel)
-        except NotFound:
-            raise
-        except Exception as exc:  # the backend's own kinds
-            raise _read_error(rel, exc) from None
     if name.endswith(".ipynb"):
         model["type"] = "notebook"
         if content:
@@ -228,14 +232,9 @@ def log_chunk(store: Store, exe_ref: str, offset: int | None, tail: int) -> dict
     start = max(0, size - tail) if offset is None else min(offset, size)
     data = b""
     if size > start and (path or root):
-        try:
-            with (open(path, "rb") if path else root.open_read(key)) as fh:
-                fh.seek(start)
-                data = fh.read(LOG_CHUNK)
-        except NotFound:
-            raise
-        except Exception as exc:  # the backend's own kinds
-            raise _read_error(key, exc) from None
+        with _reading(key, keep=NotFound), (open(path, "rb") if path else root.open_read(key)) as fh:
+            fh.seek(start)
+            data = fh.read(LOG_CHUNK)
     return {"execution_id": exe["id"], "offset": start, "next_offset": start + len(data), "size": size,
             "text": data.decode("utf-8", errors="replace")}
 
@@ -302,12 +301,8 @@ def weights_download(store: Store, ref: str, name: str | None = None) -> Downloa
 def _weights_download_from(snap: dict, root: ArtifactRoot, key: str, name: str | None) -> Download:
     """``weights_download`` of weights at a URL (or under a configured ``file://`` root), streamed from it."""
     version = _safe_name(snap["name"])
-    try:
+    with _reading(key or snap["weights_uri"]):
         files = files_of(root, key, snap.get("weights_hash"))
-    except MMError:
-        raise
-    except Exception as exc:  # the backend's own kinds
-        raise _read_error(key or snap["weights_uri"], exc) from None
     if not files:
         raise NotFound(f"the weights of version {snap['id']} are missing at {snap['weights_uri']}")
     if name is not None:
@@ -316,12 +311,8 @@ def _weights_download_from(snap: dict, root: ArtifactRoot, key: str, name: str |
             raise NotFound(f"version {snap['id']} has no weights file {name[:80]!r} (it has: "
                            f"{', '.join(n for n, _ in files[:10])})")
         file_key = "/".join(filter(None, (key, name)))
-        try:
+        with _reading(file_key):
             fh = root.open_read(file_key)
-        except MMError:
-            raise
-        except Exception as exc:  # the backend's own kinds
-            raise _read_error(file_key, exc) from None
         return Download(f"{version}-{_safe_name(Path(name).name)}", fh, chosen[0][1],
                         mimetypes.guess_type(name)[0] or "application/octet-stream")
     spool = tempfile.TemporaryFile()
