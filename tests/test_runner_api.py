@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -20,7 +18,7 @@ from types import SimpleNamespace
 
 import pytest
 import requests
-from support.helpers import wait_for
+from support.helpers import socket_post, wait_for
 
 import mm_jupyter as mm
 from mm_jupyter import scheduler
@@ -194,35 +192,7 @@ def test_a_batch_is_written_once_on_the_servers_clock(served, toy):
 
 def raw_post(url: str, path: str, headers: str, chunks: list[bytes] = ()) -> tuple[int, dict]:
     """A POST written on the socket (the server may answer and close before the body is sent)."""
-    host, port = url.removeprefix("http://").rsplit(":", 1)
-    sock = socket.create_connection((host, int(port)), timeout=20)
-    sock.sendall((f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n{headers}\r\n"
-                  ).encode("latin-1"))
-
-    def send() -> None:
-        try:
-            for chunk in chunks:
-                sock.sendall(chunk)
-        except OSError:
-            pass
-
-    sender = threading.Thread(target=send, daemon=True)
-    sender.start()
-    data = b""
-    try:
-        while True:
-            head, sep, body = data.partition(b"\r\n\r\n")
-            length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
-            if sep and length and len(body) >= int(length.group(1)):
-                break
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    finally:
-        sock.close()
-        sender.join(20)
-    return int(head.split(b" ", 2)[1]), json.loads(body)
+    return socket_post(url, path, headers, chunks)[:2]
 
 
 def test_too_large_and_malformed_batches_are_refused_and_the_run_goes_on(served, toy):

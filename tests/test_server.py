@@ -12,8 +12,6 @@ import hashlib
 import http.client
 import json
 import os
-import re
-import socket
 import sys
 import threading
 import time
@@ -22,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from support.helpers import free_port, make_imagefolder, wait_for
+from support.helpers import free_port, make_imagefolder, socket_post, wait_for
 from support.server_util import SUPPORT, Server, start_server
 
 TOY = "toy_adapter:ToyAdapter"
@@ -645,42 +643,9 @@ def peak_rss(pid: int) -> Iterator[dict]:
 
 
 def raw_post(server: Server, path: str, headers: str, chunks: list[bytes] = ()) -> tuple[int, dict, float]:
-    """A POST written on the socket: headers as given, then ``chunks`` sent from a thread while the
-    answer is read (the server may answer and close before the body is sent). Returns the status, the
-    JSON body and the seconds until the answer was complete."""
-    host, port = server.url.removeprefix("http://").rsplit(":", 1)
-    sock = socket.create_connection((host, int(port)), timeout=20)
-    start = time.monotonic()
-    sock.sendall((f"POST /mm-jupyter/api/{path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
-                  f"Authorization: token {server.token}\r\nContent-Type: application/json\r\n{headers}\r\n"
-                  ).encode("latin-1"))
-
-    def send():
-        try:
-            for chunk in chunks:
-                sock.sendall(chunk)
-        except OSError:  # refused and closed: the rest is not wanted
-            pass
-
-    sender = threading.Thread(target=send, daemon=True)
-    sender.start()
-    data = b""
-    try:
-        while True:
-            head, sep, body = data.partition(b"\r\n\r\n")
-            length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
-            if sep and length and len(body) >= int(length.group(1)):
-                break
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        elapsed = time.monotonic() - start
-    finally:
-        sock.close()
-        sender.join(20)
-    status = int(head.split(b" ", 2)[1])
-    return status, json.loads(body), elapsed
+    """``socket_post`` to the REST API with the server's token."""
+    return socket_post(server.url, f"/mm-jupyter/api/{path}", f"Authorization: token {server.token}\r\n{headers}",
+                       chunks)
 
 
 def test_oversized_bodies_are_refused_before_they_are_read(env):

@@ -91,3 +91,45 @@ class RecordingRunner:
 
     def problem(self, store, service, wait=True):
         return None
+
+
+def socket_post(url: str, path: str, headers: str, chunks: list[bytes] | tuple = ()) -> tuple[int, dict, float]:
+    """A POST written on the socket: ``headers`` as given (each ending in CRLF), then ``chunks`` sent
+    from a thread while the answer is read (the server may answer and close before the body is sent).
+    Returns the status, the JSON body and the seconds until the answer was complete."""
+    import json
+    import re
+    import threading
+    import time
+
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    sock = socket.create_connection((host, int(port)), timeout=20)
+    start = time.monotonic()
+    sock.sendall((f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n{headers}\r\n"
+                  ).encode("latin-1"))
+
+    def send() -> None:
+        try:
+            for chunk in chunks:
+                sock.sendall(chunk)
+        except OSError:  # refused and closed: the rest is not wanted
+            pass
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    data = b""
+    try:
+        while True:
+            head, sep, body = data.partition(b"\r\n\r\n")
+            length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+            if sep and length and len(body) >= int(length.group(1)):
+                break
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        elapsed = time.monotonic() - start
+    finally:
+        sock.close()
+        sender.join(20)
+    return int(head.split(b" ", 2)[1]), json.loads(body), elapsed
